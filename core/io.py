@@ -1,0 +1,299 @@
+"""Readers that name the file and the reason when they fail, and writers that never leave half a file.
+
+Every output goes through `atomic_path`: the data is written to a temporary file beside the target and
+renamed over it only when writing succeeded, so a crash or a bad input never leaves a truncated output.
+"""
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+import numpy as np
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".mp3", ".aiff", ".aif")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v")
+
+
+class InputError(ValueError):
+    """A bad input file or folder; the message starts with its path."""
+
+    def __init__(self, path: str | os.PathLike, reason: str):
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+# ----------------------------------------------------------------------------------------- writing
+@contextlib.contextmanager
+def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
+    """Yield a temporary path beside `target` (same suffix, so format-by-extension writers work);
+    rename it to `target` on success, delete it on failure."""
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{target.stem}.", suffix=f".tmp{target.suffix}", dir=target.parent)
+    os.close(fd)
+    tmp_path = Path(tmp)
+    try:
+        yield tmp_path
+        os.replace(tmp_path, target)
+    finally:
+        tmp_path.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def atomic_open(target: str | os.PathLike, mode: str = "w", **kwargs: Any) -> Iterator[io.IOBase]:
+    """Open a temporary file for writing that replaces `target` only when the block finishes."""
+    if "b" not in mode:
+        kwargs.setdefault("encoding", "utf-8")
+        kwargs.setdefault("newline", "")
+    with atomic_path(target) as tmp, open(tmp, mode, **kwargs) as handle:
+        yield handle
+
+
+def write_json(target: str | os.PathLike, data: Any) -> Path:
+    with atomic_open(target) as handle:
+        json.dump(data, handle, indent=2, default=_json_default)
+        handle.write("\n")
+    return Path(target)
+
+
+def write_csv(target: str | os.PathLike, table: Any, **to_csv_kwargs: Any) -> Path:
+    """Write a pandas DataFrame (or anything `pandas.DataFrame` accepts) as CSV, atomically."""
+    import pandas as pd
+
+    frame = table if isinstance(table, pd.DataFrame) else pd.DataFrame(table)
+    to_csv_kwargs.setdefault("index", False)
+    with atomic_open(target) as handle:
+        frame.to_csv(handle, **to_csv_kwargs)
+    return Path(target)
+
+
+def save_figure(figure: Any, target: str | os.PathLike, dpi: int = 120) -> Path:
+    import matplotlib.pyplot as plt
+
+    with atomic_path(target) as tmp:
+        figure.savefig(tmp, dpi=dpi, bbox_inches="tight")
+    plt.close(figure)
+    return Path(target)
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, (np.integer, np.floating)):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, Path):
+        return str(value)
+    raise TypeError(f"cannot write {type(value).__name__} as JSON")
+
+
+# ----------------------------------------------------------------------------------------- listing
+def list_files(folder: str | os.PathLike, extensions: Iterable[str], recursive: bool = True) -> list[Path]:
+    """Files under `folder` with one of `extensions` (case-insensitive), sorted; an error if none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise InputError(folder, "not a folder")
+    extensions = tuple(e.lower() for e in extensions)
+    pattern = "**/*" if recursive else "*"
+    files = sorted(p for p in folder.glob(pattern) if p.is_file() and p.suffix.lower() in extensions)
+    if not files:
+        raise InputError(folder, f"no files with extension {', '.join(extensions)}")
+    return files
+
+
+# ----------------------------------------------------------------------------------------- audio
+def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seconds: float = 0.0) -> np.ndarray:
+    """Read an audio file as mono float32 in [-1, 1], resampled to `sample_rate` when given."""
+    import soundfile as sf
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    try:
+        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+    except Exception as error:  # soundfile raises several types for undecodable data
+        raise InputError(path, f"cannot decode audio ({error})") from error
+    if samples.shape[0] == 0:
+        raise InputError(path, "audio has no samples")
+    mono = samples.mean(axis=1)
+    if sample_rate is not None and rate != sample_rate:
+        mono = resample(mono, rate, sample_rate)
+        rate = sample_rate
+    if mono.shape[0] < min_seconds * rate:
+        raise InputError(path, f"too short: {mono.shape[0] / rate * 1000:.0f} ms < {min_seconds * 1000:.0f} ms")
+    if not np.isfinite(mono).all():
+        raise InputError(path, "audio contains NaN or infinite samples")
+    return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
+    import torch
+    import torchaudio.functional as AF
+
+    return AF.resample(torch.from_numpy(np.ascontiguousarray(samples)), from_rate, to_rate).numpy()
+
+
+def write_audio(target: str | os.PathLike, samples: np.ndarray, sample_rate: int) -> Path:
+    import soundfile as sf
+
+    with atomic_path(target) as tmp:
+        sf.write(str(tmp), samples, sample_rate, subtype="PCM_16")
+    return Path(target)
+
+
+# ----------------------------------------------------------------------------------------- images
+def read_image(source: str | os.PathLike | bytes, name: str | None = None, min_side: int = 1) -> np.ndarray:
+    """Decode an image (path or raw bytes) to an RGB uint8 array, whatever its mode (gray, RGBA, CMYK, palette).
+
+    `name` is the file name used in errors when `source` is bytes (for example a zip member)."""
+    from PIL import Image, UnidentifiedImageError
+
+    label = name or (str(source) if not isinstance(source, bytes) else "<bytes>")
+    if not isinstance(source, bytes):
+        path = Path(source)
+        if not path.is_file():
+            raise InputError(label, "file not found")
+        source = path.read_bytes()
+    if not source:
+        raise InputError(label, "empty file (0 bytes)")
+    try:
+        with Image.open(io.BytesIO(source)) as image:
+            image.load()
+            if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+                image = _flatten_alpha(image)
+            rgb = np.asarray(image.convert("RGB"))
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+        raise InputError(label, f"cannot decode image ({error})") from error
+    if min(rgb.shape[:2]) < min_side:
+        raise InputError(label, f"image too small ({rgb.shape[1]}x{rgb.shape[0]} px, need {min_side} px per side)")
+    return rgb
+
+
+def _flatten_alpha(image: Any) -> Any:
+    """Composite transparent images on white, as a viewer would show them."""
+    from PIL import Image
+
+    rgba = image.convert("RGBA")
+    background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, rgba)
+
+
+def write_image(target: str | os.PathLike, rgb: np.ndarray) -> Path:
+    import cv2
+
+    with atomic_path(target) as tmp:
+        if not cv2.imwrite(str(tmp), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise InputError(target, "OpenCV could not encode the image")
+    return Path(target)
+
+
+# ----------------------------------------------------------------------------------------- video
+@dataclass(frozen=True)
+class VideoInfo:
+    path: Path
+    fps: float
+    frame_count: int
+    width: int
+    height: int
+
+    @property
+    def duration_seconds(self) -> float:
+        return self.frame_count / self.fps if self.fps > 0 else 0.0
+
+
+def _open_video(path: str | os.PathLike) -> Any:
+    import cv2
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InputError(path, "cannot open video (unknown container or codec)")
+    return capture
+
+
+def video_info(path: str | os.PathLike) -> VideoInfo:
+    import cv2
+
+    capture = _open_video(path)
+    try:
+        return VideoInfo(
+            path=Path(path),
+            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+            frame_count=int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+        )
+    finally:
+        capture.release()
+
+
+def iter_video_frames(path: str | os.PathLike) -> Iterator[tuple[int, float, np.ndarray]]:
+    """Yield (index, timestamp in seconds from the container, RGB frame). An error if no frame decodes."""
+    import cv2
+
+    capture = _open_video(path)
+    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
+    index = 0
+    try:
+        while True:
+            ok, frame = capture.read()
+            if not ok:
+                break
+            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+            # Some containers report 0 ms for every frame; fall back to index / fps then.
+            seconds = milliseconds / 1000.0 if (milliseconds > 0 or index == 0) else index / fps if fps else 0.0
+            yield index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+            index += 1
+    finally:
+        capture.release()
+    if index == 0:
+        raise InputError(path, "no frame could be decoded")
+
+
+class AtomicVideoWriter:
+    """cv2.VideoWriter that appears at `target` only after `close()` succeeds. Frames are RGB."""
+
+    def __init__(self, target: str | os.PathLike, fps: float, size: tuple[int, int], codec: str = "mp4v"):
+        import cv2
+
+        self.target = Path(target)
+        self._context = atomic_path(self.target)
+        self._tmp = self._context.__enter__()
+        self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
+        if not self._writer.isOpened():
+            self._context.__exit__(None, None, None)
+            raise InputError(self.target, f"cannot open a video writer (codec {codec})")
+        self.size = size
+
+    def write(self, rgb: np.ndarray) -> None:
+        import cv2
+
+        if (rgb.shape[1], rgb.shape[0]) != self.size:
+            rgb = cv2.resize(rgb, self.size)
+        self._writer.write(cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+
+    def close(self, keep: bool = True) -> None:
+        self._writer.release()
+        if keep:
+            self._context.__exit__(None, None, None)
+        else:
+            self._context.__exit__(RuntimeError, RuntimeError("discarded"), None)
+
+    def __enter__(self) -> "AtomicVideoWriter":
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self.close(keep=exc_type is None)

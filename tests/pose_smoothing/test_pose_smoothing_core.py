@@ -1,0 +1,280 @@
+"""Unit tests of the numpy core: sequence container, gap filling, filters, skeleton tree, angles, writers."""
+from __future__ import annotations
+
+import csv
+import json
+import math
+
+import numpy as np
+import pytest
+
+from core.io import InputError
+from pose_smoothing.bvh import bvh_world_positions, complete_frames, read_bvh, write_bvh
+from pose_smoothing.data import (LANDMARK_NAMES, LandmarkSequence, read_landmarks_json, write_landmarks_json)
+from pose_smoothing.filters import (ConstantVelocityKalman, KalmanParams, OneEuroFilter, OneEuroParams, PoseSmoother,
+                                    savgol_array, smooth_sequence)
+from pose_smoothing.gaps import fill_array, fill_gaps, gap_runs
+from pose_smoothing.skeleton import (BONES, CHILDREN, PARENT, ROOT, VERTEX_INDEX, VERTEX_NAMES, euler_zxy_from_quat,
+                                     forward_kinematics, forward_kinematics_spherical, local_rotations,
+                                     matrix_from_euler_zxy, quat_to_matrix, spherical_angles, with_dummy_vertices)
+from pose_smoothing.writers import write_angles_csv
+
+
+def make_sequence(frames: int = 60, fps: float = 30.0, seed: int = 0, noise: float = 0.0) -> LandmarkSequence:
+    """A smooth synthetic motion of 33 landmarks (circles of different phases) plus optional noise."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(frames) / fps
+    base = rng.uniform(0.3, 0.7, size=(1, 33, 3))
+    phase = rng.uniform(0, 2 * np.pi, size=(1, 33, 1))
+    motion = 0.05 * np.sin(2 * np.pi * 0.5 * t[:, None, None] + phase + np.array([0, 1, 2]))
+    image = base + motion + noise * rng.normal(size=(frames, 33, 3))
+    world = (image - 0.5) * 2.0
+    return LandmarkSequence(image=image, world=world, visibility=np.full((frames, 33), 0.9), timestamps=t, fps=fps,
+                            image_size=(640, 480), source="synthetic")
+
+
+# ----------------------------------------------------------------------------------------- container
+def test_names_match_mediapipe():
+    mp_pose = pytest.importorskip("mediapipe").solutions.pose
+    assert LANDMARK_NAMES == tuple(landmark.name for landmark in mp_pose.PoseLandmark)
+
+
+def test_sequence_validates_shapes_and_time():
+    sequence = make_sequence(10)
+    assert len(sequence) == 10 and sequence.detection_rate == 1.0
+    with pytest.raises(ValueError, match="shape"):
+        LandmarkSequence(image=np.zeros((10, 32, 3)), world=np.zeros((10, 33, 3)), visibility=np.zeros((10, 33)),
+                         timestamps=np.arange(10.0), fps=1.0)
+    with pytest.raises(ValueError, match="increase"):
+        make_sequence(10).copy(timestamps=np.zeros(10))
+
+
+# ----------------------------------------------------------------------------------------- gaps
+def test_gap_runs():
+    assert gap_runs(np.array([1, 0, 0, 1, 0, 1, 0], dtype=bool)) == [(1, 3), (4, 5), (6, 7)]
+
+
+def test_linear_fill_short_gaps_only():
+    column = np.array([0.0, np.nan, np.nan, 3.0, np.nan, np.nan, np.nan, np.nan, 8.0, np.nan])
+    filled = fill_array(column[:, None], max_gap=3)[:, 0]
+    np.testing.assert_allclose(filled[:4], [0, 1, 2, 3])
+    assert np.isnan(filled[4:8]).all()      # 4 frames > max_gap: left as a gap
+    assert filled[9] == 8.0                 # trailing gap holds the last value
+
+
+def test_neighbour_mean_uses_left_and_right_neighbours():
+    column = np.array([1.0, 5.0, np.nan, np.nan, 9.0, np.nan])
+    filled = fill_array(column[:, None], max_gap=5, method="neighbour-mean")[:, 0]
+    # left neighbour of the gap is 5 (index 1, searching backwards), right is 9
+    np.testing.assert_allclose(filled, [1, 5, 7, 7, 9, 9])
+
+
+def test_fill_gaps_treats_low_visibility_as_gap_and_marks_filled():
+    sequence = make_sequence(20)
+    sequence.image[5:8] = np.nan                  # no person
+    sequence.visibility[5:8] = 0.0
+    sequence.visibility[12, 3] = 0.1               # one unreliable landmark
+    original = sequence.image[12, 3].copy()
+    filled = fill_gaps(sequence, max_gap=5, visibility_threshold=0.5)
+    assert np.isfinite(filled.image).all() and np.isfinite(filled.world).all()
+    np.testing.assert_allclose(filled.image[12, 3], (sequence.image[11, 3] + sequence.image[13, 3]) / 2)
+    assert not np.allclose(filled.image[12, 3], original)
+    assert filled.visibility[6, 0] == 0.5 and filled.visibility[12, 3] == 0.5
+
+
+def test_all_gap_sequence_is_a_clear_error():
+    sequence = LandmarkSequence.empty(5, fps=25.0, source="clip.mp4")
+    with pytest.raises(InputError, match="clip.mp4: no frame with a detected person"):
+        fill_gaps(sequence)
+    with pytest.raises(InputError, match="no frame"):
+        fill_gaps(make_sequence(5).copy(visibility=np.zeros((5, 33))))  # every landmark below the threshold
+
+
+# ----------------------------------------------------------------------------------------- filters
+def reference_one_euro(values, timestamps, params, frequency, scale=1.0):
+    """Scalar transcription of MediaPipe's OneEuroFilter::Apply (util/filtering/one_euro_filter.cc)."""
+    out, raw, smoothed, derivative, last = [], None, None, None, None
+
+    def alpha(cutoff):
+        return 1.0 / (1.0 + (1.0 / (2 * math.pi * cutoff)) / (1.0 / frequency))
+
+    for value, time in zip(values, timestamps):
+        if last is not None:
+            frequency = 1.0 / (time - last)
+        last = time
+        dvalue = 0.0 if raw is None else (value - raw) * scale * frequency
+        derivative = dvalue if derivative is None else derivative + alpha(params.derivate_cutoff) * (dvalue - derivative)
+        cutoff = params.min_cutoff + params.beta * abs(derivative)
+        smoothed = value if smoothed is None else smoothed + alpha(cutoff) * (value - smoothed)
+        raw = value
+        out.append(smoothed)
+    return np.array(out)
+
+
+def test_one_euro_matches_mediapipe_formula():
+    rng = np.random.default_rng(1)
+    times = np.cumsum(rng.uniform(0.02, 0.05, size=80))
+    values = np.sin(times * 3) + 0.05 * rng.normal(size=80)
+    params = OneEuroParams(min_cutoff=0.5, beta=2.0, derivate_cutoff=1.0)
+    one_euro = OneEuroFilter(params, frequency=30.0)
+    ours = np.array([one_euro(t, np.array([v]), 0.7)[0] for t, v in zip(times, values)])
+    np.testing.assert_allclose(ours, reference_one_euro(values, times, params, 30.0, scale=0.7), rtol=1e-12)
+
+
+@pytest.mark.parametrize("method", ["one-euro", "kalman"])
+def test_streaming_equals_batch(method):
+    sequence = fill_gaps(make_sequence(90, noise=0.005), max_gap=0)
+    sequence.image[40:45] = np.nan   # a long gap that stays: filters restart after it
+    batch = smooth_sequence(sequence, method)
+    live = PoseSmoother(method, sequence.fps, sequence.image_size)
+    for t in range(len(sequence)):
+        image, world = live(sequence.timestamps[t], sequence.image[t], sequence.world[t])
+        np.testing.assert_array_equal(image, batch.image[t])
+        np.testing.assert_array_equal(world, batch.world[t])
+    assert np.isnan(batch.image[40:45]).all() and np.isfinite(batch.image[45]).all()
+    np.testing.assert_array_equal(batch.image[45], sequence.image[45])  # restart: first value passes through
+
+
+@pytest.mark.parametrize("method", ["one-euro", "kalman", "savgol"])
+def test_filters_reduce_noise(method):
+    clean = make_sequence(150, seed=3)
+    noisy = make_sequence(150, seed=3, noise=0.01)
+    smoothed = smooth_sequence(noisy, method)
+    error = lambda s: np.sqrt(np.mean((s.image[20:] - clean.image[20:]) ** 2))  # noqa: E731
+    assert error(smoothed) < 0.6 * error(noisy), method
+
+
+def test_kalman_tracks_constant_velocity_without_lag():
+    kalman = ConstantVelocityKalman(KalmanParams(measurement_std=0.01, acceleration_std=0.1))
+    times = np.arange(200) / 30.0
+    out = np.array([kalman(t, np.array([2.0 * t]))[0] for t in times])
+    assert abs(out[-1] - 2.0 * times[-1]) < 1e-3
+
+
+def test_savgol_keeps_polynomials_and_respects_gaps():
+    t = np.arange(40, dtype=np.float64)
+    column = 0.01 * t ** 2
+    column[20:23] = np.nan
+    out = savgol_array(column[:, None], fps=30.0)[:, 0]
+    finite = np.isfinite(column)
+    np.testing.assert_allclose(out[finite], column[finite], atol=1e-9)
+    assert np.isnan(out[20:23]).all()
+
+
+# ----------------------------------------------------------------------------------------- skeleton
+def test_tree_contains_every_landmark_and_is_rooted_at_spine_base():
+    assert len(VERTEX_NAMES) == 35 and len(BONES) == 34
+    children = {c for _, c in BONES}
+    assert children == set(range(35)) - {ROOT}             # every vertex but the root has one parent
+    for vertex in range(35):                                # and every path leads to the root
+        steps = 0
+        while vertex != ROOT:
+            vertex, steps = PARENT[vertex], steps + 1
+            assert steps < 35
+    assert PARENT[VERTEX_INDEX["MOUTH_LEFT"]] == VERTEX_INDEX["NOSE"]
+    assert VERTEX_INDEX["MOUTH_RIGHT"] in CHILDREN[VERTEX_INDEX["NOSE"]]
+    assert PARENT[VERTEX_INDEX["NECK_BASE"]] == ROOT
+
+
+def test_dummy_vertices_are_means():
+    points = with_dummy_vertices(make_sequence(3).world)
+    np.testing.assert_allclose(points[:, VERTEX_INDEX["NECK_BASE"]],
+                               points[:, [VERTEX_INDEX["LEFT_SHOULDER"], VERTEX_INDEX["RIGHT_SHOULDER"]]].mean(1))
+    np.testing.assert_allclose(points[:, ROOT], points[:, [VERTEX_INDEX["LEFT_HIP"], VERTEX_INDEX["RIGHT_HIP"]]].mean(1))
+
+
+def test_spherical_round_trip_and_vertical_bones():
+    points = with_dummy_vertices(make_sequence(30, noise=0.01).world)
+    points[0, VERTEX_INDEX["LEFT_KNEE"]] = points[0, VERTEX_INDEX["LEFT_HIP"]] + [0, 0.4, 0]  # straight up
+    points[1, VERTEX_INDEX["LEFT_KNEE"]] = points[1, VERTEX_INDEX["LEFT_HIP"]]                # zero length
+    r, theta, phi = spherical_angles(points)
+    assert np.isfinite(theta).all() and np.isfinite(phi).all()
+    rebuilt = forward_kinematics_spherical(points[:, ROOT], r, theta, phi)
+    assert np.abs(rebuilt - points).max() < 1e-6
+
+
+def test_quaternion_round_trip():
+    points = with_dummy_vertices(make_sequence(30, noise=0.01).world)
+    root, root_q, local, lengths = local_rotations(points)
+    np.testing.assert_allclose(np.linalg.norm(local, axis=-1), 1.0, atol=1e-12)
+    assert np.abs(forward_kinematics(root, root_q, local, lengths) - points).max() < 1e-6
+
+
+def test_euler_zxy_matches_matrices():
+    rng = np.random.default_rng(2)
+    q = rng.normal(size=(50, 4))
+    q /= np.linalg.norm(q, axis=1, keepdims=True)
+    np.testing.assert_allclose(matrix_from_euler_zxy(euler_zxy_from_quat(q)), quat_to_matrix(q), atol=1e-9)
+    # ZXY means R = Rz Rx Ry
+    a, b, c = np.radians([30.0, 20.0, 10.0])
+    rz = np.array([[np.cos(a), -np.sin(a), 0], [np.sin(a), np.cos(a), 0], [0, 0, 1]])
+    rx = np.array([[1, 0, 0], [0, np.cos(b), -np.sin(b)], [0, np.sin(b), np.cos(b)]])
+    ry = np.array([[np.cos(c), 0, np.sin(c)], [0, 1, 0], [-np.sin(c), 0, np.cos(c)]])
+    np.testing.assert_allclose(matrix_from_euler_zxy(np.array([30.0, 20.0, 10.0])), rz @ rx @ ry, atol=1e-12)
+
+
+# ----------------------------------------------------------------------------------------- writers
+def test_landmarks_json_schema_and_round_trip(tmp_path):
+    sequence = make_sequence(6)
+    sequence.image[2] = np.nan
+    sequence.world[2] = np.nan
+    sequence.image[3, 5] = np.nan
+    path = write_landmarks_json(tmp_path / "landmarks.json", sequence)
+    document = json.loads(path.read_text())
+    assert document["frames"][2] is None and document["world_frames"][2] is None
+    frame = document["frames"][0]
+    assert set(frame) == set(LANDMARK_NAMES)
+    assert set(frame["NOSE"]) == {"x", "y", "z", "visibility"}
+    assert document["frames"][3][LANDMARK_NAMES[5]]["x"] is None
+    assert len(document["timestamps"]) == 6 and document["fps"] == 30.0
+    back = read_landmarks_json(path)
+    np.testing.assert_allclose(back.image, sequence.image, atol=1e-6)
+    np.testing.assert_allclose(back.timestamps, sequence.timestamps, atol=1e-6)
+    # the original script's format: a bare list of {name: {x, y, z}}
+    (tmp_path / "original.json").write_text(json.dumps(document["frames"][:2]))
+    assert len(read_landmarks_json(tmp_path / "original.json")) == 2
+    (tmp_path / "bad.json").write_text("{")
+    with pytest.raises(InputError, match="bad.json: not valid JSON"):
+        read_landmarks_json(tmp_path / "bad.json")
+
+
+def test_angles_csv_indexed_by_time(tmp_path):
+    points = with_dummy_vertices(make_sequence(8).world)
+    points[4] = np.nan
+    path = write_angles_csv(tmp_path / "angles.csv", points, np.arange(8) / 30.0)
+    with open(path, newline="") as handle:
+        header, *rows = list(csv.reader(handle))
+    assert header[0] == "time_s" and len(rows) == 8 and float(rows[1][0]) == pytest.approx(1 / 30, abs=1e-6)
+    assert {"LEFT_KNEE-LEFT_ANKLE_theta_deg", "NOSE-MOUTH_LEFT_phi_deg", "LEFT_ELBOW-LEFT_WRIST_qw"} <= set(header)
+    assert all(cell == "" for cell in rows[4][1:]) and all(cell != "" for cell in rows[3])
+
+
+def test_bvh_structure_and_motion(tmp_path):
+    rng = np.random.default_rng(4)
+    frames = 12
+    lengths = np.broadcast_to(rng.uniform(0.05, 0.4, size=34), (frames, 34))
+    local = rng.normal(size=(frames, 34, 4))
+    local /= np.linalg.norm(local, axis=-1, keepdims=True)
+    root_q = np.tile([1.0, 0, 0, 0], (frames, 1))
+    points = forward_kinematics(rng.normal(size=(frames, 3)), root_q, local, lengths)
+    points[7] = np.nan  # a gap frame repeats the nearest complete one
+    write_bvh(tmp_path / "skeleton.bvh", points, frame_time=1 / 25)
+    bvh = read_bvh(tmp_path / "skeleton.bvh")
+    assert bvh.motion.shape == (frames, bvh.channel_count)
+    assert bvh.frame_time == pytest.approx(0.04)
+    assert bvh.joints[0].name == "SPINE_BASE" and len(bvh.joints[0].channels) == 6
+    assert all(j.channels == ("Zrotation", "Xrotation", "Yrotation") for j in bvh.joints[1:])
+    assert bvh.channel_count == 6 + 3 * (len(bvh.joints) - 1)
+    names = {j.name for j in bvh.joints}
+    assert {"LEFT_KNEE", "NECK_BASE", "NOSE_TO_MOUTH_LEFT"} <= names
+    positions = bvh_world_positions(bvh)
+    expected = complete_frames(points) * 100.0  # centimetres
+    for name in ("LEFT_KNEE", "RIGHT_WRIST", "NOSE"):
+        assert np.abs(positions[name] - expected[:, VERTEX_INDEX[name]]).max() < 1e-3
+    assert np.abs(positions["NOSE_TO_MOUTH_LEFT/end"] - expected[:, VERTEX_INDEX["MOUTH_LEFT"]]).max() < 1e-3
+
+
+def test_bvh_refuses_all_gap_points(tmp_path):
+    with pytest.raises(InputError, match="no frame has every landmark"):
+        write_bvh(tmp_path / "x.bvh", np.full((3, 35, 3), np.nan), frame_time=0.04)
+    assert not list(tmp_path.iterdir())  # nothing half-written

@@ -21,7 +21,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from core.io import InputError, write_json
+from core.io import InputError, atomic_open
 
 # Names and order of mediapipe.solutions.pose.PoseLandmark (checked against it in the tests),
 # written out so that the numpy core does not import MediaPipe.
@@ -100,40 +100,48 @@ class LandmarkSequence:
 
 
 # ----------------------------------------------------------------------------------------- JSON
-def _frame_dict(coords: np.ndarray, visibility: np.ndarray | None) -> dict | None:
-    if np.all(np.isnan(coords)):
-        return None
-    frame = {}
-    for i, name in enumerate(LANDMARK_NAMES):
-        x, y, z = (None if np.isnan(v) else round(float(v), 6) for v in coords[i])
-        entry = {"x": x, "y": y, "z": z}
-        if visibility is not None:
-            entry["visibility"] = round(float(visibility[i]), 4)
-        frame[name] = entry
-    return frame
+def _frame_dicts(coords: np.ndarray, visibility: np.ndarray | None,
+                 names: Sequence[str] = LANDMARK_NAMES) -> list[dict | None]:
+    """(T, N, 3) -> per frame {name: {x, y, z[, visibility]}} with None for NaN, or None for an all-NaN frame."""
+    rounded = np.round(coords, 6)
+    values = np.where(np.isnan(rounded), None, rounded).tolist()
+    vis = np.round(visibility, 4).tolist() if visibility is not None else None
+    empty = np.isnan(coords).all(axis=(1, 2)).tolist()
+    frames: list[dict | None] = []
+    for t, frame in enumerate(values):
+        if empty[t]:
+            frames.append(None)
+        elif vis is None:
+            frames.append({name: {"x": x, "y": y, "z": z} for name, (x, y, z) in zip(names, frame)})
+        else:
+            frames.append({name: {"x": x, "y": y, "z": z, "visibility": v}
+                           for name, (x, y, z), v in zip(names, frame, vis[t])})
+    return frames
 
 
 def landmarks_to_json(sequence: LandmarkSequence, extra_vertices: dict[str, np.ndarray] | None = None) -> dict:
     """The JSON document for `sequence`. `extra_vertices` (name -> (T, 3) image coordinates, e.g. the
     neck-base and spine-base dummies) are added to every frame, as the original script did."""
-    frames, world_frames = [], []
-    for t in range(len(sequence)):
-        frame = _frame_dict(sequence.image[t], sequence.visibility[t])
-        if frame is not None and extra_vertices:
-            for name, coords in extra_vertices.items():
-                x, y, z = (None if np.isnan(v) else round(float(v), 6) for v in coords[t])
-                frame[name] = {"x": x, "y": y, "z": z}
-        frames.append(frame)
-        world_frames.append(_frame_dict(sequence.world[t], None))
+    frames = _frame_dicts(sequence.image, sequence.visibility)
+    if extra_vertices:
+        extras = _frame_dicts(np.stack(list(extra_vertices.values()), axis=1), None, list(extra_vertices))
+        for frame, extra in zip(frames, extras):
+            if frame is not None and extra is not None:
+                frame.update(extra)
     return {"format": JSON_FORMAT, "fps": sequence.fps, "image_size": list(sequence.image_size),
             "source": sequence.source, "landmark_names": list(LANDMARK_NAMES),
-            "timestamps": [round(float(t), 6) for t in sequence.timestamps],
-            "frames": frames, "world_frames": world_frames, **({"meta": sequence.meta} if sequence.meta else {})}
+            "timestamps": np.round(sequence.timestamps, 6).tolist(),
+            "frames": frames, "world_frames": _frame_dicts(sequence.world, None),
+            **({"meta": sequence.meta} if sequence.meta else {})}
 
 
 def write_landmarks_json(path: str | os.PathLike, sequence: LandmarkSequence,
                          extra_vertices: dict[str, np.ndarray] | None = None) -> Path:
-    return write_json(path, landmarks_to_json(sequence, extra_vertices))
+    """Compact JSON (no indent: Python's fast C encoder only runs without one), written atomically."""
+    with atomic_open(path) as handle:
+        json.dump(landmarks_to_json(sequence, extra_vertices), handle, separators=(",", ":"))
+        handle.write("\n")
+    return Path(path)
 
 
 def _frames_to_arrays(frames: Sequence[Any], label: str, with_visibility: bool) -> tuple[np.ndarray, np.ndarray]:

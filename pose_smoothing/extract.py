@@ -40,6 +40,7 @@ from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, write_landmarks_json  # noqa: E402
 from pose_smoothing.filters import FILTERS, smooth_sequence  # noqa: E402
 from pose_smoothing.gaps import FILL_METHODS, fill_gaps  # noqa: E402
+from pose_smoothing.simulate import jitter  # noqa: E402
 from pose_smoothing.skeleton import NECK_BASE, ROOT, SPINE_BASE, VERTEX_INDEX, to_y_up, with_dummy_vertices  # noqa: E402
 from pose_smoothing.writers import write_angles_csv  # noqa: E402
 
@@ -299,16 +300,11 @@ def clean_sequence(raw: LandmarkSequence, method: str, max_gap: int, visibility_
     return smooth_sequence(filled, method)
 
 
-def jitter(values: np.ndarray) -> float:
-    """Mean absolute second difference over time of all finite coordinates."""
-    second = np.abs(np.diff(values, n=2, axis=0))
-    return float(np.nanmean(second)) if np.isfinite(second).any() else float("nan")
-
-
 def jitter_pair(raw: LandmarkSequence, smoothed: LandmarkSequence) -> tuple[float, float]:
-    """Jitter of raw and smoothed image landmarks, on the landmarks finite in both."""
-    both = np.isfinite(raw.image) & np.isfinite(smoothed.image)
-    return jitter(np.where(both, raw.image, np.nan)), jitter(np.where(both, smoothed.image, np.nan))
+    """Jitter of the raw and smoothed image x, y, on the landmarks finite in both."""
+    raw_xy, smooth_xy = raw.image[..., :2], smoothed.image[..., :2]
+    both = np.isfinite(raw_xy) & np.isfinite(smooth_xy)
+    return jitter(np.where(both, raw_xy, np.nan)), jitter(np.where(both, smooth_xy, np.nan))
 
 
 def skeleton_points(sequence: LandmarkSequence) -> np.ndarray:

@@ -1,7 +1,6 @@
 """Outputs of one extraction, all written atomically (a failure leaves the previous file or none).
 
-The angle table is written with the csv module rather than pandas: the locked pandas 3.1 needs numpy 2
-while the environment pins numpy < 2, so `import pandas` fails there (reported to the lead).
+The angle table is written with the csv module, so this package needs no pandas.
 """
 from __future__ import annotations
 

@@ -1,0 +1,201 @@
+"""Hand detectors behind one interface, box post-processing, and detector metrics.
+
+A detector maps an RGB image to a list of `Detection` (box in pixels, score, and for MediaPipe the 21
+hand landmarks with handedness). Two implementations:
+
+- `MediaPipeHands`: MediaPipe Hands (palm detector + landmark model, both shipped inside the
+  mediapipe wheel, so it runs offline). Its box is the landmarks' extent; its score is the
+  handedness confidence (the legacy API exposes no detection score).
+- `YoloHands`: an ultralytics YOLO model trained by `train_detector.py` on the hand boxes.
+
+Post-processing as the original pipeline: keep the top box or all, expand by a factor, clip.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Protocol, Sequence
+
+import numpy as np
+
+from core.io import InputError
+
+
+@dataclass
+class Detection:
+    box: np.ndarray  # xmin, ymin, xmax, ymax in pixels
+    score: float
+    landmarks: np.ndarray | None = None  # (21, 3): x, y in pixels, z in pixels (MediaPipe's depth, scaled like x)
+    handedness: str | None = None  # "Left" or "Right" as MediaPipe reports it
+    source: str = ""
+
+    def with_box(self, box: np.ndarray) -> "Detection":
+        return replace(self, box=np.asarray(box, dtype=np.float32))
+
+
+class HandDetector(Protocol):
+    name: str
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]: ...
+
+
+# ----------------------------------------------------------------------------------------- post-processing
+def expand_box(box: np.ndarray, factor: float, width: int, height: int, square: bool = False) -> np.ndarray:
+    """Scale a box about its centre by `factor` (optionally to a square of its longer side), then clip."""
+    xmin, ymin, xmax, ymax = (float(v) for v in box)
+    cx, cy = (xmin + xmax) / 2, (ymin + ymax) / 2
+    w, h = (xmax - xmin) * factor, (ymax - ymin) * factor
+    if square:
+        w = h = max(w, h)
+    return clip_box(np.array([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], dtype=np.float32), width, height)
+
+
+def clip_box(box: np.ndarray, width: int, height: int) -> np.ndarray:
+    box = np.asarray(box, dtype=np.float32).copy()
+    box[[0, 2]] = np.clip(box[[0, 2]], 0, width)
+    box[[1, 3]] = np.clip(box[[1, 3]], 0, height)
+    return box
+
+
+def postprocess(detections: Sequence[Detection], width: int, height: int, keep: str = "all",
+                expand: float = 1.0, square: bool = False) -> list[Detection]:
+    """Sort by score, keep the top box (`keep="top"`) or all, expand and clip every box; drop empty ones."""
+    if keep not in ("top", "all"):
+        raise ValueError(f"keep must be 'top' or 'all', not {keep!r}")
+    ordered = sorted(detections, key=lambda d: -d.score)
+    if keep == "top":
+        ordered = ordered[:1]
+    out = []
+    for d in ordered:
+        box = expand_box(d.box, expand, width, height, square)
+        if box[2] - box[0] >= 1 and box[3] - box[1] >= 1:
+            out.append(d.with_box(box))
+    return out
+
+
+def crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
+    xmin, ymin, xmax, ymax = (int(round(float(v))) for v in box)
+    height, width = rgb.shape[:2]
+    xmin, ymin = max(xmin, 0), max(ymin, 0)
+    xmax, ymax = min(max(xmax, xmin + 1), width), min(max(ymax, ymin + 1), height)
+    return rgb[ymin:ymax, xmin:xmax]
+
+
+# ----------------------------------------------------------------------------------------- MediaPipe
+class MediaPipeHands:
+    """MediaPipe Hands in static-image mode. `model_complexity` 1 (full) or 0 (lite) both ship offline."""
+
+    name = "mediapipe"
+
+    def __init__(self, max_hands: int = 2, min_confidence: float = 0.5, model_complexity: int = 1):
+        import mediapipe as mp
+
+        self.config = {"max_hands": max_hands, "min_confidence": min_confidence, "model_complexity": model_complexity}
+        self._hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
+                                               model_complexity=model_complexity,
+                                               min_detection_confidence=min_confidence)
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        height, width = rgb.shape[:2]
+        result = self._hands.process(np.ascontiguousarray(rgb))
+        if not result.multi_hand_landmarks:
+            return []
+        detections = []
+        for landmarks, handedness in zip(result.multi_hand_landmarks, result.multi_handedness):
+            points = np.array([[p.x * width, p.y * height, p.z * width] for p in landmarks.landmark], dtype=np.float32)
+            box = np.array([points[:, 0].min(), points[:, 1].min(), points[:, 0].max(), points[:, 1].max()], dtype=np.float32)
+            category = handedness.classification[0]
+            detections.append(Detection(clip_box(box, width, height), float(category.score), points, category.label, self.name))
+        return detections
+
+    def close(self) -> None:
+        self._hands.close()
+
+
+# ----------------------------------------------------------------------------------------- YOLO
+class YoloHands:
+    """An ultralytics YOLO hand detector from `train_detector.py` (`best.pt`)."""
+
+    name = "yolo"
+
+    def __init__(self, weights: str | os.PathLike, confidence: float = 0.25, image_size: int = 320, device: str = "cpu"):
+        weights = Path(weights)
+        if not weights.is_file():
+            raise InputError(weights, "no YOLO weights; train them with `python -m gesture_detection.train_detector`")
+        self.model = load_yolo(weights)
+        self.confidence, self.image_size, self.device = confidence, image_size, device
+
+    def __call__(self, rgb: np.ndarray) -> list[Detection]:
+        # ultralytics takes numpy images as BGR
+        result = self.model.predict(np.ascontiguousarray(rgb[:, :, ::-1]), imgsz=self.image_size, conf=self.confidence,
+                                    device=self.device, verbose=False)[0]
+        boxes = result.boxes.xyxy.cpu().numpy()
+        scores = result.boxes.conf.cpu().numpy()
+        return [Detection(box.astype(np.float32), float(score), source=self.name) for box, score in zip(boxes, scores)]
+
+
+def load_yolo(weights: str | os.PathLike):
+    from core.env import install_ultralytics_font
+
+    install_ultralytics_font()
+    from ultralytics import YOLO
+
+    return YOLO(str(weights))
+
+
+# ----------------------------------------------------------------------------------------- metrics
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU matrix between boxes a (N, 4) and b (M, 4)."""
+    a, b = np.asarray(a, dtype=np.float64).reshape(-1, 4), np.asarray(b, dtype=np.float64).reshape(-1, 4)
+    top_left = np.maximum(a[:, None, :2], b[None, :, :2])
+    bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(bottom_right - top_left, 0, None).prod(axis=2)
+    area_a = (a[:, 2:] - a[:, :2]).clip(0).prod(axis=1)
+    area_b = (b[:, 2:] - b[:, :2]).clip(0).prod(axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+@dataclass
+class DetectionScores:
+    map50: float  # average precision at IoU 0.5 (one class: hand), all-point interpolation
+    recall_iou50: float  # fraction of true boxes matched by a detection at IoU >= 0.5
+    n_boxes: int
+    n_images: int
+    extra: dict = field(default_factory=dict)
+
+
+def detection_scores(predictions: Sequence[Sequence[Detection]], truths: Sequence[np.ndarray],
+                     iou_threshold: float = 0.5) -> DetectionScores:
+    """AP@0.5 and recall over images: greedy matching by score, each true box matched at most once."""
+    if len(predictions) != len(truths):
+        raise ValueError(f"{len(predictions)} prediction lists for {len(truths)} images")
+    records = []  # (score, is true positive)
+    n_true = 0
+    for detections, true_boxes in zip(predictions, truths):
+        true_boxes = np.asarray(true_boxes, dtype=np.float32).reshape(-1, 4)
+        n_true += len(true_boxes)
+        matched = np.zeros(len(true_boxes), dtype=bool)
+        for d in sorted(detections, key=lambda d: -d.score):
+            hit = False
+            if len(true_boxes):
+                ious = box_iou(d.box[None], true_boxes)[0]
+                ious[matched] = -1
+                best = int(np.argmax(ious))
+                if ious[best] >= iou_threshold:
+                    matched[best], hit = True, True
+            records.append((d.score, hit))
+    if n_true == 0:
+        raise ValueError("no true boxes to score against")
+    records.sort(key=lambda r: -r[0])
+    hits = np.array([r[1] for r in records], dtype=float)
+    true_positives = np.cumsum(hits)
+    recall = true_positives / n_true
+    precision = true_positives / np.arange(1, len(hits) + 1)
+    # all-point interpolated AP (as VOC 2010+ and COCO's AP50 without the 101-point sampling)
+    envelope = np.maximum.accumulate(np.r_[precision, 0.0][::-1])[::-1]
+    recall_steps = np.r_[0.0, recall]
+    ap = float(np.sum((recall_steps[1:] - recall_steps[:-1]) * envelope[:-1])) if len(hits) else 0.0
+    return DetectionScores(map50=ap, recall_iou50=float(recall[-1]) if len(hits) else 0.0,
+                           n_boxes=n_true, n_images=len(truths))

@@ -1,0 +1,131 @@
+"""MediaPipe hand detections per image, cached on disk so repeated training and benchmark runs are fast.
+
+The cache is one pickle per detector configuration in `.cache/gesture_detection/`, keyed by the
+image's absolute path, size and modification time; a changed image is detected again.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pickle
+import time
+import warnings
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from core.env import CACHE_DIR
+from core.io import InputError, atomic_path
+
+from gesture_detection.data import AnnotationWarning, load_image
+from gesture_detection.detect import Detection, MediaPipeHands
+
+CACHE_ROOT = CACHE_DIR / "gesture_detection"
+
+
+def _image_key(path: Path) -> str:
+    stat = path.stat()
+    return f"{path.resolve()}|{stat.st_size}|{stat.st_mtime_ns}"
+
+
+def _cache_file(config: dict, cache_root: Path) -> Path:
+    digest = hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+    return cache_root / f"mediapipe_{digest}.pkl"
+
+
+def cached_hand_detections(paths: Sequence[str | os.PathLike], detector: MediaPipeHands | None = None,
+                           cache_root: Path | None = CACHE_ROOT, progress: bool = False
+                           ) -> tuple[list[list[Detection] | None], float]:
+    """MediaPipe detections for every image (None for an image that cannot be read, with a warning),
+    and the mean milliseconds per newly detected image (nan when everything came from the cache)."""
+    detector = detector or MediaPipeHands()
+    cache_file = _cache_file(detector.config, cache_root) if cache_root is not None else None
+    cache: dict = {}
+    if cache_file is not None and cache_file.is_file():
+        with open(cache_file, "rb") as handle:
+            cache = pickle.load(handle)
+    results: list[list[Detection] | None] = []
+    fresh, seconds = 0, 0.0
+    for i, path in enumerate(paths):
+        path = Path(path)
+        try:
+            key = _image_key(path)
+        except FileNotFoundError:
+            warnings.warn(f"{path}: file not found; skipped", AnnotationWarning, stacklevel=2)
+            results.append(None)
+            continue
+        if key not in cache:
+            try:
+                rgb = load_image(path)
+            except InputError as error:
+                warnings.warn(f"{error}; skipped", AnnotationWarning, stacklevel=2)
+                results.append(None)
+                continue
+            started = time.perf_counter()
+            cache[key] = detector(rgb)
+            seconds += time.perf_counter() - started
+            fresh += 1
+            if progress and fresh % 200 == 0:
+                print(f"  MediaPipe: {i + 1}/{len(paths)} images", flush=True)
+        results.append(cache[key])
+    if cache_file is not None and fresh:
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_path(cache_file) as tmp, open(tmp, "wb") as handle:
+            pickle.dump(cache, handle)
+    return results, (seconds / fresh * 1000 if fresh else float("nan"))
+
+
+def normalise_landmarks(landmarks: np.ndarray, handedness: str | None) -> np.ndarray:
+    """63 features from 21 (x, y, z) landmarks in pixels: wrist at the origin, left hands mirrored to
+    right hands, scaled so the farthest landmark from the wrist is at distance 1. The orientation is
+    kept on purpose: a thumb up and a thumb down differ only by it."""
+    points = np.asarray(landmarks, dtype=np.float32).reshape(21, 3).copy()
+    points -= points[0]
+    if handedness == "Left":
+        points[:, 0] *= -1
+    scale = float(np.linalg.norm(points[:, :2], axis=1).max())
+    if scale <= 0:
+        raise ValueError("degenerate landmarks: every point at the wrist")
+    return (points / scale).reshape(-1)
+
+
+def landmark_features(detections: Sequence[Detection]) -> np.ndarray:
+    return np.stack([normalise_landmarks(d.landmarks, d.handedness) for d in detections]) if detections \
+        else np.zeros((0, 63), dtype=np.float32)
+
+
+def match_to_boxes(detections: Sequence[Detection], annotation) -> list[tuple[Detection, str, np.ndarray | None]]:
+    """Pair each detection with the true box that contains its centre and overlaps it most:
+    (detection, class, true box). Detections off every box are dropped. An image without boxes
+    (class folders) pairs its top detection with the image's gesture."""
+    from gesture_detection.detect import box_iou
+
+    if not annotation.boxes:
+        top = sorted(detections, key=lambda d: -d.score)[:1]
+        return [(d, annotation.label, None) for d in top]
+    truths = np.stack([b.as_array() for b in annotation.boxes])
+    pairs = []
+    for d in detections:
+        cx, cy = (d.box[0] + d.box[2]) / 2, (d.box[1] + d.box[3]) / 2
+        inside = (truths[:, 0] <= cx) & (cx <= truths[:, 2]) & (truths[:, 1] <= cy) & (cy <= truths[:, 3])
+        if not inside.any():
+            continue
+        ious = np.where(inside, box_iou(d.box[None], truths)[0], -1.0)
+        best = int(np.argmax(ious))
+        pairs.append((d, annotation.boxes[best].label, truths[best]))
+    return pairs
+
+
+def fit_box_scale(detections: Sequence[Sequence[Detection] | None], annotations: Sequence) -> float:
+    """The factor that turns a landmark box into the annotation style's box: the median of
+    sqrt(true area / landmark-box area) over matched hands (1.25 when nothing matches)."""
+    ratios = []
+    for found, annotation in zip(detections, annotations):
+        for d, _, truth in match_to_boxes(found or [], annotation):
+            if truth is None:
+                continue
+            area = max(float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])), 1.0)
+            ratios.append(np.sqrt((truth[2] - truth[0]) * (truth[3] - truth[1]) / area))
+    return float(np.median(ratios)) if ratios else 1.25

@@ -1,0 +1,133 @@
+"""Gesture classifiers behind one interface: `probabilities(...) -> (N, n_classes)` over `labels`.
+
+- `LandmarkClassifier`: a small MLP (or distance-weighted kNN) on MediaPipe's 21 hand landmarks,
+  normalised for position, scale and handedness (`landmarks.normalise_landmarks`). Trains in seconds.
+- `CropClassifier`: a CNN on the hand crop, a LightningModule trained with `core.training.fit`:
+  ImageNet MobileNetV2 fine-tuned (weights shipped offline, `core.pretrained`) or any timm model
+  from scratch (`tf_efficientnetv2_b0`, `mobilenetv3_small_100`, ...).
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from core.io import InputError, atomic_path
+from core.training import ClassificationModule
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+# ----------------------------------------------------------------------------------------- landmarks
+class LandmarkClassifier:
+    """scikit-learn classifier on 63 normalised landmark features."""
+
+    KINDS = ("mlp", "knn")
+
+    def __init__(self, labels: Sequence[str], kind: str = "mlp", seed: int = 0, neighbours: int = 5,
+                 box_scale: float = 1.25):
+        if kind not in self.KINDS:
+            raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
+        from sklearn.neighbors import KNeighborsClassifier
+        from sklearn.neural_network import MLPClassifier
+        from sklearn.pipeline import make_pipeline
+        from sklearn.preprocessing import StandardScaler
+
+        self.labels, self.kind = list(labels), kind
+        self.box_scale = box_scale  # landmark box -> annotation-style box (see landmarks.fit_box_scale)
+        estimator = (MLPClassifier(hidden_layer_sizes=(128, 64), alpha=1e-3, max_iter=800, random_state=seed)
+                     if kind == "mlp" else KNeighborsClassifier(n_neighbors=neighbours, weights="distance"))
+        self.model = make_pipeline(StandardScaler(), estimator)
+
+    def fit(self, features: np.ndarray, targets: Sequence[str]) -> "LandmarkClassifier":
+        missing = sorted(set(self.labels) - set(targets))
+        if missing:
+            raise ValueError(f"classes with no training hand: {', '.join(missing)}")
+        unknown = sorted(set(targets) - set(self.labels))
+        if unknown:
+            raise ValueError(f"training labels outside the class list: {', '.join(unknown)}")
+        self.model.fit(np.asarray(features, dtype=np.float32), [self.labels.index(t) for t in targets])
+        return self
+
+    def probabilities(self, features: np.ndarray) -> np.ndarray:
+        features = np.asarray(features, dtype=np.float32).reshape(-1, 63)
+        if len(features) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        out = np.zeros((len(features), len(self.labels)), dtype=np.float32)
+        out[:, self.model.classes_] = self.model.predict_proba(features)
+        return out
+
+    def save(self, path: str | os.PathLike) -> Path:
+        import joblib
+
+        with atomic_path(path) as tmp:
+            joblib.dump({"labels": self.labels, "kind": self.kind, "model": self.model, "box_scale": self.box_scale}, tmp)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "LandmarkClassifier":
+        import joblib
+
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "no landmark classifier; train one with `python -m gesture_detection.train --classifier landmark`")
+        bundle = joblib.load(path)
+        classifier = cls.__new__(cls)
+        classifier.labels, classifier.kind, classifier.model = bundle["labels"], bundle["kind"], bundle["model"]
+        classifier.box_scale = bundle.get("box_scale", 1.25)
+        return classifier
+
+
+# ----------------------------------------------------------------------------------------- crops
+def build_backbone(name: str, num_classes: int, pretrained: bool = True) -> torch.nn.Module:
+    """`mobilenet_v2`: torchvision ImageNet weights (offline); any other name: a timm model from scratch."""
+    if name == "mobilenet_v2":
+        from torchvision.models import mobilenet_v2
+
+        from core.pretrained import imagenet_mobilenet_v2
+
+        network = imagenet_mobilenet_v2() if pretrained else mobilenet_v2()
+        network.classifier[-1] = torch.nn.Linear(network.classifier[-1].in_features, num_classes)
+        return network
+    import timm
+
+    if name not in timm.list_models():
+        raise ValueError(f"unknown model {name!r}: use mobilenet_v2 or a timm model name")
+    return timm.create_model(name, pretrained=False, num_classes=num_classes)
+
+
+class CropClassifier(ClassificationModule):
+    """A CNN on hand crops of `image_size` px, normalised with the ImageNet statistics."""
+
+    def __init__(self, labels: Sequence[str], backbone: str = "mobilenet_v2", image_size: int = 128,
+                 pretrained: bool = True, mediapipe_box_scale: float = 1.25, optimizer: str = "adamw", learning_rate: float = 1e-3,
+                 weight_decay: float = 1e-4, scheduler: str = "cosine", label_smoothing: float = 0.1):
+        super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
+        self.save_hyperparameters()
+        self.image_size = image_size
+        self.mediapipe_box_scale = mediapipe_box_scale  # landmark box -> the training boxes' style
+        # the checkpoint holds the trained weights, so a reload needs no ImageNet file
+        self.network = build_backbone(backbone, len(self.labels), pretrained=pretrained)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "CropClassifier":
+        path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "no crop classifier; train one with `python -m gesture_detection.train --classifier crop`")
+        module = cls.load_from_checkpoint(str(path), map_location="cpu", pretrained=False)
+        return module.eval()
+
+    def probabilities(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """Softmax over `labels` for RGB crops of any size."""
+        if len(crops) == 0:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        from gesture_detection.data import crop_transform
+
+        transform = crop_transform(self.image_size, train=False)
+        batch = torch.stack([transform(image=c)["image"] for c in crops])
+        with torch.inference_mode():
+            return torch.softmax(self.eval()(batch), dim=1).numpy()

@@ -1,0 +1,142 @@
+"""Photo -> hands -> gesture, or `no_gesture`, as the original: every kept hand box is classified and
+the image takes the class with the highest probability over all boxes; below `threshold`, or with no
+hand at all, the answer is `no_gesture`.
+
+Three paths (`mode`):
+- `landmark`: MediaPipe hands -> landmark classifier. No MediaPipe hand -> no_gesture.
+- `crop_cnn`: hand boxes (MediaPipe's, else the YOLO detector's, else the whole image) -> crop CNN.
+- `combined`: the landmark classifier where MediaPipe finds a hand; where it finds none, the crop
+  CNN on the YOLO boxes (or on the whole image when YOLO finds nothing or is not given).
+"""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+
+from gesture_detection.data import NO_GESTURE
+from gesture_detection.detect import Detection, crop, expand_box, postprocess
+from gesture_detection.landmarks import landmark_features
+
+MODES = ("landmark", "crop_cnn", "combined")
+MCS_CLASSES = ("no_gesture", "stop", "victory", "mute", "ok", "like", "dislike")
+
+
+@dataclass
+class BoxPrediction:
+    box: np.ndarray
+    label: str
+    probability: float
+    source: str  # which detector gave the box: mediapipe, yolo, image
+
+
+@dataclass
+class Prediction:
+    gesture: str
+    probability: float  # of `gesture`; for no_gesture: 1 - best class probability (1 with no hand)
+    class_probabilities: dict[str, float]  # max over boxes per class
+    boxes: list[BoxPrediction] = field(default_factory=list)
+    milliseconds: float = 0.0
+
+
+def decide(box_probabilities: np.ndarray, labels: Sequence[str], threshold: float) -> tuple[str, float, np.ndarray]:
+    """Max over boxes per class, then the best class, or no_gesture below `threshold` or with no box."""
+    box_probabilities = np.asarray(box_probabilities, dtype=np.float32).reshape(-1, len(labels))
+    if len(box_probabilities) == 0:
+        return NO_GESTURE, 1.0, np.zeros(len(labels), dtype=np.float32)
+    per_class = box_probabilities.max(axis=0)
+    best = int(per_class.argmax())
+    if per_class[best] < threshold:
+        return NO_GESTURE, float(1.0 - per_class[best]), per_class
+    return labels[best], float(per_class[best]), per_class
+
+
+class GesturePipeline:
+    def __init__(self, mode: str = "landmark", landmark=None, crop_model=None, hands=None, yolo=None,
+                 threshold: float = 0.5, keep: str = "all", crop_expand: float = 1.3):
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
+        if mode in ("landmark", "combined") and landmark is None:
+            raise ValueError(f"mode {mode} needs a landmark classifier (--landmark-model)")
+        if mode in ("crop_cnn", "combined") and crop_model is None:
+            raise ValueError(f"mode {mode} needs a crop classifier (--crop-model)")
+        if landmark is not None and crop_model is not None and list(landmark.labels) != list(crop_model.labels):
+            raise ValueError(f"the landmark and crop classifiers have different classes: {landmark.labels} vs {crop_model.labels}")
+        self.mode, self.landmark, self.crop_model, self.yolo = mode, landmark, crop_model, yolo
+        self.labels = list((landmark or crop_model).labels)
+        self.threshold, self.keep, self.crop_expand = threshold, keep, crop_expand
+        self._hands = hands
+
+    @property
+    def hands(self):
+        if self._hands is None:
+            from gesture_detection.detect import MediaPipeHands
+
+            self._hands = MediaPipeHands()
+        return self._hands
+
+    def predict(self, rgb: np.ndarray, mediapipe_hands: list[Detection] | None = None) -> Prediction:
+        """Classify one RGB image. `mediapipe_hands` passes detections computed before (the benchmark's cache)."""
+        started = time.perf_counter()
+        height, width = rgb.shape[:2]
+        if mediapipe_hands is None:
+            mediapipe_hands = self.hands(rgb)
+        hands = postprocess(mediapipe_hands, width, height, keep=self.keep)
+        boxes: list[tuple[np.ndarray, str]] = []
+        if hands and self.mode in ("landmark", "combined"):
+            probabilities = self.landmark.probabilities(landmark_features(hands))
+            scale = getattr(self.landmark, "box_scale", 1.0)
+            boxes = [(expand_box(h.box, scale, width, height), "mediapipe") for h in hands]
+        elif self.mode == "landmark":
+            probabilities = np.zeros((0, len(self.labels)), dtype=np.float32)
+        else:
+            if hands:
+                scale = self.crop_model.mediapipe_box_scale
+                boxes = [(expand_box(h.box, scale, width, height), "mediapipe") for h in hands]
+            elif self.yolo is not None:
+                boxes = [(d.box, "yolo") for d in postprocess(self.yolo(rgb), width, height, keep=self.keep)]
+            if not boxes:
+                boxes = [(np.array([0, 0, width, height], dtype=np.float32), "image")]
+            crops = [crop(rgb, expand_box(b, self.crop_expand, width, height, square=True)) if source != "image"
+                     else rgb for b, source in boxes]
+            probabilities = self.crop_model.probabilities(crops)
+        gesture, probability, per_class = decide(probabilities, self.labels, self.threshold)
+        box_predictions = [BoxPrediction(b, self.labels[int(p.argmax())], float(p.max()), source)
+                           for (b, source), p in zip(boxes, probabilities)]
+        return Prediction(gesture, probability, dict(zip(self.labels, per_class.tolist())), box_predictions,
+                          (time.perf_counter() - started) * 1000)
+
+
+def mcs_row(prediction: Prediction, frame_path: str) -> dict:
+    """One row of the MachinesCanSee answers.csv: a probability per class and frame_path."""
+    row = {name: float(prediction.class_probabilities.get(name, 0.0)) for name in MCS_CLASSES[1:]}
+    best = max(row.values()) if prediction.boxes else 0.0
+    row = {NO_GESTURE: 1.0 - best, **row}
+    row["frame_path"] = frame_path
+    return row
+
+
+def check_mcs_labels(labels: Sequence[str]) -> None:
+    missing = [name for name in MCS_CLASSES[1:] if name not in labels]
+    if missing:
+        raise ValueError(f"--format mcs needs a classifier with the classes {', '.join(MCS_CLASSES[1:])}; "
+                         f"this one lacks {', '.join(missing)}")
+
+
+def draw(rgb: np.ndarray, prediction: Prediction) -> np.ndarray:
+    """The image with each box, its class and probability, and the image's answer in the corner."""
+    import cv2
+
+    out = np.ascontiguousarray(rgb.copy())
+    for b in prediction.boxes:
+        if b.source == "image":
+            continue
+        x0, y0, x1, y1 = (int(round(float(v))) for v in b.box)
+        colour = (0, 200, 0) if b.source == "mediapipe" else (255, 140, 0)
+        cv2.rectangle(out, (x0, y0), (x1, y1), colour, 2)
+        cv2.putText(out, f"{b.label} {b.probability:.2f}", (x0, max(y0 - 5, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 2)
+    cv2.putText(out, f"{prediction.gesture} {prediction.probability:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7,
+                (255, 0, 0), 2)
+    return out

@@ -1,0 +1,148 @@
+"""Predict gestures for an image, a folder of images or a video: a CSV `path,gesture,probability`
+(or, with `--format mcs`, the MachinesCanSee answers.csv with a probability per class and frame_path),
+and optionally annotated images (or an annotated video) with the boxes and labels drawn.
+
+    python -m gesture_detection.predict photos/ --landmark-model runs/gesture_detection/lm_linto/landmark.joblib \\
+        --output runs/predictions.csv --annotate-dir runs/annotated
+    python -m gesture_detection.predict clip.mp4 --mode combined --landmark-model L.joblib \\
+        --crop-model runs/gesture_detection/crop_linto/best.ckpt --yolo runs/gesture_detection/yolo/yolo/weights/best.pt
+
+A video gives one row per frame, its path written as `<video>#<frame index>`. An unreadable image or
+video is reported, left out of the CSV and listed with the reason in `<output>_errors.csv`; the
+outputs appear only when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, AtomicVideoWriter, InputError, atomic_open, iter_video_frames, \
+    list_files, video_info, write_image
+
+from gesture_detection.data import load_image
+from gesture_detection.pipeline import MODES, MCS_CLASSES, GesturePipeline, check_mcs_labels, draw, mcs_row
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", type=Path, help="images, folders of images (searched recursively) or videos")
+    parser.add_argument("--mode", choices=MODES, default="landmark",
+                        help="landmark, crop_cnn, or combined (landmarks where MediaPipe finds a hand, else the crop CNN)")
+    parser.add_argument("--landmark-model", type=Path, default=None, help="landmark.joblib from train.py --classifier landmark")
+    parser.add_argument("--crop-model", type=Path, default=None, help="best.ckpt from train.py --classifier crop")
+    parser.add_argument("--yolo", type=Path, default=None, help="YOLO weights from train_detector.py (fallback detector)")
+    parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size (default %(default)s)")
+    parser.add_argument("--threshold", type=float, default=0.5,
+                        help="below this best probability the answer is no_gesture (default %(default)s)")
+    parser.add_argument("--keep", choices=("all", "top"), default="all", help="classify all hand boxes or only the top one")
+    parser.add_argument("--crop-expand", type=float, default=1.3, help="box expansion before the CNN crop (default %(default)s)")
+    parser.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
+    parser.add_argument("--format", choices=("csv", "mcs"), default="csv",
+                        help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
+    parser.add_argument("--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("--annotate-dir", type=Path, default=None, help="write annotated images / videos here")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
+    return parser.parse_args(argv)
+
+
+def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
+    from gesture_detection.detect import MediaPipeHands, YoloHands
+    from gesture_detection.model import CropClassifier, LandmarkClassifier
+
+    landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
+    crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None
+    yolo = YoloHands(args.yolo, image_size=args.yolo_image_size) if args.yolo else None
+    return GesturePipeline(args.mode, landmark, crop_model, MediaPipeHands(min_confidence=args.min_hand_confidence),
+                           yolo, args.threshold, args.keep, args.crop_expand)
+
+
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    files = []
+    for path in inputs:
+        if path.is_dir():
+            files += list_files(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise InputError(path, "no such file or folder")
+    return files
+
+
+def iter_predictions(pipeline: GesturePipeline, files: list[Path], annotate_dir: Path | None):
+    """(path label, prediction or None, error message) per image or video frame."""
+    for path in files:
+        if path.suffix.lower() in VIDEO_EXTENSIONS:
+            writer = None
+            if annotate_dir is not None:
+                info = video_info(path)
+                writer = AtomicVideoWriter(annotate_dir / f"{path.stem}_annotated.mp4", info.fps or 25.0, (info.width, info.height))
+            try:
+                for index, _, rgb in iter_video_frames(path):
+                    prediction = pipeline.predict(rgb)
+                    if writer is not None:
+                        writer.write(draw(rgb, prediction))
+                    yield f"{path}#{index}", prediction, ""
+            except InputError as error:
+                if writer is not None:
+                    writer.close(keep=False)
+                    writer = None
+                print(f"skipped: {error}", file=sys.stderr)
+                yield str(path), None, error.reason
+            if writer is not None:
+                writer.close()
+            continue
+        try:
+            rgb = load_image(path)
+        except InputError as error:
+            print(f"skipped: {error}", file=sys.stderr)
+            yield str(path), None, error.reason
+            continue
+        prediction = pipeline.predict(rgb)
+        if annotate_dir is not None:
+            write_image(annotate_dir / f"{path.stem}_annotated.jpg", draw(rgb, prediction))
+        yield str(path), prediction, ""
+
+
+def write_predictions(rows, output: Path, fmt: str) -> tuple[int, list[tuple[str, str]]]:
+    """Write the CSV atomically; returns the number of rows and the (path, reason) of skipped inputs."""
+    count, errors = 0, []
+    with atomic_open(output) as handle:
+        writer = csv.writer(handle)
+        writer.writerow([*MCS_CLASSES, "frame_path"] if fmt == "mcs" else ["path", "gesture", "probability"])
+        for path, prediction, error in rows:
+            if prediction is None:
+                errors.append((path, error))
+                continue
+            if fmt == "mcs":
+                row = mcs_row(prediction, path)
+                writer.writerow([f"{row[name]:.6f}" for name in MCS_CLASSES] + [path])
+            else:
+                writer.writerow([path, prediction.gesture, f"{prediction.probability:.6f}"])
+            count += 1
+    if errors:
+        with atomic_open(output.with_name(f"{output.stem}_errors.csv")) as handle:
+            csv.writer(handle).writerows([("path", "reason"), *errors])
+    return count, errors
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    import torch
+
+    torch.set_num_threads(args.threads)
+    pipeline = build_pipeline(args)
+    if args.format == "mcs":
+        check_mcs_labels(pipeline.labels)
+    files = expand_inputs(args.inputs)
+    count, errors = write_predictions(iter_predictions(pipeline, files, args.annotate_dir), args.output, args.format)
+    print(f"{count} predictions -> {args.output}" + (f"; annotated images in {args.annotate_dir}" if args.annotate_dir else ""))
+    if errors:
+        print(f"{len(errors)} inputs skipped, listed in {args.output.with_name(args.output.stem + '_errors.csv')}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

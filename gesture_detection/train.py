@@ -1,0 +1,141 @@
+"""Train a gesture classifier: on MediaPipe hand landmarks (`--classifier landmark`, seconds) or on
+hand crops (`--classifier crop`, a CNN with core.training). Records go to runs/gesture_detection/<run>/.
+
+    python -m gesture_detection.train --classifier landmark --dataset hands_dataset --run-name lm_hands
+    python -m gesture_detection.train --classifier crop --dataset linto --max-epochs 8 --run-name crop_linto
+    python -m gesture_detection.train --classifier crop --data my_set/ --format folders --backbone tf_efficientnetv2_b0
+
+Training images are the format's train split (all images when it has none) minus a random
+validation share; a test split, when present, is left for `bench.py`. Unreadable or tiny images are
+skipped with a warning; a class with no training example is an error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+
+import core  # noqa: F401  (offline environment first)
+from core.env import REPO_ROOT
+from core.metrics import classification_report
+from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
+                           trainer_options_from_args, write_run_records)
+
+from gesture_detection.data import (FORMATS, SHARED_SETS, CropDataset, check_class_counts, class_names_of,
+                                    crop_items, load_annotations, readable, shared_set_csv, split_annotations)
+from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, landmark_features, match_to_boxes
+from gesture_detection.model import CropClassifier, LandmarkClassifier
+
+TASK = "gesture_detection"
+DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--classifier", choices=("landmark", "crop"), default="landmark",
+                        help="landmark: MLP/kNN on MediaPipe landmarks; crop: CNN on hand crops (default %(default)s)")
+    source = parser.add_argument_group("data (a real set, or --data with --format)")
+    source.add_argument("--dataset", choices=sorted(SHARED_SETS), default=None, help="a real set under --shared-root")
+    source.add_argument("--shared-root", type=Path, default=DEFAULT_SHARED, help="folder of the real sets")
+    source.add_argument("--data", type=Path, default=None,
+                        help="box CSV file, YOLO images folder, HaGRID annotations folder or class-folder root")
+    source.add_argument("--format", choices=FORMATS, default="csv", help="format of --data (default %(default)s)")
+    source.add_argument("--classes", nargs="*", default=None, help="class names for YOLO ids (in id order) or HaGRID files to use")
+    source.add_argument("--images", type=Path, default=None, help="HaGRID images folder (<class>/<id>.jpg)")
+    source.add_argument("--val-fraction", type=float, default=0.1, help="share of training images held out for validation")
+    landmark = parser.add_argument_group("landmark classifier")
+    landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="mlp",
+                          help="mlp (probabilities for the threshold) or distance-weighted knn (default %(default)s)")
+    landmark.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
+    crop = parser.add_argument_group("crop classifier")
+    crop.add_argument("--backbone", default="mobilenet_v2",
+                      help="mobilenet_v2 (ImageNet, fine-tuned) or a timm model trained from scratch, e.g. tf_efficientnetv2_b0")
+    crop.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="mobilenet_v2 from scratch")
+    crop.add_argument("--image-size", type=int, default=128, help="crop size in px (default %(default)s)")
+    crop.add_argument("--batch-size", type=int, default=32, help="batch size (default %(default)s)")
+    crop.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default %(default)s)")
+    crop.add_argument("--workers", type=int, default=0, help="data-loader processes (default %(default)s)")
+    parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
+    parser.add_argument("--runs-root", type=Path, default=None, help="parent of runs/ (default: the repository)")
+    add_trainer_arguments(parser, max_epochs=8, accelerator="cpu", devices="1")
+    args = parser.parse_args(argv)
+    if (args.dataset is None) == (args.data is None):
+        parser.error("give exactly one of --dataset or --data")
+    return args
+
+
+def load_training_data(args: argparse.Namespace):
+    source = shared_set_csv(args.dataset, args.shared_root) if args.dataset else args.data
+    fmt = "csv" if args.dataset else args.format
+    annotations = load_annotations(source, fmt, args.classes, args.images)
+    train, val, _ = split_annotations(annotations, args.val_fraction, args.seed)
+    train, val = readable(train), readable(val)
+    class_names = class_names_of(train)
+    check_class_counts(train, class_names, str(source))
+    return source, train, val, class_names
+
+
+def labelled_hand_features(annotations, detections, class_names):
+    features, targets = [], []
+    for annotation, found in zip(annotations, detections):
+        for d, label, _ in match_to_boxes(found or [], annotation):
+            if label in class_names:
+                features.append(landmark_features([d])[0])
+                targets.append(label)
+    return np.asarray(features, dtype=np.float32).reshape(-1, 63), targets
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    run_dir = make_run_dir(TASK, args.run_name, args.runs_root)
+    source, train, val, class_names = load_training_data(args)
+    print(f"{source}: {len(train)} training and {len(val)} validation images, classes {class_names}")
+    from gesture_detection.detect import MediaPipeHands
+
+    detector = MediaPipeHands(min_confidence=args.min_hand_confidence)
+    train_hands, _ = cached_hand_detections([a.path for a in train], detector, progress=True)
+    val_hands, _ = cached_hand_detections([a.path for a in val], detector)
+    box_scale = fit_box_scale(train_hands, train)
+    metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale,
+                     "train_images": len(train), "val_images": len(val)}
+
+    if args.classifier == "landmark":
+        x_train, y_train = labelled_hand_features(train, train_hands, class_names)
+        x_val, y_val = labelled_hand_features(val, val_hands, class_names)
+        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, box_scale=box_scale).fit(x_train, y_train)
+        metrics.update(train_hands=len(y_train), val_hands=len(y_val))
+        report = None
+        if len(y_val):
+            predicted = [class_names[i] for i in classifier.probabilities(x_val).argmax(axis=1)]
+            report = classification_report(y_val, predicted, class_names)
+            metrics.update(val_hand_accuracy=report.accuracy, val_hand_macro_f1=report.macro_f1)
+        model_path = classifier.save(run_dir / "landmark.joblib")
+        write_run_records(run_dir, config_dict(args), metrics, report)
+    else:
+        import torch
+
+        module = CropClassifier(class_names, args.backbone, args.image_size, args.pretrained, box_scale,
+                                learning_rate=args.learning_rate)
+        loader = lambda items, train_mode: torch.utils.data.DataLoader(  # noqa: E731
+            CropDataset(items, args.image_size, train=train_mode, seed=args.seed), batch_size=args.batch_size,
+            shuffle=train_mode, num_workers=args.workers)
+        val_items = crop_items(val, class_names)
+        result = fit(module, loader(crop_items(train, class_names), True), loader(val_items, False),
+                     trainer_options_from_args(args), run_dir)
+        best = CropClassifier.load(result.best_checkpoint)
+        probabilities = predict_probabilities(best, loader(val_items, False))
+        report = classification_report([class_names[i.target] for i in val_items],
+                                        [class_names[i] for i in probabilities.argmax(axis=1)], class_names)
+        metrics.update(val_crop_accuracy=report.accuracy, val_crop_macro_f1=report.macro_f1,
+                       train_seconds=result.train_seconds, best_checkpoint=str(result.best_checkpoint))
+        model_path = result.best_checkpoint
+        write_run_records(run_dir, config_dict(args), metrics, report)
+    print({k: v for k, v in metrics.items() if k != "classes"})
+    print(f"model: {model_path}\nrecords: {run_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

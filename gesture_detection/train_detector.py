@@ -1,0 +1,94 @@
+"""Train an ultralytics YOLO hand detector from scratch on hand boxes, offline, and score it.
+
+The box CSVs (or YOLO / HaGRID data converted by `data.py`) become one `hand` class in YOLO layout
+under the run folder (images are linked, not copied). Training starts from the architecture YAML
+(`yolov8n.yaml`: no download), then the detector is scored on each set's test split: mAP@0.5 and
+hand-box recall at IoU 0.5 (`detect.detection_scores`), written to `metrics.json` in the run folder.
+
+    python -m gesture_detection.train_detector --epochs 12 --image-size 256 --run-name yolo
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+from core.env import REPO_ROOT, install_ultralytics_font
+from core.io import write_json
+from core.training import config_dict, make_run_dir
+
+from gesture_detection.data import SHARED_SETS, load_image, read_box_csv, shared_set_csv, write_yolo_dataset
+from gesture_detection.detect import YoloHands, detection_scores
+
+TASK = "gesture_detection"
+DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--datasets", nargs="+", default=sorted(SHARED_SETS), choices=sorted(SHARED_SETS),
+                        help="real sets under --shared-root to train on (train split) and score (test split)")
+    parser.add_argument("--csv", nargs="*", default=[], type=Path,
+                        help="extra box CSVs (image,split,width,height,class,xmin,ymin,xmax,ymax) to use as well")
+    parser.add_argument("--shared-root", type=Path, default=DEFAULT_SHARED, help="folder holding the real sets")
+    parser.add_argument("--model", default="yolov8n.yaml",
+                        help="ultralytics architecture YAML (from scratch) or a .pt to fine-tune (default %(default)s)")
+    parser.add_argument("--epochs", type=int, default=12, help="training epochs (default %(default)s)")
+    parser.add_argument("--image-size", type=int, default=256, help="training and inference size in px (default %(default)s)")
+    parser.add_argument("--batch", type=int, default=16, help="batch size (default %(default)s)")
+    parser.add_argument("--fraction", type=float, default=1.0, help="fraction of the training images to use (quick runs)")
+    parser.add_argument("--device", default="cpu", help="cpu, 0, 0,1 ... (default %(default)s)")
+    parser.add_argument("--workers", type=int, default=0, help="data-loader workers (default %(default)s)")
+    parser.add_argument("--confidence", type=float, default=0.25, help="detection threshold for the recall score")
+    parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
+    parser.add_argument("--runs-root", type=Path, default=None, help="parent of runs/ (default: the repository)")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> dict:
+    args = parse_args(argv)
+    run_dir = make_run_dir(TASK, args.run_name, args.runs_root)
+    sources = [shared_set_csv(name, args.shared_root) for name in args.datasets] + list(args.csv)
+    train, tests = [], {}
+    for csv_path in sources:
+        annotations = read_box_csv(csv_path)
+        train += [a for a in annotations if a.split == "train"]
+        tests[csv_path.parent.name] = [a for a in annotations if a.split == "test"]
+    data_yaml = write_yolo_dataset({"train": train, "val": [a for split in tests.values() for a in split]},
+                                   run_dir / "yolo_data")
+
+    install_ultralytics_font()
+    from ultralytics import YOLO
+
+    started = time.perf_counter()
+    model = YOLO(args.model)
+    model.train(data=str(data_yaml), epochs=args.epochs, imgsz=args.image_size, batch=args.batch, device=args.device,
+                workers=args.workers, amp=False, val=False, plots=False, seed=args.seed, fraction=args.fraction,
+                project=str(run_dir), name="yolo", exist_ok=True, verbose=False)
+    train_seconds = time.perf_counter() - started
+    weights = run_dir / "yolo" / "weights" / "best.pt"
+    if not weights.is_file():
+        weights = run_dir / "yolo" / "weights" / "last.pt"
+
+    detector = YoloHands(weights, confidence=0.001, image_size=args.image_size, device=args.device)
+    metrics = {"weights": str(weights), "train_seconds": train_seconds, "test": {}}
+    for name, annotations in tests.items():
+        predictions = [detector(load_image(a.path)) for a in annotations]
+        truths = [[b.as_array() for b in a.boxes] for a in annotations]
+        scores = detection_scores(predictions, truths)
+        kept = [[d for d in p if d.score >= args.confidence] for p in predictions]
+        metrics["test"][name] = {"map50": scores.map50,
+                                 "recall_iou50": detection_scores(kept, truths).recall_iou50,
+                                 "n_images": scores.n_images, "n_boxes": scores.n_boxes}
+        print(f"{name}: mAP@0.5 {scores.map50:.3f}, recall@IoU0.5 {metrics['test'][name]['recall_iou50']:.3f}")
+    write_json(run_dir / "config.json", config_dict(args))
+    write_json(run_dir / "metrics.json", metrics)
+    print(f"weights: {weights}\nrecords: {run_dir}")
+    return metrics
+
+
+if __name__ == "__main__":
+    sys.exit(0 if main() else 1)

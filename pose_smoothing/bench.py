@@ -97,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="noise and dropout seed of the simulation (default 0)")
     args = parser.parse_args(argv)
     data, out_dir = Path(args.data), Path(args.out_dir)
+    missing = [name for name in ("mgt_dancer.avi", "assemblyai_walking.mp4") if not (data / name).is_file()]
+    if missing:
+        print(f"error: {data}: missing {', '.join(missing)} (set --data or SHARED_DATA_DIR)", file=sys.stderr)
+        return 2
     started = time.perf_counter()
     dancer = real_video(data / "mgt_dancer.avi", out_dir / "dancer")
     walker = real_video(data / "assemblyai_walking.mp4", out_dir / "walker")

@@ -1,9 +1,9 @@
 """The whole chain on a generated video, offline, in well under a minute: `make demo`.
 
 The video is a real photo of a person moved, rotated and scaled a little over time, with a few blank
-frames in the middle (no person: gaps to fill). The photo is scikit-image's astronaut when
-scikit-image is installed, else the bus photo that ships with ultralytics (people standing,
-full body), cropped around the person MediaPipe finds in it. Outputs: runs/demo/pose_smoothing/.
+frames in the middle (no person: gaps to fill). The photo is scikit-image's astronaut (upper body:
+MediaPipe finds her in every non-blank frame and rates the legs not visible); without scikit-image,
+the man on the left of ultralytics' bus.jpg (full body). Outputs: runs/demo/pose_smoothing/.
 """
 from __future__ import annotations
 
@@ -78,6 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{summary['frames']} frames, person in {summary['detection_rate']:.0%} of them "
           f"(the grey frames are gaps), {summary['processing_fps']:.1f} frames/s; "
           f"jitter {summary['jitter_raw']:.5f} -> {summary['jitter_smoothed']:.5f} ({args.filter})")
+    for note in summary["notes"]:
+        print(f"note: {note}")
     if summary["detection_rate"] < 0.5:
         print("error: MediaPipe found the person in fewer than half of the frames", file=sys.stderr)
         return 1

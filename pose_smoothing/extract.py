@@ -300,6 +300,21 @@ def clean_sequence(raw: LandmarkSequence, method: str, max_gap: int, visibility_
     return smooth_sequence(filled, method)
 
 
+def animation_sequence(raw: LandmarkSequence, smoothed: LandmarkSequence, method: str, max_gap: int,
+                       fill: str | None) -> tuple[LandmarkSequence, float]:
+    """The sequence for angles and BVH, which need every joint: a landmark that is a gap only because
+    MediaPipe rated it not visible (legs out of frame, a hidden arm) takes MediaPipe's own estimate,
+    filled and smoothed the same way. Returns it and the fraction of landmark values so replaced."""
+    holes = np.isnan(smoothed.world)
+    if not holes.any():
+        return smoothed, 0.0
+    estimate = clean_sequence(raw, method, max_gap, visibility_threshold=0.0, fill=fill)
+    replaced = holes & np.isfinite(estimate.world)
+    merged = smoothed.copy(image=np.where(np.isnan(smoothed.image), estimate.image, smoothed.image),
+                           world=np.where(holes, estimate.world, smoothed.world))
+    return merged, float(replaced[..., 0].mean())
+
+
 def jitter_pair(raw: LandmarkSequence, smoothed: LandmarkSequence) -> tuple[float, float]:
     """Jitter of the raw and smoothed image x, y, on the landmarks finite in both."""
     raw_xy, smooth_xy = raw.image[..., :2], smoothed.image[..., :2]
@@ -320,7 +335,7 @@ def skeleton_points(sequence: LandmarkSequence) -> np.ndarray:
     torso_px = np.linalg.norm(image[:, VERTEX_INDEX[NECK_BASE]] - image[:, VERTEX_INDEX[SPINE_BASE]], axis=-1)
     torso_m = np.linalg.norm(points[:, VERTEX_INDEX[NECK_BASE]] - points[:, ROOT], axis=-1)
     ratio = torso_m / torso_px
-    if not np.isfinite(ratio).any():
+    if not np.isfinite(ratio).any() or not np.isfinite(root_px).all(axis=1).any():
         return points
     metres_per_px = float(np.nanmedian(ratio))
     start = root_px[np.flatnonzero(np.isfinite(root_px).all(axis=1))[0]]
@@ -328,8 +343,9 @@ def skeleton_points(sequence: LandmarkSequence) -> np.ndarray:
     return points + np.concatenate([shift, np.zeros((len(points), 1))], axis=1)[:, None, :]
 
 
-def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequence) -> dict[str, Path]:
-    skeleton = skeleton_points(smoothed)
+def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequence,
+                  animation: LandmarkSequence) -> dict[str, Path]:
+    skeleton = skeleton_points(animation)
     complete_frames(skeleton, str(out_dir / "skeleton.bvh"))  # fails before anything is written
     dummies = with_dummy_vertices(smoothed.image)
     write_bvh(out_dir / "skeleton.bvh", skeleton, frame_time=1.0 / smoothed.fps)
@@ -357,7 +373,11 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
         notes.append("only one frame: nothing to fill or smooth, the pose is written as detected")
     smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill)
     raw_jitter, smooth_jitter = jitter_pair(raw, smoothed)
-    paths = write_outputs(out_dir, raw, smoothed)
+    animation, estimated = animation_sequence(raw, smoothed, method, max_gap, fill)
+    if estimated > 0:
+        notes.append(f"{estimated:.1%} of the landmark values in angles.csv and skeleton.bvh are MediaPipe's estimates "
+                     f"for landmarks it rated not visible (an animation needs every joint)")
+    paths = write_outputs(out_dir, raw, smoothed, animation)
     seconds = time.perf_counter() - started
     summary = {
         "source": str(video), "frames": len(raw), "video_fps": raw.fps, "image_size": list(raw.image_size),
@@ -368,7 +388,7 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
         "seconds": seconds, "processing_fps": len(raw) / seconds, **stats,
         "jitter_raw": raw_jitter, "jitter_smoothed": smooth_jitter,
         "jitter_reduction": 1.0 - smooth_jitter / raw_jitter if raw_jitter and np.isfinite(raw_jitter) and raw_jitter > 0 else None,
-        "notes": notes, "outputs": {k: str(v) for k, v in paths.items()},
+        "animation_landmarks_estimated": estimated, "notes": notes, "outputs": {k: str(v) for k, v in paths.items()},
     }
     write_json(out_dir / "summary.json", summary)
     return summary

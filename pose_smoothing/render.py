@@ -105,13 +105,14 @@ def render_3d(smoothed: LandmarkSequence, target: Path, max_frames: int = 80) ->
     import matplotlib.pyplot as plt
     from matplotlib.animation import FuncAnimation, PillowWriter
 
-    points = skeleton_points(smoothed)
-    frames = np.flatnonzero(np.isfinite(points).all(axis=(1, 2)))
+    points = skeleton_points(smoothed)  # landmarks rated not visible are gaps here: their bones are not drawn
+    frames = np.flatnonzero(np.isfinite(points).all(axis=2).sum(axis=1) >= 2)
     if frames.size == 0:
-        raise InputError(target, "no complete skeleton to animate")
+        raise InputError(target, "no frame with a skeleton to animate")
     frames = frames[:: max(1, int(np.ceil(len(frames) / max_frames)))]
-    finite = points[frames]
-    low, high = finite.reshape(-1, 3).min(0), finite.reshape(-1, 3).max(0)
+    finite = points[frames].reshape(-1, 3)
+    finite = finite[np.isfinite(finite).all(axis=1)]
+    low, high = finite.min(0), finite.max(0)
     centre, half = (low + high) / 2, (high - low).max() / 2 + 0.05
     figure = plt.figure(figsize=(4, 4))
     axes = figure.add_subplot(projection="3d")

@@ -104,7 +104,7 @@ class CropClassifier(ClassificationModule):
     """A CNN on hand crops of `image_size` px, normalised with the ImageNet statistics."""
 
     def __init__(self, labels: Sequence[str], backbone: str = "mobilenet_v2", image_size: int = 128,
-                 pretrained: bool = True, mediapipe_box_scale: float = 1.25, optimizer: str = "adamw", learning_rate: float = 1e-3,
+                 pretrained: bool = True, mediapipe_box_scale: float = 1.25, freeze_blocks: int = 0, optimizer: str = "adamw", learning_rate: float = 1e-3,
                  weight_decay: float = 1e-4, scheduler: str = "cosine", label_smoothing: float = 0.1):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
@@ -112,6 +112,16 @@ class CropClassifier(ClassificationModule):
         self.mediapipe_box_scale = mediapipe_box_scale  # landmark box -> the training boxes' style
         # the checkpoint holds the trained weights, so a reload needs no ImageNet file
         self.network = build_backbone(backbone, len(self.labels), pretrained=pretrained)
+        self.freeze_blocks = freeze_blocks
+        for block in list(getattr(self.network, "features", []))[:freeze_blocks]:
+            # the first ImageNet blocks (edges, textures) stay as they are: training is several times cheaper
+            block.requires_grad_(False)
+
+    def train(self, mode: bool = True) -> "CropClassifier":
+        super().train(mode)
+        for block in list(getattr(self.network, "features", []))[:self.freeze_blocks]:
+            block.eval()  # frozen blocks keep their ImageNet batch-norm statistics
+        return self
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "CropClassifier":

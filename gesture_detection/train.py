@@ -53,6 +53,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     crop.add_argument("--backbone", default="mobilenet_v2",
                       help="mobilenet_v2 (ImageNet, fine-tuned) or a timm model trained from scratch, e.g. tf_efficientnetv2_b0")
     crop.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="mobilenet_v2 from scratch")
+    crop.add_argument("--freeze-blocks", type=int, default=0,
+                      help="keep the first N feature blocks of mobilenet_v2 frozen (of 19; 0 = fine-tune all)")
     crop.add_argument("--image-size", type=int, default=128, help="crop size in px (default %(default)s)")
     crop.add_argument("--batch-size", type=int, default=32, help="batch size (default %(default)s)")
     crop.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default %(default)s)")
@@ -117,7 +119,7 @@ def main(argv=None) -> dict:
         import torch
 
         module = CropClassifier(class_names, args.backbone, args.image_size, args.pretrained, box_scale,
-                                learning_rate=args.learning_rate)
+                                args.freeze_blocks, learning_rate=args.learning_rate)
         loader = lambda items, train_mode: torch.utils.data.DataLoader(  # noqa: E731
             CropDataset(items, args.image_size, train=train_mode, seed=args.seed), batch_size=args.batch_size,
             shuffle=train_mode, num_workers=args.workers)

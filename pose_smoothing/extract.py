@@ -109,6 +109,11 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> float:
     return float(inter / union) if union > 0 else 0.0
 
 
+def grow_box(box: np.ndarray, factor: float) -> np.ndarray:
+    centre, half = (box[:2] + box[2:]) / 2, (box[2:] - box[:2]) / 2 * factor
+    return np.concatenate([centre - half, centre + half])
+
+
 def same_person(box: np.ndarray, target: np.ndarray) -> bool:
     """True when `box` is where the target could be one frame later (centre within half its size)."""
     size = max(target[2] - target[0], target[3] - target[1], 1e-6)
@@ -152,13 +157,14 @@ class PoseResult:
 class PersonFollower:
     """MediaPipe Pose (model_complexity=1, the model that ships in the wheel) that follows one person."""
 
-    def __init__(self, fps: float, detect_people: bool = True):
+    def __init__(self, fps: float, detect_people: bool = True, people_detector=None):
+        """`people_detector`: rgb -> list of normalised (x0, y0, x1, y1) boxes; default OpenCV's HOG."""
         import mediapipe as mp
 
         self._pose_cls = mp.solutions.pose.Pose
         self.tracker = self._pose_cls(static_image_mode=False, model_complexity=1, smooth_landmarks=False)
         self.crop_pose = None
-        self.people = HogPeopleDetector() if detect_people else None
+        self.people = (people_detector or HogPeopleDetector()) if detect_people else None
         self.target: np.ndarray | None = None
         self.crop_mode = False
         self.missed, self.max_missed = 0, max(1, int(round(fps)))
@@ -199,20 +205,29 @@ class PersonFollower:
         return result
 
     def _choose(self, rgb: np.ndarray, found: PoseResult | None) -> PoseResult | None:
-        """First sight (or after losing the target): pick the largest / most central person."""
+        """First sight (or after losing the target): pick the largest / most central person.
+
+        People are compared by their HOG boxes (loose, with a margin); MediaPipe's person is the HOG box
+        that overlaps its landmarks most, or its landmark box grown by a HOG-like margin if HOG missed it."""
         boxes = self.people(rgb) if self.people is not None else []
         own = found.box if found is not None else None
+        own_index = None
         if own is not None:
-            boxes = [b for b in boxes if box_iou(b, own) < 0.3] + [own]
+            overlaps = [box_iou(b, own) for b in boxes]
+            if overlaps and max(overlaps) >= 0.3:
+                own_index = int(np.argmax(overlaps))
+            else:
+                boxes.append(grow_box(own, 1.25))
+                own_index = len(boxes) - 1
         if not boxes:
             return None
         self.stats["target_choices"] += 1
-        chosen = boxes[choose_target(boxes)]
-        if own is not None and chosen is own:
+        chosen = choose_target(boxes)
+        if chosen == own_index:
             self.crop_mode = False
             return found
         self.crop_mode = True
-        return self._on_crop(rgb, chosen)
+        return self._on_crop(rgb, boxes[chosen])
 
     def __call__(self, rgb: np.ndarray) -> PoseResult | None:
         processed = self.tracker.process(rgb)
@@ -414,8 +429,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=float, default=30.0,
                         help="frame rate for an image folder, or for a video whose container has none (default 30)")
     parser.add_argument("--no-follow", action="store_true",
-                        help="do not run the HOG people detector to pick and follow the largest / most central person; "
-                             "take whoever MediaPipe finds")
+                        help="skip the HOG people detector: whoever MediaPipe finds first becomes the target instead of "
+                             "the largest / most central person (jumps to someone elsewhere are still refused)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -107,6 +108,24 @@ def test_single_frame_video(tmp_path, walker_frames, capsys):
     assert read_bvh(tmp_path / "out" / "skeleton.bvh").motion.shape[0] == 1
 
 
+@pytest.mark.real_data
+def test_webm_at_another_frame_rate(tmp_path):
+    """A WebM (VP9) at 12 fps: timestamps and the BVH frame time come from the container."""
+    import subprocess
+
+    import imageio_ffmpeg
+
+    source = shared_data_path("pose_smoothing", "assemblyai_walking.mp4")
+    webm = tmp_path / "walk.webm"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i", str(source), "-frames:v", "8",
+                    "-vf", "scale=480:270", "-r", "12", str(webm)], check=True)
+    assert extract_main([str(webm), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    raw = read_landmarks_json(tmp_path / "out" / "raw_landmarks.json")
+    assert raw.fps == pytest.approx(12.0) and len(raw) == 8 and raw.detection_rate >= 0.75
+    np.testing.assert_allclose(np.diff(raw.timestamps), 1 / 12, atol=2e-3)
+    assert read_bvh(tmp_path / "out" / "skeleton.bvh").frame_time == pytest.approx(1 / 12, rel=1e-6)
+
+
 # ----------------------------------------------------------------------------------------- bad inputs
 def test_empty_and_unreadable_videos(tmp_path, capsys):
     (tmp_path / "empty.mp4").write_bytes(b"")
@@ -150,3 +169,36 @@ def test_same_person_refuses_a_jump():
     target = np.array([0.4, 0.2, 0.6, 0.9])
     assert same_person(target + 0.02, target)
     assert not same_person(target + np.array([0.4, 0, 0.4, 0]), target)
+
+
+def test_follower_keeps_the_largest_person_when_it_is_hidden():
+    """Two people: a large man on the right, a small copy on the left. The large one is chosen, and
+    while he is hidden (frames 4-6) MediaPipe re-detects the small one: that jump is refused (gaps),
+    and the large man is picked up again when he is back."""
+    import cv2
+    import ultralytics
+
+    from core.io import read_image
+    from pose_smoothing.extract import PersonFollower
+
+    photo = read_image(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")[360:960, 0:300]
+
+    def paste(canvas, height, x, y):
+        image = cv2.resize(photo, None, fx=height / photo.shape[0], fy=height / photo.shape[0],
+                           interpolation=cv2.INTER_AREA)
+        canvas[y:y + image.shape[0], x:x + image.shape[1]] = image
+
+    follower = PersonFollower(fps=25)
+    centres = []
+    for i in range(10):
+        canvas = np.full((400, 640, 3), 90, np.uint8)
+        paste(canvas, 220, 40, 120)                # small man, centre x ~ 95 px
+        if not 4 <= i < 7:
+            paste(canvas, 380, 380 + i, 10)        # large man, centre x ~ 470 px
+        result = follower(canvas)
+        centres.append(None if result is None else float(np.mean(result.image[:, 0])) * 640)
+    follower.close()
+    assert centres[4:7] == [None, None, None]
+    seen = [c for c in centres if c is not None]
+    assert len(seen) == 7 and all(430 < c < 520 for c in seen), centres
+    assert follower.stats["jumps_refused"] >= 1

@@ -280,3 +280,15 @@ def test_bvh_refuses_all_gap_points(tmp_path):
     with pytest.raises(InputError, match="no frame has every landmark"):
         write_bvh(tmp_path / "x.bvh", np.full((3, 35, 3), np.nan), frame_time=0.04)
     assert not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_animation_uses_mediapipe_estimates_for_invisible_landmarks():
+    from pose_smoothing.extract import animation_sequence, clean_sequence
+
+    raw = make_sequence(30, noise=0.002)
+    raw.visibility[:, LANDMARK_NAMES.index("LEFT_ANKLE")] = 0.1   # never rated visible
+    smoothed = clean_sequence(raw, "kalman", max_gap=10, visibility_threshold=0.5)
+    assert np.isnan(smoothed.world[:, LANDMARK_NAMES.index("LEFT_ANKLE")]).all()   # a gap in landmarks.json
+    animation, fraction = animation_sequence(raw, smoothed, "kalman", 10, None)
+    assert np.isfinite(animation.world).all() and fraction == pytest.approx(1 / 33)
+    np.testing.assert_array_equal(animation.world[:, 0], smoothed.world[:, 0])       # visible ones untouched

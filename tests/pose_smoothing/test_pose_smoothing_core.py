@@ -292,3 +292,16 @@ def test_animation_uses_mediapipe_estimates_for_invisible_landmarks():
     animation, fraction = animation_sequence(raw, smoothed, "kalman", 10, None)
     assert np.isfinite(animation.world).all() and fraction == pytest.approx(1 / 33)
     np.testing.assert_array_equal(animation.world[:, 0], smoothed.world[:, 0])       # visible ones untouched
+
+
+def test_causal_savgol_is_exact_on_quadratics_and_restarts_after_gaps():
+    from pose_smoothing.filters import CausalSavGol
+
+    stream = CausalSavGol(fps=30.0)
+    t = np.arange(30, dtype=np.float64)
+    values = 0.5 + 0.2 * t - 0.01 * t ** 2
+    values[12] = np.nan
+    out = np.array([stream(i / 30, np.array([v]))[0] for i, v in enumerate(values)])
+    finite = np.isfinite(values)
+    np.testing.assert_allclose(out[finite], values[finite], atol=1e-9)   # no lag on a quadratic motion
+    assert np.isnan(out[12]) and out[13] == values[13]                   # restart: first value passes through

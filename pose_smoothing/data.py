@@ -15,13 +15,14 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from core.io import InputError, atomic_open
+from core.io import IMAGE_EXTENSIONS, InputError, atomic_open, iter_video_frames, list_files, read_image, video_info
 
 # Names and order of mediapipe.solutions.pose.PoseLandmark (checked against it in the tests),
 # written out so that the numpy core does not import MediaPipe.
@@ -194,3 +195,40 @@ def read_landmarks_json(path: str | os.PathLike) -> LandmarkSequence:
     return LandmarkSequence(image=image, world=world, visibility=visibility, timestamps=timestamps, fps=fps,
                             image_size=(int(size[0]), int(size[1])), source=str(document.get("source", "")),
                             meta=dict(document.get("meta") or {}))
+
+
+# ----------------------------------------------------------------------------------------- frames in
+@dataclass
+class FrameSource:
+    path: Path
+    fps: float
+    size: tuple[int, int]
+    frame_count: int
+    frames: Iterator[tuple[int, float, np.ndarray | None]] = field(repr=False)
+
+
+def open_frames(path: str | Path, folder_fps: float = 30.0) -> FrameSource:
+    """A video file, or a folder of images (sorted by name, `folder_fps` frames per second).
+    Undecodable images in a folder become gaps (None) with a warning."""
+    path = Path(path)
+    if path.is_dir():
+        files = list_files(path, IMAGE_EXTENSIONS, recursive=False)
+        first = next((read_image_or_none(f) for f in files[:1]), None)
+        size = (first.shape[1], first.shape[0]) if first is not None else (0, 0)
+
+        def folder_frames():
+            for index, file in enumerate(files):
+                yield index, index / folder_fps, read_image_or_none(file)
+
+        return FrameSource(path, folder_fps, size, len(files), folder_frames())
+    info = video_info(path)
+    fps = info.fps if info.fps > 0 else folder_fps
+    return FrameSource(path, fps, (info.width, info.height), info.frame_count, iter_video_frames(path))
+
+
+def read_image_or_none(path: Path) -> np.ndarray | None:
+    try:
+        return read_image(path)
+    except InputError as error:
+        print(f"warning: {error}; kept as a gap", file=sys.stderr)
+        return None

@@ -24,9 +24,8 @@ if __package__ in (None, ""):
 
 import core  # noqa: E402,F401
 from core.io import AtomicVideoWriter, InputError, atomic_path, save_figure  # noqa: E402
-from pose_smoothing.data import LANDMARK_INDEX, LandmarkSequence, read_landmarks_json  # noqa: E402
-from pose_smoothing.extract import open_frames, skeleton_points  # noqa: E402
-from pose_smoothing.skeleton import BONES, with_dummy_vertices  # noqa: E402
+from pose_smoothing.data import LANDMARK_INDEX, LandmarkSequence, open_frames, read_landmarks_json  # noqa: E402
+from pose_smoothing.skeleton import BONES, skeleton_points, with_dummy_vertices  # noqa: E402
 
 RAW_COLOUR, SMOOTH_COLOUR = (230, 40, 40), (40, 200, 60)
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.spatial.transform import Rotation
 
-from pose_smoothing.data import LANDMARK_INDEX, LANDMARK_NAMES
+from pose_smoothing.data import LANDMARK_INDEX, LANDMARK_NAMES, LandmarkSequence
 
 NECK_BASE, SPINE_BASE = "NECK_BASE", "SPINE_BASE"
 VERTEX_NAMES: tuple[str, ...] = LANDMARK_NAMES + (NECK_BASE, SPINE_BASE)
@@ -229,3 +229,25 @@ def euler_zxy_from_quat(q: np.ndarray) -> np.ndarray:
 def matrix_from_euler_zxy(degrees: np.ndarray) -> np.ndarray:
     flat = np.asarray(degrees).reshape(-1, 3)
     return Rotation.from_euler("ZXY", flat, degrees=True).as_matrix().reshape(np.shape(degrees)[:-1] + (3, 3))
+
+
+# ----------------------------------------------------------------------------------------- from a sequence
+def skeleton_points(sequence: LandmarkSequence) -> np.ndarray:
+    """Y-up world skeleton (T, 35, 3) in metres, with the hip centre moved as it moves in the image:
+    MediaPipe's world landmarks are hip-centred, so the root translation is estimated from the image
+    (pixels times metres per pixel, from the median torso length in both), with no depth motion."""
+    points = with_dummy_vertices(to_y_up(sequence.world))
+    width, height = sequence.image_size
+    if width <= 0:
+        return points
+    image = with_dummy_vertices(sequence.image)[..., :2] * np.array([width, height])
+    root_px = image[:, ROOT]
+    torso_px = np.linalg.norm(image[:, VERTEX_INDEX[NECK_BASE]] - image[:, VERTEX_INDEX[SPINE_BASE]], axis=-1)
+    torso_m = np.linalg.norm(points[:, VERTEX_INDEX[NECK_BASE]] - points[:, ROOT], axis=-1)
+    ratio = torso_m / torso_px
+    if not np.isfinite(ratio).any() or not np.isfinite(root_px).all(axis=1).any():
+        return points
+    metres_per_px = float(np.nanmedian(ratio))
+    start = root_px[np.flatnonzero(np.isfinite(root_px).all(axis=1))[0]]
+    shift = (root_px - start) * metres_per_px * np.array([1.0, -1.0])
+    return points + np.concatenate([shift, np.zeros((len(points), 1))], axis=1)[:, None, :]

@@ -12,7 +12,8 @@ import pytest
 from core.io import AtomicVideoWriter, iter_video_frames, video_info, write_image
 from pose_smoothing.bvh import read_bvh
 from pose_smoothing.data import LANDMARK_NAMES, read_landmarks_json
-from pose_smoothing.extract import choose_target, main as extract_main, same_person
+from pose_smoothing.extract import main as extract_main
+from pose_smoothing.follow import choose_target, same_person
 from pose_smoothing.render import main as render_main
 from tests.conftest import shared_data_path
 
@@ -179,7 +180,7 @@ def test_follower_keeps_the_largest_person_when_it_is_hidden():
     import ultralytics
 
     from core.io import read_image
-    from pose_smoothing.extract import PersonFollower
+    from pose_smoothing.follow import PersonFollower
 
     photo = read_image(Path(ultralytics.__file__).parent / "assets" / "bus.jpg")[360:960, 0:300]
 

@@ -1,0 +1,153 @@
+"""Test folder -> `submission.csv` in the Skillbox competition format (header `image_path,emotion`, one
+row per test image, bare file names, natural order or the sample submission's order), written atomically.
+
+    python -m emotion.predict --weights weights/emotion.ckpt --test-dir test_kaggle --output submission.csv
+    python -m emotion.predict ... --sample-submission sample_submission.csv --probabilities probs.csv
+    python -m emotion.predict --check submission.csv --test-dir test_kaggle     # validate a submission
+
+Bad inputs never cost a row: an unreadable image gets the most frequent predicted class and the flag
+`unreadable: <reason>`; an image without a detected face is classified whole with the flag `no_face`;
+non-image files are skipped (listed on stderr). Flags go to the probabilities file.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402,F401
+
+import numpy as np  # noqa: E402
+
+from core.env import REPO_ROOT  # noqa: E402
+from core.io import InputError, atomic_open  # noqa: E402
+from emotion.data import CLASSES, SUBMISSION_HEADER, list_test_images, load_images, read_submission  # noqa: E402
+
+DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "emotion.ckpt"
+
+
+def write_submission_csv(target: str | Path, names: list[str], labels: list[str]) -> Path:
+    """The competition CSV: header image_path,emotion; one row per name, in the given order."""
+    if len(names) != len(labels):
+        raise ValueError(f"{len(names)} names but {len(labels)} labels")
+    with atomic_open(target) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(SUBMISSION_HEADER)
+        writer.writerows(zip(names, labels))
+    return Path(target)
+
+
+def write_probabilities_csv(target: str | Path, names: list[str], probabilities: np.ndarray, va: np.ndarray,
+                            flags: list[str], labels=CLASSES) -> Path:
+    with atomic_open(target) as handle:
+        writer = csv.writer(handle, lineterminator="\n")
+        writer.writerow(["image_path", "emotion", *labels, "valence", "arousal", "flag"])
+        for name, p, coords, flag in zip(names, probabilities, va, flags):
+            writer.writerow([name, labels[int(p.argmax())], *(f"{v:.5f}" for v in p), f"{coords[0]:.4f}", f"{coords[1]:.4f}", flag])
+    return Path(target)
+
+
+def check_submission(path: str | Path, test_dir: str | Path | None = None, sample: str | Path | None = None) -> list[str]:
+    """Problems with a submission (empty list = valid): header, labels, duplicates, rows missing for test images."""
+    try:
+        submission = read_submission(path)
+    except InputError as error:
+        return [str(error)]
+    problems = []
+    expected: list[str] = []
+    if sample is not None:
+        expected = read_submission(sample, check_labels=False)["image_path"]
+    elif test_dir is not None:
+        expected, _ = list_test_images(test_dir)
+    missing = sorted(set(expected) - set(submission["image_path"]))
+    extra = sorted(set(submission["image_path"]) - set(expected)) if expected else []
+    if missing:
+        problems.append(f"{path}: {len(missing)} test images have no row, e.g. {missing[:3]}")
+    if extra:
+        problems.append(f"{path}: {len(extra)} rows name no test image, e.g. {extra[:3]}")
+    return problems
+
+
+def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Path | None = None,
+                   batch_size: int = 256) -> dict:
+    """{'names', 'labels', 'probabilities', 'va', 'flags', 'skipped'} for every test image."""
+    test_dir = Path(test_dir)
+    names, skipped = list_test_images(test_dir, sample_submission)
+    detector = recognizer.detector if recognizer.detector.backend != "none" else None
+    faces, flags = load_images([test_dir / name for name in names], recognizer.input_size, face_cropper=detector,
+                               on_error=lambda error: print(f"warning: {error}", file=sys.stderr))
+    readable = np.array([not f.startswith("unreadable") for f in flags])
+    probabilities = np.zeros((len(names), len(recognizer.labels)), dtype=np.float32)
+    va = np.zeros((len(names), 2), dtype=np.float32)
+    for start in range(0, len(names), batch_size):
+        index = np.nonzero(readable[start:start + batch_size])[0] + start
+        if len(index):
+            probabilities[index], va[index] = recognizer.predict_faces(faces[index])
+    if readable.any() and not readable.all():
+        # An unreadable image gets the most frequent prediction of the rest: the best guess without pixels.
+        fallback = np.bincount(probabilities[readable].argmax(axis=1), minlength=len(recognizer.labels)).argmax()
+        probabilities[~readable, fallback] = 1.0
+    elif not readable.any():
+        probabilities[:, recognizer.labels.index("neutral") if "neutral" in recognizer.labels else 0] = 1.0
+    labels = [recognizer.labels[i] for i in probabilities.argmax(axis=1)]
+    return {"names": names, "labels": labels, "probabilities": probabilities, "va": va, "flags": flags, "skipped": skipped}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
+                        help="EmotionModule checkpoint (.ckpt) or exported .onnx (default %(default)s, written by `make bench`)")
+    parser.add_argument("--test-dir", type=Path, help="folder of test images (test_kaggle/)")
+    parser.add_argument("--sample-submission", type=Path, default=None,
+                        help="sample_submission.csv: its rows fix the image names and order")
+    parser.add_argument("--output", type=Path, default=Path("submission.csv"), help="submission CSV (default %(default)s)")
+    parser.add_argument("--probabilities", type=Path, default=None,
+                        help="also write per-class probabilities, valence, arousal and flags to this CSV")
+    parser.add_argument("--detector", choices=("mediapipe", "haar", "none"), default="mediapipe",
+                        help="face detector; none classifies whole images (already-cropped faces)")
+    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference engine")
+    parser.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
+    parser.add_argument("--check", type=Path, default=None,
+                        help="only validate this submission CSV (against --test-dir or --sample-submission) and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.check is not None:
+        problems = check_submission(args.check, args.test_dir, args.sample_submission)
+        for problem in problems:
+            print(problem, file=sys.stderr)
+        print(f"{args.check}: {'INVALID' if problems else 'valid'}")
+        return 1 if problems else 0
+    if args.test_dir is None:
+        raise SystemExit("--test-dir is required (or --check FILE)")
+    from emotion.recognizer import EmotionRecognizer
+
+    try:
+        recognizer = EmotionRecognizer(args.weights, detector=args.detector, backend=args.backend,
+                                       threads=args.threads, tta=args.tta)
+        result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    for name in result["skipped"]:
+        print(f"warning: {args.test_dir / name}: not an image file, skipped", file=sys.stderr)
+    write_submission_csv(args.output, result["names"], result["labels"])
+    if args.probabilities is not None:
+        write_probabilities_csv(args.probabilities, result["names"], result["probabilities"], result["va"], result["flags"],
+                                recognizer.labels)
+    counts = {flag.split(":")[0]: sum(f.split(":")[0] == flag.split(":")[0] for f in result["flags"]) for flag in result["flags"] if flag}
+    print(f"wrote {args.output} ({len(result['names'])} rows, backend {recognizer.backend}); flagged: {counts or 'none'}")
+    recognizer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,170 @@
+"""`EmotionRecognizer`: weights in, frame in, emotion out (the class the competition's webcam prototype asks for).
+
+    recognizer = EmotionRecognizer("weights/emotion.ckpt")
+    result = recognizer.predict(frame)            # RGB uint8 frame (pass bgr=True for OpenCV frames)
+    result.label, result.probabilities, result.valence, result.arousal, result.box, result.face_found
+
+The network runs in onnxruntime when available (exported once from the Lightning checkpoint and cached
+beside it in .cache/emotion/onnx/), which is faster than eager PyTorch at batch 1; `backend="torch"` keeps
+PyTorch. A `.onnx` file made by `export_onnx` can be passed as the weights directly.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from core.env import CACHE_DIR
+from core.io import InputError, atomic_path
+from emotion.data import CLASSES, faces_to_tensor, to_gray_square
+from emotion.faces import FaceBox, FaceDetector
+
+BACKENDS = ("auto", "onnx", "torch")
+
+
+@dataclass
+class EmotionPrediction:
+    label: str
+    probabilities: dict[str, float]
+    valence: float
+    arousal: float
+    box: FaceBox | None     # None when no face was found (the whole frame was classified)
+    face_found: bool
+
+    @property
+    def confidence(self) -> float:
+        return self.probabilities[self.label]
+
+
+def export_onnx(module, target: str | Path, opset: int = 17) -> Path:
+    """Write an EmotionModule as ONNX with outputs `probabilities` (N, 9) and `va` (N, 2); metadata keeps
+    the input size, head and labels so the file is self-describing."""
+    import onnx
+    import torch
+
+    class _Exported(torch.nn.Module):
+        def __init__(self, inner):
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x):
+            outputs = self.inner(x)
+            return self.inner.class_scores(outputs), self.inner.valence_arousal(outputs)
+
+    module = module.eval().cpu()
+    size = int(module.input_size)
+    with atomic_path(target) as tmp:
+        torch.onnx.export(_Exported(module), torch.zeros(1, 3, size, size), str(tmp), input_names=["faces"],
+                          output_names=["probabilities", "va"], dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}, "va": {0: "n"}},
+                          opset_version=opset, dynamo=False)
+        model = onnx.load(str(tmp))
+        meta = {"input_size": str(size), "head": module.head, "labels": json.dumps(list(module.labels))}
+        for key, value in meta.items():
+            model.metadata_props.add(key=key, value=value)
+        onnx.save(model, str(tmp))
+    return Path(target)
+
+
+def _cached_onnx(checkpoint: Path) -> Path:
+    stat = checkpoint.stat()
+    key = hashlib.sha1(f"{checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
+    return CACHE_DIR / "emotion" / "onnx" / f"{checkpoint.stem}-{key}.onnx"
+
+
+class EmotionRecognizer:
+    """Face detection + emotion network + valence-arousal, for single frames (webcam) or face crops."""
+
+    def __init__(self, weights: str | Path, detector: str = "mediapipe", backend: str = "auto", threads: int = 2,
+                 tta: bool = False):
+        weights = Path(weights)
+        if not weights.is_file():
+            raise InputError(weights, "weights file not found (train one with `python -m emotion.train`)")
+        if backend not in BACKENDS:
+            raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        self.tta = tta
+        self.detector = FaceDetector(detector)
+        self._session = None
+        self._module = None
+        if weights.suffix == ".onnx":
+            self._open_onnx(weights, threads)
+        else:
+            import torch
+
+            from emotion.model import load_module
+
+            torch.set_num_threads(threads)
+            try:
+                module = load_module(str(weights))
+            except Exception as error:
+                raise InputError(weights, f"not an emotion checkpoint ({error})") from error
+            self.input_size, self.labels, self.head = int(module.input_size), list(module.labels), module.head
+            if backend in ("auto", "onnx"):
+                try:
+                    onnx_path = _cached_onnx(weights)
+                    if not onnx_path.is_file():
+                        export_onnx(module, onnx_path)
+                    self._open_onnx(onnx_path, threads)
+                except ImportError:
+                    if backend == "onnx":
+                        raise
+            if self._session is None:
+                self._module = module
+        self.backend = "onnx" if self._session is not None else "torch"
+
+    def _open_onnx(self, path: Path, threads: int) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.input_size = int(meta.get("input_size", 64))
+        self.labels = json.loads(meta["labels"]) if "labels" in meta else list(CLASSES)
+        self.head = meta.get("head", "class")
+
+    # ------------------------------------------------------------------------------------ inference
+    def predict_faces(self, faces: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities (N, 9), VA (N, 2)) for gray faces (N, S, S) of any square size."""
+        from emotion.data import resize_faces
+
+        faces = resize_faces(np.asarray(faces, dtype=np.uint8), self.input_size)
+        x = faces_to_tensor(faces).numpy()
+        probabilities, va = self._run(x)
+        if self.tta:
+            flipped_p, flipped_va = self._run(np.ascontiguousarray(x[..., ::-1]))
+            probabilities, va = (probabilities + flipped_p) / 2, (va + flipped_va) / 2
+        return probabilities, va
+
+    def _run(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self._session is not None:
+            probabilities, va = self._session.run(["probabilities", "va"], {"faces": x.astype(np.float32)})
+            return probabilities, va
+        import torch
+
+        with torch.inference_mode():
+            outputs = self._module(torch.from_numpy(x))
+            return self._module.class_scores(outputs).numpy(), self._module.valence_arousal(outputs).numpy()
+
+    def predict(self, frame: np.ndarray, bgr: bool = False) -> EmotionPrediction:
+        """Emotion of the largest face in an RGB (or, with bgr=True, BGR) uint8 frame; the whole frame when no face."""
+        frame = np.asarray(frame)
+        if frame.ndim == 2:
+            frame = np.repeat(frame[..., None], 3, axis=2)
+        if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.size == 0:
+            raise ValueError(f"expected an (H, W, 3) image, got shape {frame.shape}")
+        rgb = frame[..., :3][..., ::-1] if bgr else frame[..., :3]
+        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
+        boxes = self.detector.detect(rgb)
+        box = boxes[0] if boxes else None
+        face = self.detector.square_crop(rgb, box) if box is not None else rgb
+        probabilities, va = self.predict_faces(to_gray_square(face, self.input_size)[None])
+        scores = {label: float(p) for label, p in zip(self.labels, probabilities[0])}
+        label = max(scores, key=scores.get)
+        return EmotionPrediction(label, scores, float(va[0, 0]), float(va[0, 1]), box, box is not None)
+
+    def close(self) -> None:
+        self.detector.close()

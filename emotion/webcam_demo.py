@@ -1,0 +1,159 @@
+"""Live emotion demo: camera (index) or video file -> face box, label, per-class probability bars,
+valence-arousal and FPS drawn on each frame; shown in a window, or written to `--output` (headless).
+
+    python -m emotion.webcam_demo --source 0                                # webcam, window (q quits)
+    python -m emotion.webcam_demo --source clip.mp4 --output annotated.mp4  # headless, writes a video
+
+A frame without a face is labelled "no face" and classified whole only with --classify-no-face.
+A camera that cannot be opened exits with code 2 and a message saying which source failed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402,F401
+
+import numpy as np  # noqa: E402
+
+from core.io import AtomicVideoWriter, InputError  # noqa: E402
+from emotion.predict import DEFAULT_WEIGHTS  # noqa: E402
+
+GREEN, WHITE, GREY, RED = (60, 200, 60), (255, 255, 255), (90, 90, 90), (220, 60, 60)
+
+
+def open_source(source: str):
+    """cv2.VideoCapture for a camera index ('0') or a video file, with a clear error when it cannot open."""
+    import cv2
+
+    if source.isdigit():
+        capture = cv2.VideoCapture(int(source))
+        if not capture.isOpened():
+            raise InputError(f"camera {source}", "cannot open the camera (no device, busy, or no permission); "
+                                                 "pass a video file with --source FILE")
+        return capture
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(path, "video file not found")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InputError(path, "cannot open video (unknown container or codec)")
+    return capture
+
+
+def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarray:
+    """Annotate an RGB frame in place: face box and label, probability bars (top-left), VA and FPS."""
+    import cv2
+
+    height, width = rgb.shape[:2]
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    if prediction is not None and prediction.box is not None:
+        box = prediction.box
+        cv2.rectangle(rgb, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
+        text = f"{prediction.label} {prediction.confidence:.0%}"
+        cv2.putText(rgb, text, (box.x, max(box.y - 8, 16)), font, 0.7, GREEN, 2, cv2.LINE_AA)
+    elif prediction is None or not prediction.face_found:
+        cv2.putText(rgb, "no face", (10, height - 16), font, 0.7, RED, 2, cv2.LINE_AA)
+    if prediction is not None:
+        bar_width, row = min(140, width // 4), 16
+        for i, (label, p) in enumerate(prediction.probabilities.items()):
+            y = 10 + i * row
+            cv2.rectangle(rgb, (80, y), (80 + bar_width, y + row - 4), GREY, 1)
+            cv2.rectangle(rgb, (80, y), (80 + int(bar_width * p), y + row - 4),
+                          GREEN if label == prediction.label else WHITE, -1)
+            cv2.putText(rgb, label, (4, y + row - 5), font, 0.4, WHITE, 1, cv2.LINE_AA)
+        y = 14 + len(prediction.probabilities) * row
+        cv2.putText(rgb, f"V {prediction.valence:+.2f} A {prediction.arousal:+.2f}", (4, y), font, 0.45, WHITE, 1, cv2.LINE_AA)
+    if fps is not None:
+        cv2.putText(rgb, f"{fps:.1f} FPS", (width - 110, 24), font, 0.6, WHITE, 2, cv2.LINE_AA)
+    return rgb
+
+
+def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0, show: bool = False,
+        classify_no_face: bool = False) -> dict:
+    """Process frames; returns {'frames', 'faces', 'fps'} where fps is the pipeline rate (read + detect + classify + draw)."""
+    import cv2
+
+    capture = open_source(source)
+    fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    writer = None
+    frames = faces = 0
+    fps = None
+    started = time.perf_counter()
+    try:
+        while max_frames <= 0 or frames < max_frames:
+            tick = time.perf_counter()
+            ok, bgr = capture.read()
+            if not ok:
+                break
+            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
+            prediction = recognizer.predict(rgb)
+            if not prediction.face_found and not classify_no_face:
+                prediction = None
+            faces += prediction is not None
+            elapsed = time.perf_counter() - tick
+            fps = 1 / elapsed if fps is None else 0.9 * fps + 0.1 / max(elapsed, 1e-6)  # smoothed for display
+            draw_prediction(rgb, prediction, fps)
+            if output is not None:
+                if writer is None:
+                    writer = AtomicVideoWriter(output, fps_in, (rgb.shape[1], rgb.shape[0]))
+                writer.write(rgb)
+            if show:
+                cv2.imshow("emotion", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+                if cv2.waitKey(1) & 0xFF in (ord("q"), 27):
+                    break
+            frames += 1
+    except BaseException:
+        if writer is not None:
+            writer.close(keep=False)
+        raise
+    finally:
+        capture.release()
+        if show:
+            cv2.destroyAllWindows()
+    if writer is not None:
+        writer.close()
+    if frames == 0:
+        raise InputError(source, "no frame could be read")
+    seconds = time.perf_counter() - started
+    return {"frames": frames, "faces": faces, "fps": frames / seconds if seconds > 0 else 0.0}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", default="0", help="camera index (0, 1, ...) or a video file (default %(default)s)")
+    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="checkpoint or .onnx (default %(default)s)")
+    parser.add_argument("--output", type=Path, default=None, help="write the annotated video here (no window)")
+    parser.add_argument("--show", action="store_true", help="show a window even when writing --output")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = until the end)")
+    parser.add_argument("--detector", choices=("mediapipe", "haar"), default="mediapipe", help="face detector")
+    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference engine")
+    parser.add_argument("--classify-no-face", action="store_true", help="classify the whole frame when no face is found")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from emotion.recognizer import EmotionRecognizer
+
+    try:
+        recognizer = EmotionRecognizer(args.weights, detector=args.detector, backend=args.backend, threads=args.threads)
+        stats = run(recognizer, args.source, args.output, args.max_frames, show=args.show or args.output is None,
+                    classify_no_face=args.classify_no_face)
+    except InputError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(f"{stats['frames']} frames, {stats['faces']} with a face, {stats['fps']:.1f} FPS"
+          + (f"; wrote {args.output}" if args.output else ""))
+    recognizer.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,8 +180,13 @@ class FitResult:
 
 
 def make_run_dir(task: str, run_name: str | None, root: Path | None = None) -> Path:
-    """`runs/<task>/<run-name>`; the name defaults to the start time."""
-    name = run_name or time.strftime("%Y%m%d-%H%M%S")
+    """`runs/<task>/<run-name>`; the name defaults to the start time.
+
+    The chosen name is kept in the environment, so DDP worker processes that Lightning starts by
+    re-running the same command (seconds later) write into the same folder."""
+    variable = f"RUN_NAME_{task.upper()}"
+    name = run_name or os.environ.get(variable) or time.strftime("%Y%m%d-%H%M%S")
+    os.environ[variable] = name
     run_dir = (root or RUNS_DIR) / task / name
     run_dir.mkdir(parents=True, exist_ok=True)
     return run_dir
@@ -189,8 +195,10 @@ def make_run_dir(task: str, run_name: str | None, root: Path | None = None) -> P
 def build_trainer(options: TrainerOptions, run_dir: Path, monitor: str = "val_acc", mode: str = "max",
                   **trainer_kwargs: Any) -> L.Trainer:
     callbacks: list[Any] = [
-        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_last=True,
-                        save_top_k=1, auto_insert_metric_name=False, enable_version_counter=False),
+        ModelCheckpoint(dirpath=run_dir, filename="best", monitor=monitor, mode=mode, save_top_k=1,
+                        auto_insert_metric_name=False, enable_version_counter=False),
+        # Lightning's save_last refreshes last.ckpt only when a new best is saved; resuming needs every epoch.
+        ModelCheckpoint(dirpath=run_dir, filename="last", monitor=None, save_top_k=1, enable_version_counter=False),
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if options.early_stopping_patience > 0:

@@ -1,0 +1,94 @@
+"""Benchmark on the Free Spoken Digit Dataset (official split) → results/speaker_id.json and the README table.
+
+    python -m speaker_id.bench                     # what `make bench` runs
+
+1. Train on all six speakers (indices 5-49), score the 300 test clips (indices 0-4): test_accuracy, train_seconds.
+2. clips_per_second: read the 300 test files and predict them in batches (best of 3 passes), 2 CPU threads.
+3. Open-set verification: train again without two speakers, enrol each held-out speaker from 5 random clips,
+   score all their other clips against both enrolled speakers; EER averaged over 10 random enrolments.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+import numpy as np
+import torch
+
+from core.results import markdown_table, publish_table, write_results
+from speaker_id import train
+from speaker_id.data import load_clips, read_clips
+from speaker_id.inference import embed, load_model, predict_probabilities
+from speaker_id.verification import enrolment_eer
+
+HELD_OUT = ("theo", "yweweler")
+
+
+def clips_per_second(checkpoint: Path, data: Path, repeats: int = 3) -> float:
+    model = load_model(checkpoint)
+    test_clips = [c for c in load_clips(data) if c.split == "test"]
+    best = float("inf")
+    for _ in range(repeats):
+        started = time.perf_counter()
+        loaded = read_clips(test_clips, model.sample_rate, progress=False)
+        predict_probabilities(model, loaded.waveforms)
+        best = min(best, time.perf_counter() - started)
+    return len(test_clips) / best
+
+
+def heldout_eer(checkpoint: Path, data: Path, enroll_per_speaker: int = 5, repeats: int = 10) -> dict:
+    model = load_model(checkpoint)
+    loaded = read_clips([c for c in load_clips(data) if c.speaker in HELD_OUT], model.sample_rate, progress=False)
+    embeddings = embed(model, loaded.waveforms)
+    speakers = [c.speaker for c in loaded.clips]
+    runs = [enrolment_eer(embeddings, speakers, enroll_per_speaker, seed) for seed in range(repeats)]
+    return {"eer": float(np.mean([r["eer"] for r in runs])), "eer_worst": float(np.max([r["eer"] for r in runs])),
+            "target_trials": runs[0]["target_trials"], "nontarget_trials": runs[0]["nontarget_trials"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="FSDD recordings folder (default %(default)s)")
+    parser.add_argument("--max-epochs", type=int, default=12)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(2)
+    common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--no-progress-bar"]
+
+    closed = train.main([*common, "--run-name", "bench-fsdd"])
+    report = closed["report"]
+    speed = clips_per_second(closed["best_checkpoint"], args.data)
+    opened = train.main([*common, "--run-name", "bench-heldout", "--exclude-speakers", ",".join(HELD_OUT)])
+    verification = heldout_eer(opened["best_checkpoint"], args.data)
+
+    results = {
+        "test_accuracy": report.accuracy,
+        "test_correct": int(round(report.accuracy * report.n_samples)),
+        "test_clips": report.n_samples,
+        "macro_f1": report.macro_f1,
+        "train_seconds": closed["train_seconds"],
+        "epochs": args.max_epochs,
+        "clips_per_second": speed,
+        "eer_heldout_speakers": verification["eer"],
+        "eer_heldout_worst_of_10": verification["eer_worst"],
+        "heldout_speakers": list(HELD_OUT),
+        "verification_trials": {"target": verification["target_trials"], "nontarget": verification["nontarget_trials"]},
+        "torch_threads": torch.get_num_threads(),
+        "command": "python -m speaker_id.bench",
+    }
+    write_results("speaker_id", results)
+    table = markdown_table(
+        ["metric", "value", "target"],
+        [["test accuracy (FSDD official split, 6 speakers)", f"{results['test_accuracy']:.4f} ({results['test_correct']}/{results['test_clips']})", "1.0000 (300/300)"],
+         ["macro-F1", f"{results['macro_f1']:.4f}", ""],
+         [f"training time ({args.max_epochs} epochs, 2 CPU threads)", f"{results['train_seconds']:.1f} s", "≤ 90 s"],
+         ["inference (read + log-mel + CNN, batched)", f"{results['clips_per_second']:.0f} clips/s", "≥ 1,000 clips/s"],
+         [f"EER, 2 held-out speakers ({', '.join(HELD_OUT)}), enrolled from 5 clips, mean of 10", f"{results['eer_heldout_speakers']:.4f}", "≤ 0.02"]])
+    publish_table("speaker_id", table + "\n\nFrom `results/speaker_id.json`, written by `python -m speaker_id.bench`.")
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

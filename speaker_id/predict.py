@@ -1,0 +1,54 @@
+"""Predict the speaker of audio files with a trained checkpoint.
+
+    python -m speaker_id.predict --checkpoint runs/speaker_id/fsdd/best.ckpt clips/ -o predictions.csv
+
+Writes a CSV `path,speaker,probability` (one row per readable file, in path order). Unreadable or
+too-short files are listed on stderr and left out; the CSV appears only when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+from core.io import InputError, write_csv
+from speaker_id.data import audio_inputs, read_clips
+from speaker_id.inference import load_model, predict_probabilities
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="a best.ckpt from speaker_id.train")
+    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=256)
+    return parser
+
+
+def predict(checkpoint: Path, inputs: list[str], batch_size: int = 256):
+    """Rows (path, speaker, probability) for every readable input, and the skipped files with reasons."""
+    model = load_model(checkpoint)
+    loaded = read_clips(audio_inputs(inputs), model.sample_rate)
+    probabilities = predict_probabilities(model, loaded.waveforms, batch_size)
+    best = probabilities.argmax(axis=1)
+    rows = [{"path": str(c.path), "speaker": model.labels[b], "probability": float(p[b])}
+            for c, b, p in zip(loaded.clips, best, probabilities)]
+    return rows, loaded.skipped
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = build_parser().parse_args(argv)
+    rows, skipped = predict(args.checkpoint, args.inputs, args.batch_size)
+    for path, reason in skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    write_csv(args.output, rows, columns=["path", "speaker", "probability"])
+    print(f"wrote {len(rows)} predictions to {args.output}" + (f" ({len(skipped)} file(s) skipped)" if skipped else ""))
+    return args.output
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,94 @@
+"""Train briefly on synthetic voices, then use every CLI on the checkpoint (predict, validate, enroll)."""
+import json
+import shutil
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+
+from core.env import REPO_ROOT
+from speaker_id import enroll, predict, train, validate
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def trained(voices_dir, tmp_path_factory):
+    known = tmp_path_factory.mktemp("known")
+    for speaker in ("ada", "bruno", "chen", "dora"):  # "emil" stays unseen, for enrolment
+        shutil.copytree(voices_dir / speaker, known / speaker)
+    runs = tmp_path_factory.mktemp("runs")
+    result = train.main(["--data", str(known), "--runs-root", str(runs), "--run-name", "t", "--max-epochs", "10",
+                         "--batch-size", "16", "--test-fraction", "0.25", "--no-progress-bar", "--accelerator", "cpu"])
+    return result, known
+
+
+def test_training_learns_synthetic_voices(trained):
+    result, _ = trained
+    assert result["report"].accuracy >= 0.9, result["report"]
+    run_dir = result["run_dir"]
+    for name in ("best.ckpt", "last.ckpt", "config.json", "metrics.json", "curves.png", "confusion.png"):
+        assert (run_dir / name).is_file(), name
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["test"]["accuracy"] == result["report"].accuracy
+    assert 0 < metrics["verify_threshold"] < 1
+    assert list((run_dir / "tensorboard").rglob("events.out.tfevents.*")), "TensorBoard log missing"
+
+
+def test_predict_writes_schema_and_skips_bad_files(trained, tmp_path, capsys):
+    result, known = trained
+    inputs = tmp_path / "in"
+    shutil.copytree(known / "ada", inputs)
+    (inputs / "broken.wav").write_bytes(b"")
+    predict.main(["--checkpoint", str(result["best_checkpoint"]), str(inputs), "-o", str(tmp_path / "p.csv")])
+    table = pd.read_csv(tmp_path / "p.csv")
+    assert list(table.columns) == ["path", "speaker", "probability"]
+    assert len(table) == 16 and table["probability"].between(0, 1).all()
+    assert (table["speaker"] == "ada").mean() >= 0.9
+    assert "broken.wav: empty file" in capsys.readouterr().err
+
+
+def test_validate_writes_confusion(trained, tmp_path):
+    result, known = trained
+    metrics = validate.main(["--checkpoint", str(result["best_checkpoint"]), "--data", str(known), "--split", "all",
+                             "--test-fraction", "0.25", "-o", str(tmp_path)])
+    assert metrics["accuracy"] >= 0.9 and (tmp_path / "confusion.png").is_file()
+
+
+def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, tmp_path):
+    result, known = trained
+    registry = tmp_path / "registry.json"
+    emil = sorted((voices_dir / "emil").glob("*.wav"))
+    ada = sorted((voices_dir / "ada").glob("*.wav"))
+    enroll.main(["enroll", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
+                 "--name", "emil", *map(str, emil[:5])])
+    enroll.main(["enroll", "--registry", str(registry), "--name", "ada", *map(str, ada[:5])])
+    rows = enroll.main(["identify", "--registry", str(registry), *map(str, emil[5:] + ada[5:])])
+    truth = ["emil"] * len(emil[5:]) + ["ada"] * len(ada[5:])
+    assert sum(r["speaker"] == t for r, t in zip(rows, truth)) / len(truth) >= 0.8
+    verified = enroll.main(["verify", "--registry", str(registry), "--claim", "emil", *map(str, emil[5:] + ada[5:])])
+    accepted = [r["accepted"] for r in verified]
+    assert sum(accepted[:len(emil[5:])]) >= 0.7 * len(emil[5:]), "the enrolled speaker should mostly be accepted"
+    assert sum(accepted[len(emil[5:]):]) <= 0.3 * len(ada[5:]), "another speaker should mostly be rejected"
+
+
+def test_script_runs_as_file_and_has_help():
+    for script in ("train", "predict", "validate", "enroll", "bench", "demo"):
+        completed = subprocess.run([sys.executable, str(REPO_ROOT / "speaker_id" / f"{script}.py"), "--help"],
+                                   capture_output=True, text=True, timeout=300)
+        assert completed.returncode == 0, completed.stderr
+        assert "usage:" in completed.stdout
+
+
+def test_ddp_two_cpu_processes(voices_dir, tmp_path):
+    """Two processes with DDP (gloo) for one short epoch, through the same train.py users run."""
+    completed = subprocess.run(
+        [sys.executable, "-m", "speaker_id.train", "--data", str(voices_dir), "--runs-root", str(tmp_path),
+         "--run-name", "ddp", "--max-epochs", "1", "--batch-size", "8", "--accelerator", "cpu", "--devices", "2",
+         "--strategy", "ddp", "--no-progress-bar"],
+        capture_output=True, text=True, timeout=600, cwd=REPO_ROOT)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in completed.stderr + completed.stdout
+    run_dir = tmp_path / "speaker_id" / "ddp"
+    assert (run_dir / "best.ckpt").is_file() and (run_dir / "metrics.json").is_file()

@@ -40,7 +40,7 @@ FILTER_CHOICES = ("one-euro", "savgol", "kalman", "neighbour-mean", "none")
 
 # ----------------------------------------------------------------------------------------- pipeline
 def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool = True,
-                      follow: bool = True) -> tuple[LandmarkSequence, dict]:
+                      follow: bool = True, max_frames: int | None = None) -> tuple[LandmarkSequence, dict]:
     """Run MediaPipe Pose over every frame; frames with no person are gaps. Returns the raw sequence and stats."""
     import cv2
     from tqdm import tqdm
@@ -52,9 +52,12 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
     size = source.size
     started = time.perf_counter()
     pose_seconds = 0.0
-    bar = tqdm(total=source.frame_count or None, desc=f"pose {source.path.name}", unit="frame", disable=not progress)
+    total = min(source.frame_count, max_frames) if max_frames else source.frame_count
+    bar = tqdm(total=total or None, desc=f"pose {source.path.name}", unit="frame", disable=not progress)
     try:
         for index, timestamp, rgb in source.frames:
+            if max_frames and index >= max_frames:
+                break
             if timestamps and timestamp <= timestamps[-1]:  # broken container time: fall back to index / fps
                 timestamp = timestamps[-1] + 1.0 / source.fps
             timestamps.append(timestamp)
@@ -139,13 +142,13 @@ def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequen
 
 def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: str | None = None, max_gap: int = 10,
         visibility_threshold: float = 0.5, folder_fps: float = 30.0, progress: bool = True,
-        follow: bool = True) -> dict:
+        follow: bool = True, max_frames: int | None = None) -> dict:
     """The whole command; returns the summary that is also written to OUT_DIR/summary.json."""
     if method not in FILTER_CHOICES:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTER_CHOICES)}")
     started = time.perf_counter()
     out_dir = Path(out_dir)
-    raw, stats = extract_landmarks(video, folder_fps, progress, follow)
+    raw, stats = extract_landmarks(video, folder_fps, progress, follow, max_frames)
     notes = []
     if len(raw) == 1:
         notes.append("only one frame: nothing to fill or smooth, the pose is written as detected")
@@ -194,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--no-follow", action="store_true",
                         help="skip the HOG people detector: whoever MediaPipe finds first becomes the target instead of "
                              "the largest / most central person (jumps to someone elsewhere are still refused)")
+    parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -202,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = run(args.video, args.out_dir, args.filter, args.fill, args.max_gap, args.visibility_threshold,
-                      args.fps, progress=not args.quiet, follow=not args.no_follow)
+                      args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -146,6 +146,28 @@ def test_filters_reduce_noise(method, ceiling):
     assert error(smoothed) < ceiling * error(noisy), method
 
 
+def test_kalman_matches_textbook_matrices():
+    """The hand-expanded 2x2 covariance algebra against the matrix form, with uneven time steps."""
+    params = KalmanParams(measurement_std=0.05, acceleration_std=1.5, initial_velocity_std=2.0)
+    rng = np.random.default_rng(5)
+    times = np.cumsum(rng.uniform(0.02, 0.06, size=60))
+    values = np.sin(3 * times) + 0.05 * rng.normal(size=60)
+    kalman = ConstantVelocityKalman(params)
+    ours = [kalman(t, np.array([v]), 2.0)[0] for t, v in zip(times, values)]   # value_scale 2: noise halved
+    r, q = (params.measurement_std / 2) ** 2, (params.acceleration_std / 2) ** 2
+    x, p, reference = np.array([values[0], 0.0]), np.diag([r, (params.initial_velocity_std / 2) ** 2]), [values[0]]
+    h = np.array([[1.0, 0.0]])
+    for k in range(1, 60):
+        dt = times[k] - times[k - 1]
+        f = np.array([[1.0, dt], [0.0, 1.0]])
+        x, p = f @ x, f @ p @ f.T + q * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])
+        gain = p @ h.T / (h @ p @ h.T + r)
+        x = x + (gain * (values[k] - h @ x)).ravel()
+        p = (np.eye(2) - gain @ h) @ p
+        reference.append(x[0])
+    np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12)
+
+
 def test_kalman_tracks_constant_velocity_without_lag():
     kalman = ConstantVelocityKalman(KalmanParams(measurement_std=0.01, acceleration_std=0.1))
     times = np.arange(200) / 30.0

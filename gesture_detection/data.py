@@ -30,6 +30,8 @@ from core.io import IMAGE_EXTENSIONS, InputError, atomic_open, list_files, read_
 BOX_CSV_COLUMNS = ["image", "split", "width", "height", "class", "xmin", "ymin", "xmax", "ymax"]
 NO_GESTURE = "no_gesture"
 MIN_IMAGE_SIDE = 16  # smaller images carry no recognisable hand; rejected with a clear error
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class AnnotationWarning(UserWarning):
@@ -368,8 +370,6 @@ def crop_transform(image_size: int, train: bool):
     then resize to a square and ImageNet normalisation to a CHW float tensor."""
     import albumentations as A
     from albumentations.pytorch import ToTensorV2
-
-    from gesture_detection.model import IMAGENET_MEAN, IMAGENET_STD
 
     steps = []
     if train:

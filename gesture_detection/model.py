@@ -18,10 +18,6 @@ import torch
 from core.io import InputError, atomic_path
 from core.training import ClassificationModule
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-
 # ----------------------------------------------------------------------------------------- landmarks
 class LandmarkClassifier:
     """scikit-learn classifier on 63 normalised landmark features."""

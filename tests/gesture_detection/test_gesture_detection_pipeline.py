@@ -1,0 +1,151 @@
+"""Box post-processing, the max-over-boxes decision and threshold, detector metrics, landmark
+normalisation and classifier, the three pipeline paths with stub detectors, and the output CSVs."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+
+from gesture_detection.data import NO_GESTURE
+from gesture_detection.detect import Detection, box_iou, detection_scores, expand_box, postprocess
+from gesture_detection.landmarks import landmark_features, normalise_landmarks
+from gesture_detection.model import LandmarkClassifier
+from gesture_detection.pipeline import MCS_CLASSES, GesturePipeline, check_mcs_labels, decide
+from gesture_detection.predict import write_predictions
+from gesture_detection.synthetic import GESTURES, synthetic_detections
+
+LABELS = list(GESTURES)  # stop, victory, mute, ok, like, dislike
+
+
+def det(box, score=0.9):
+    return Detection(np.array(box, dtype=np.float32), score)
+
+
+def test_expand_clip_and_keep_top_or_all():
+    np.testing.assert_allclose(expand_box(np.array([40, 40, 60, 80]), 1.5, 100, 100), [35, 30, 65, 90])
+    np.testing.assert_allclose(expand_box(np.array([40, 40, 60, 80]), 1.0, 100, 100, square=True), [30, 40, 70, 80])
+    np.testing.assert_allclose(expand_box(np.array([0, 0, 20, 20]), 2.0, 100, 100), [0, 0, 30, 30])  # clipped
+    detections = [det([10, 10, 20, 20], 0.3), det([50, 50, 90, 95], 0.8), det([99.5, 5, 130, 9], 0.5)]
+    kept = postprocess(detections, 100, 100, keep="all", expand=1.0)
+    assert [d.score for d in kept] == [0.8, 0.3]  # sorted; the box outside the image is gone
+    (top,) = postprocess(detections, 100, 100, keep="top", expand=1.2)
+    np.testing.assert_allclose(top.box, [46, 45.5, 94, 99.5])
+    with pytest.raises(ValueError, match="keep"):
+        postprocess(detections, 100, 100, keep="best")
+
+
+def test_decision_takes_the_max_over_boxes_and_applies_the_threshold():
+    labels = ["like", "ok", "stop"]
+    boxes = np.array([[0.6, 0.3, 0.1], [0.1, 0.1, 0.8]])
+    gesture, probability, per_class = decide(boxes, labels, threshold=0.5)
+    assert gesture == "stop" and probability == pytest.approx(0.8)
+    np.testing.assert_allclose(per_class, [0.6, 0.3, 0.8])
+    gesture, probability, _ = decide(boxes, labels, threshold=0.9)
+    assert gesture == NO_GESTURE and probability == pytest.approx(0.2)
+    assert decide(np.zeros((0, 3)), labels, 0.5)[:2] == (NO_GESTURE, 1.0)
+
+
+def test_detection_scores():
+    truths = [np.array([[0, 0, 10, 10]]), np.array([[20, 20, 40, 40], [50, 50, 60, 60]])]
+    perfect = [[det([0, 0, 10, 10])], [det([20, 20, 40, 40]), det([50, 50, 60, 60])]]
+    assert detection_scores(perfect, truths).map50 == pytest.approx(1.0)
+    # one hit, one duplicate of the same hand (a false positive), one miss
+    partial = [[det([0, 0, 10, 10], 0.9), det([1, 1, 10, 10], 0.8)], [det([200, 200, 210, 210], 0.1)]]
+    scores = detection_scores(partial, truths)
+    assert scores.recall_iou50 == pytest.approx(1 / 3) and scores.map50 == pytest.approx(1 / 3)
+    assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10]))[0, 0] == pytest.approx(1 / 3)
+
+
+def test_landmark_normalisation_removes_position_scale_and_handedness():
+    rng = np.random.default_rng(0)
+    points = rng.normal(size=(21, 3)).astype(np.float32) * 30 + 100
+    base = normalise_landmarks(points, "Right")
+    moved = points * 2.5 + np.array([40, -10, 0], dtype=np.float32)
+    np.testing.assert_allclose(normalise_landmarks(moved, "Right"), base, atol=1e-5)
+    mirrored = points.copy()
+    mirrored[:, 0] = 400 - mirrored[:, 0]
+    np.testing.assert_allclose(normalise_landmarks(mirrored, "Left"), base, atol=1e-5)
+    assert np.linalg.norm(base.reshape(21, 3)[:, :2], axis=1).max() == pytest.approx(1.0)
+
+
+@pytest.fixture(scope="module")
+def landmark_classifier():
+    train, labels = synthetic_detections(40, seed=0)
+    return LandmarkClassifier(LABELS, "mlp").fit(landmark_features(train), labels)
+
+
+def test_landmark_classifier_learns_generated_hands_and_round_trips(landmark_classifier, tmp_path):
+    test, test_labels = synthetic_detections(15, seed=1)
+    features = landmark_features(test)
+    predicted = np.array(LABELS)[landmark_classifier.probabilities(features).argmax(axis=1)]
+    assert np.mean(predicted == np.array(test_labels)) >= 0.9
+    again = LandmarkClassifier.load(landmark_classifier.save(tmp_path / "landmark.joblib"))
+    np.testing.assert_allclose(again.probabilities(features), landmark_classifier.probabilities(features))
+    knn = LandmarkClassifier(LABELS, "knn").fit(features, test_labels)
+    assert knn.probabilities(features).argmax(axis=1).tolist() == [LABELS.index(g) for g in test_labels]
+    without_victory = [i for i, g in enumerate(test_labels) if g != "victory"]
+    with pytest.raises(ValueError, match="classes with no training hand: victory"):
+        LandmarkClassifier(LABELS).fit(features[without_victory], [test_labels[i] for i in without_victory])
+
+
+class StubCrop:
+    """A crop classifier that always says `ok` with 0.7, and records the crop sizes it saw."""
+
+    labels = LABELS
+    mediapipe_box_scale = 1.0
+
+    def __init__(self):
+        self.seen = []
+
+    def probabilities(self, crops):
+        self.seen += [c.shape[:2] for c in crops]
+        out = np.full((len(crops), len(LABELS)), 0.06, dtype=np.float32)
+        out[:, LABELS.index("ok")] = 0.7
+        return out
+
+
+def test_pipeline_paths_and_fallbacks(landmark_classifier):
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    hands, _ = synthetic_detections(1, seed=3, gestures=("victory",))
+    yolo_box = [det([100, 100, 160, 200], 0.6)]
+    crop_model = StubCrop()
+
+    landmark = GesturePipeline("landmark", landmark_classifier, hands=lambda rgb: [])
+    assert landmark.predict(image, hands).gesture == "victory"
+    assert landmark.predict(image).gesture == NO_GESTURE  # no hand found
+    assert GesturePipeline("landmark", landmark_classifier, threshold=1.01).predict(image, hands).gesture == NO_GESTURE
+
+    combined = GesturePipeline("combined", landmark_classifier, crop_model, hands=lambda rgb: [], yolo=lambda rgb: yolo_box)
+    assert combined.predict(image, hands).gesture == "victory"  # MediaPipe found the hand: landmarks
+    fallback = combined.predict(image)  # no MediaPipe hand: crop CNN on the YOLO box
+    assert (fallback.gesture, fallback.boxes[0].source) == ("ok", "yolo")
+    assert crop_model.seen[-1] == (130, 130)  # the 60x100 box expanded by 1.3 to a square
+
+    whole = GesturePipeline("crop_cnn", crop_model=crop_model, hands=lambda rgb: [], yolo=lambda rgb: [])
+    prediction = whole.predict(image)
+    assert prediction.boxes[0].source == "image" and crop_model.seen[-1] == (300, 400)
+    with pytest.raises(ValueError, match="needs a crop classifier"):
+        GesturePipeline("combined", landmark_classifier)
+
+
+def test_csv_and_mcs_outputs(landmark_classifier, tmp_path):
+    pipeline = GesturePipeline("landmark", landmark_classifier, hands=lambda rgb: [])
+    hands, _ = synthetic_detections(1, seed=4, gestures=("like",))
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    rows = [("a.jpg", pipeline.predict(image, hands), ""), ("b.jpg", pipeline.predict(image), ""),
+            ("c.jpg", None, "cannot decode image")]
+    count, errors = write_predictions(rows, tmp_path / "predictions.csv", "csv")
+    assert count == 2 and errors == [("c.jpg", "cannot decode image")]
+    table = list(csv.DictReader(open(tmp_path / "predictions.csv")))
+    assert list(table[0]) == ["path", "gesture", "probability"]
+    assert [(r["path"], r["gesture"]) for r in table] == [("a.jpg", "like"), ("b.jpg", NO_GESTURE)]
+    assert "cannot decode" in (tmp_path / "predictions_errors.csv").read_text()
+
+    write_predictions(rows, tmp_path / "answers.csv", "mcs")
+    answers = list(csv.DictReader(open(tmp_path / "answers.csv")))
+    assert list(answers[0]) == ["no_gesture", "stop", "victory", "mute", "ok", "like", "dislike", "frame_path"]
+    assert max(MCS_CLASSES, key=lambda c: float(answers[0][c])) == "like"
+    assert float(answers[1]["no_gesture"]) == 1.0 and answers[1]["frame_path"] == "b.jpg"
+    with pytest.raises(ValueError, match="lacks mute"):
+        check_mcs_labels(["stop", "victory", "ok", "like", "dislike"])

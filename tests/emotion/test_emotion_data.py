@@ -190,3 +190,19 @@ def test_clean_finds_duplicates_and_conflicts(tmp_path):
     assert sum(r["conflict"] for r in rows) == 5 and sum(r["kept"] for r in rows) == 2
     exact = find_duplicates(faces, max_distance=0)
     assert [2, 3] not in [sorted(g) for g in exact.groups]
+
+
+def test_clean_cli_reports_a_copy_under_another_emotion(competition, tmp_path):
+    import shutil
+
+    from emotion import clean
+
+    shutil.copyfile(competition / "train" / "happy" / "0.jpg", competition / "train" / "sad" / "99.jpg")
+    report, keep = tmp_path / "report.csv", tmp_path / "keep.txt"
+    summary = clean.main(["--data-root", str(competition), "--max-distance", "0", "--report", str(report), "--keep-list", str(keep)])
+    assert summary["conflicting_groups"] >= 1 and summary["kept"] + summary["dropped"] == 13
+    with open(report, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    copy_rows = [r for r in rows if r["image"] in ("train/happy/0.jpg", "train/sad/99.jpg")]
+    assert len(copy_rows) == 2 and all(r["conflict"] == "True" and r["kept"] == "False" for r in copy_rows)
+    assert "train/sad/99.jpg" not in keep.read_text().split()

@@ -199,3 +199,13 @@ def detection_scores(predictions: Sequence[Sequence[Detection]], truths: Sequenc
     ap = float(np.sum((recall_steps[1:] - recall_steps[:-1]) * envelope[:-1])) if len(hits) else 0.0
     return DetectionScores(map50=ap, recall_iou50=float(recall[-1]) if len(hits) else 0.0,
                            n_boxes=n_true, n_images=len(truths))
+
+
+def score_detector(predictions: Sequence[Sequence[Detection]], annotations: Sequence, confidence: float = 0.25) -> dict:
+    """mAP@0.5 over all detections, and recall at IoU 0.5 of those scoring at least `confidence`,
+    against the hand boxes of `annotations` (data.ImageAnnotation)."""
+    truths = [[b.as_array() for b in a.boxes] for a in annotations]
+    scores = detection_scores(predictions, truths)
+    kept = [[d for d in found if d.score >= confidence] for found in predictions]
+    return {"map50": scores.map50, "recall_iou50": detection_scores(kept, truths).recall_iou50,
+            "n_images": scores.n_images, "n_boxes": scores.n_boxes}

@@ -77,8 +77,10 @@ class GesturePipeline:
             self._hands = MediaPipeHands()
         return self._hands
 
-    def predict(self, rgb: np.ndarray, mediapipe_hands: list[Detection] | None = None) -> Prediction:
-        """Classify one RGB image. `mediapipe_hands` passes detections computed before (the benchmark's cache)."""
+    def predict(self, rgb: np.ndarray, mediapipe_hands: list[Detection] | None = None,
+                yolo_hands: list[Detection] | None = None) -> Prediction:
+        """Classify one RGB image. `mediapipe_hands` and `yolo_hands` pass detections computed before
+        (the benchmark's cache); otherwise the detectors run here."""
         started = time.perf_counter()
         height, width = rgb.shape[:2]
         if mediapipe_hands is None:
@@ -95,8 +97,9 @@ class GesturePipeline:
             if hands:
                 scale = self.crop_model.mediapipe_box_scale
                 boxes = [(expand_box(h.box, scale, width, height), "mediapipe") for h in hands]
-            elif self.yolo is not None:
-                boxes = [(d.box, "yolo") for d in postprocess(self.yolo(rgb), width, height, keep=self.keep)]
+            elif self.yolo is not None or yolo_hands is not None:
+                found = yolo_hands if yolo_hands is not None else self.yolo(rgb)
+                boxes = [(d.box, "yolo") for d in postprocess(found, width, height, keep=self.keep)]
             if not boxes:
                 boxes = [(np.array([0, 0, width, height], dtype=np.float32), "image")]
             crops = [crop(rgb, expand_box(b, self.crop_expand, width, height, square=True)) if source != "image"

@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     crop.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default %(default)s)")
     crop.add_argument("--workers", type=int, default=0, help="data-loader processes (default %(default)s)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None, help="parent of runs/ (default: the repository)")
+    parser.add_argument("--runs-root", type=Path, default=None, help="runs folder; the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/ in the repository)")
     add_trainer_arguments(parser, max_epochs=8, accelerator="cpu", devices="1")
     args = parser.parse_args(argv)
     if (args.dataset is None) == (args.data is None):

@@ -6,6 +6,7 @@ under the run folder (images are linked, not copied). Training starts from the a
 hand-box recall at IoU 0.5 (`detect.detection_scores`), written to `metrics.json` in the run folder.
 
     python -m gesture_detection.train_detector --epochs 12 --image-size 256 --run-name yolo
+    python -m gesture_detection.train_detector --evaluate runs/gesture_detection/yolo/yolo/weights/last.pt
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from core.io import write_json
 from core.training import config_dict, make_run_dir
 
 from gesture_detection.data import SHARED_SETS, load_image, read_box_csv, shared_set_csv, write_yolo_dataset
-from gesture_detection.detect import YoloHands, detection_scores
+from gesture_detection.detect import YoloHands, score_detector
 
 TASK = "gesture_detection"
 DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
@@ -28,7 +29,7 @@ DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--datasets", nargs="+", default=sorted(SHARED_SETS), choices=sorted(SHARED_SETS),
+    parser.add_argument("--datasets", nargs="*", default=sorted(SHARED_SETS), choices=sorted(SHARED_SETS),
                         help="real sets under --shared-root to train on (train split) and score (test split)")
     parser.add_argument("--csv", nargs="*", default=[], type=Path,
                         help="extra box CSVs (image,split,width,height,class,xmin,ymin,xmax,ymax) to use as well")
@@ -43,21 +44,43 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="data-loader workers (default %(default)s)")
     parser.add_argument("--confidence", type=float, default=0.25, help="detection threshold for the recall score")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--evaluate", type=Path, default=None,
+                        help="only score these weights on the test splits (e.g. a stopped run's last.pt)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None, help="parent of runs/ (default: the repository)")
+    parser.add_argument("--runs-root", type=Path, default=None, help="runs folder; the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/ in the repository)")
     return parser.parse_args(argv)
+
+
+def test_splits(args: argparse.Namespace):
+    """(train annotations, {set name: test annotations}) of every source."""
+    sources = [shared_set_csv(name, args.shared_root) for name in args.datasets] + list(args.csv)
+    if not sources:
+        raise SystemExit("no data: give --datasets and/or --csv")
+    train, tests = [], {}
+    for csv_path in sources:
+        annotations = read_box_csv(csv_path)
+        train += [a for a in annotations if a.split != "test"]
+        tests[csv_path.parent.name if csv_path.name == "labels.csv" else csv_path.stem] = [a for a in annotations if a.split == "test"]
+    return train, {name: split for name, split in tests.items() if split}
+
+
+def evaluate(weights: Path, tests: dict, image_size: int, confidence: float, device: str = "cpu") -> dict:
+    detector = YoloHands(weights, confidence=0.001, image_size=image_size, device=device)
+    results = {}
+    for name, annotations in tests.items():
+        predictions = [detector(load_image(a.path)) for a in annotations]
+        results[name] = score_detector(predictions, annotations, confidence)
+        print(f"{name}: mAP@0.5 {results[name]['map50']:.3f}, recall@IoU0.5 {results[name]['recall_iou50']:.3f}")
+    return results
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    train, tests = test_splits(args)
+    if args.evaluate is not None:
+        return {"weights": str(args.evaluate), "test": evaluate(args.evaluate, tests, args.image_size, args.confidence, args.device)}
     run_dir = make_run_dir(TASK, args.run_name, args.runs_root)
-    sources = [shared_set_csv(name, args.shared_root) for name in args.datasets] + list(args.csv)
-    train, tests = [], {}
-    for csv_path in sources:
-        annotations = read_box_csv(csv_path)
-        train += [a for a in annotations if a.split == "train"]
-        tests[csv_path.parent.name] = [a for a in annotations if a.split == "test"]
-    data_yaml = write_yolo_dataset({"train": train, "val": [a for split in tests.values() for a in split]},
+    data_yaml = write_yolo_dataset({"train": train, "val": [a for split in tests.values() for a in split] or train[:1]},
                                    run_dir / "yolo_data")
 
     install_ultralytics_font()
@@ -72,18 +95,8 @@ def main(argv=None) -> dict:
     weights = run_dir / "yolo" / "weights" / "best.pt"
     if not weights.is_file():
         weights = run_dir / "yolo" / "weights" / "last.pt"
-
-    detector = YoloHands(weights, confidence=0.001, image_size=args.image_size, device=args.device)
-    metrics = {"weights": str(weights), "train_seconds": train_seconds, "test": {}}
-    for name, annotations in tests.items():
-        predictions = [detector(load_image(a.path)) for a in annotations]
-        truths = [[b.as_array() for b in a.boxes] for a in annotations]
-        scores = detection_scores(predictions, truths)
-        kept = [[d for d in p if d.score >= args.confidence] for p in predictions]
-        metrics["test"][name] = {"map50": scores.map50,
-                                 "recall_iou50": detection_scores(kept, truths).recall_iou50,
-                                 "n_images": scores.n_images, "n_boxes": scores.n_boxes}
-        print(f"{name}: mAP@0.5 {scores.map50:.3f}, recall@IoU0.5 {metrics['test'][name]['recall_iou50']:.3f}")
+    metrics = {"weights": str(weights), "train_seconds": train_seconds,
+               "test": evaluate(weights, tests, args.image_size, args.confidence, args.device)}
     write_json(run_dir / "config.json", config_dict(args))
     write_json(run_dir / "metrics.json", metrics)
     print(f"weights: {weights}\nrecords: {run_dir}")

@@ -1,0 +1,143 @@
+"""`CNNBiLSTMWithAttention`: per-frame channels → channel attention → residual BiLSTM → attention over time → linear head.
+
+Input is (batch, time, channels, features). In the original, a frame is 12 channels of 768 features
+(ResNeXt50 and ViT embeddings of the whole frame and its left and right halves, ResNeXt's 2048 cut into
+three 768 chunks); the landmark path uses e.g. 2 channels of 2 features (fingertip position, velocity).
+The network returns logits, and `forward_with_attention` also returns both attention maps for plots.
+"""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from core.training import ClassificationModule
+
+
+class CNNBiLSTMWithAttention(nn.Module):
+    """1-D convolution over each channel's features (shared across channels and frames), softmax attention
+    over the channels of each frame, a BiLSTM whose output is added to its input (residual), softmax
+    attention over time, and a linear classifier."""
+
+    def __init__(self, num_classes: int, channels: int, features: int, hidden: int = 128,
+                 conv_channels: int = 16, kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2):
+        super().__init__()
+        if hidden % 2:
+            raise ValueError(f"hidden size must be even (two LSTM directions), got {hidden}")
+        self.channels, self.features = channels, features
+        kernel_size = min(kernel_size, features) | 1  # odd and no longer than the features
+        # The "CNN": a small conv over the feature axis of every channel; tiny feature vectors (2 coordinates)
+        # still pass through it, so one network serves both paths.
+        self.conv = nn.Sequential(nn.Conv1d(1, conv_channels, kernel_size, padding=kernel_size // 2), nn.GELU(),
+                                  nn.AdaptiveAvgPool1d(min(features, 8)))
+        self.project = nn.Sequential(nn.Linear(conv_channels * min(features, 8) + features, hidden), nn.LayerNorm(hidden),
+                                     nn.GELU())
+        self.channel_score = nn.Linear(hidden, 1)
+        self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=lstm_layers, batch_first=True, bidirectional=True,
+                            dropout=dropout if lstm_layers > 1 else 0.0)
+        self.norm = nn.LayerNorm(hidden)
+        self.time_score = nn.Sequential(nn.Linear(hidden, hidden // 2), nn.Tanh(), nn.Linear(hidden // 2, 1))
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, num_classes)
+
+    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        if x.dim() != 4 or x.shape[2] != self.channels or x.shape[3] != self.features:
+            raise ValueError(f"expected (batch, time, {self.channels}, {self.features}), got {tuple(x.shape)}")
+        batch, time, channels, features = x.shape
+        flat = x.reshape(batch * time * channels, 1, features)
+        conv = self.conv(flat).flatten(1)
+        frame_channels = self.project(torch.cat([conv, flat.squeeze(1)], dim=1)).view(batch, time, channels, -1)
+        channel_weights = torch.softmax(self.channel_score(frame_channels).squeeze(-1), dim=2)  # (B, T, C)
+        frames = (channel_weights.unsqueeze(-1) * frame_channels).sum(dim=2)  # (B, T, H)
+        sequence = self.norm(frames + self.lstm(frames)[0])  # residual BiLSTM
+        time_weights = torch.softmax(self.time_score(sequence).squeeze(-1), dim=1)  # (B, T)
+        pooled = (time_weights.unsqueeze(-1) * sequence).sum(dim=1)
+        return self.head(self.dropout(pooled)), {"time": time_weights, "channel": channel_weights}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_with_attention(x)[0]
+
+
+class SequenceModule(ClassificationModule):
+    """Lightning wrapper: RAdam + OneCycleLR + cross-entropy by default (the original's recipe)."""
+
+    def __init__(self, labels: Sequence[str], channels: int, features: int, hidden: int = 128, conv_channels: int = 16,
+                 kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2, optimizer: str = "radam",
+                 learning_rate: float = 3e-3, weight_decay: float = 1e-4, scheduler: str = "onecycle",
+                 label_smoothing: float = 0.0):
+        super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
+        self.save_hyperparameters()
+        self.network = CNNBiLSTMWithAttention(len(labels), channels, features, hidden, conv_channels, kernel_size,
+                                              lstm_layers, dropout)
+
+    def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        return self.network.forward_with_attention(x)
+
+
+def load_sequence_model(checkpoint: str) -> SequenceModule:
+    return SequenceModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+
+
+@torch.inference_mode()
+def predict_with_attention(model: SequenceModule, sequences: np.ndarray | torch.Tensor, batch_size: int = 256
+                           ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Softmax probabilities (N, classes), time attention (N, T) and channel attention (N, T, C)."""
+    model.eval()
+    sequences = torch.as_tensor(np.asarray(sequences, dtype=np.float32))
+    probabilities, times, channels = [], [], []
+    for start in range(0, len(sequences), batch_size):
+        logits, attention = model.forward_with_attention(sequences[start:start + batch_size])
+        probabilities.append(torch.softmax(logits, dim=1))
+        times.append(attention["time"])
+        channels.append(attention["channel"])
+    return torch.cat(probabilities).numpy(), torch.cat(times).numpy(), torch.cat(channels).numpy()
+
+
+def attention_statistics(time_attention: np.ndarray, channel_attention: np.ndarray) -> dict:
+    """Mean attention per time step and per channel, and where each is largest and smallest
+    (the original printed these after training)."""
+    time_mean = np.asarray(time_attention).mean(axis=0)
+    channel_mean = np.asarray(channel_attention).mean(axis=(0, 1))
+    return {"time_mean": time_mean.tolist(), "time_argmax": int(time_mean.argmax()), "time_argmin": int(time_mean.argmin()),
+            "channel_mean": channel_mean.tolist(), "channel_argmax": int(channel_mean.argmax()),
+            "channel_argmin": int(channel_mean.argmin())}
+
+
+def format_attention_statistics(stats: dict) -> str:
+    time = " ".join(f"{v:.3f}" for v in stats["time_mean"])
+    channel = " ".join(f"{v:.3f}" for v in stats["channel_mean"])
+    return (f"attention over time: mean per step [{time}]; argmax step {stats['time_argmax']}, argmin step {stats['time_argmin']}\n"
+            f"attention over channels: mean per channel [{channel}]; argmax channel {stats['channel_argmax']}, "
+            f"argmin channel {stats['channel_argmin']}")
+
+
+def plot_attention(time_attention: np.ndarray, channel_attention: np.ndarray, labels: Sequence[str] | None = None,
+                   targets: Sequence[int] | None = None, channel_names: Sequence[str] | None = None):
+    """Two panels: mean attention over time (per class when targets are given) and mean attention per channel."""
+    import matplotlib
+
+    matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+
+    time_attention, channel_attention = np.asarray(time_attention), np.asarray(channel_attention)
+    figure, (time_axes, channel_axes) = plt.subplots(1, 2, figsize=(10, 3.6))
+    steps = np.arange(time_attention.shape[1])
+    if targets is not None and labels is not None:
+        targets = np.asarray(targets)
+        for index, name in enumerate(labels):
+            if (targets == index).any():
+                time_axes.plot(steps, time_attention[targets == index].mean(axis=0), marker="o", ms=3, label=name)
+        time_axes.legend(fontsize=8)
+    else:
+        time_axes.plot(steps, time_attention.mean(axis=0), marker="o", ms=3)
+    time_axes.set(title="attention over time", xlabel="frame", ylabel="mean weight")
+    time_axes.grid(alpha=0.3)
+    channel_mean = channel_attention.mean(axis=(0, 1))
+    names = list(channel_names) if channel_names else [str(i) for i in range(len(channel_mean))]
+    channel_axes.bar(names, channel_mean)
+    channel_axes.set(title="attention over channels", ylabel="mean weight")
+    channel_axes.tick_params(axis="x", rotation=45)
+    figure.tight_layout()
+    return figure

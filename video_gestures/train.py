@@ -1,0 +1,155 @@
+"""Train `CNNBiLSTMWithAttention` on gesture sequences (RAdam + OneCycleLR, best checkpoint, attention statistics).
+
+    python -m video_gestures.train --source points --run-name points          # MediaPipe fingertip trajectories
+    python -m video_gestures.train --source cache --cache runs/video_gestures/clips.h5 --run-name clips
+    python -m video_gestures.train --source clips --data my_clips/ --backbone mobilenet_v2 --run-name clips
+
+`points` reads the point-history CSV (16 fingertip positions per sequence); `cache` reads per-frame embeddings
+from an HDF5 cache (see video_gestures/embeddings.py); `clips` builds that cache from a frame/video folder first.
+A stratified `--test-fraction` (grouped by video) is held out and scored once with the best checkpoint; a
+further `--val-fraction` of the training part selects the checkpoint. Outputs go to runs/video_gestures/<run-name>/:
+config.json, metrics.json (with attention statistics), curves.png, confusion.png, attention.png, best.ckpt.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+import numpy as np
+import torch
+from torch.utils.data import DataLoader, TensorDataset
+
+from core.env import REPO_ROOT
+from core.io import InputError, save_figure
+from core.metrics import classification_report
+from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,
+                           trainer_options_from_args, write_run_records)
+from video_gestures.data import (POINT_HISTORY_FEATURES, grouped_stratified_split, point_history_features,
+                                 read_point_history, stratified_split)
+from video_gestures.model import (SequenceModule, attention_statistics, format_attention_statistics,
+                                  load_sequence_model, plot_attention, predict_with_attention)
+
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "video_gestures"
+DEFAULT_POINTS = SHARED_DATA / "mediapipe_point_history" / "point_history.csv"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--source", choices=["points", "cache", "clips"], default="points",
+                        help="points: point-history CSV; cache: HDF5 embedding cache; clips: frame/video folder (default %(default)s)")
+    parser.add_argument("--points", type=Path, default=DEFAULT_POINTS, help="point-history CSV (default %(default)s)")
+    parser.add_argument("--point-features", default=",".join(POINT_HISTORY_FEATURES),
+                        help="channels per step for the points source: position, velocity or both (default %(default)s)")
+    parser.add_argument("--cache", type=Path, help="HDF5 embedding cache (read for --source cache, written for clips)")
+    parser.add_argument("--data", type=Path, help="frame/video folder for --source clips")
+    parser.add_argument("--layout", default="auto", choices=["auto", "frames", "jester", "videos"], help="clip folder layout")
+    parser.add_argument("--labels-csv", type=Path, help="video_id;label CSV for the jester layout")
+    parser.add_argument("--backbone", default="mobilenet_v2", help="embedding backbone for --source clips (see embeddings.py)")
+    parser.add_argument("--num-frames", type=int, default=32, help="frames sampled per clip for --source clips")
+    parser.add_argument("--image-size", type=int, default=96, help="backbone input size for --source clips")
+    parser.add_argument("--views", default="whole,left,right", help="frame views embedded for --source clips")
+    parser.add_argument("--shuffle-time", action="store_true",
+                        help="control: shuffle the frame order of every sequence (a temporal model must fall to chance)")
+    parser.add_argument("--run-name", help="folder name under runs/video_gestures/ (default: the start time)")
+    parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
+    parser.add_argument("--test-fraction", type=float, default=0.25, help="stratified hold-out share scored once (default %(default)s)")
+    parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the rest used to pick the checkpoint")
+    parser.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out split (default %(default)s)")
+    model = parser.add_argument_group("model and optimisation")
+    model.add_argument("--hidden", type=int, default=64, help="LSTM output size (both directions) and projection size")
+    model.add_argument("--conv-channels", type=int, default=16, help="filters of the per-channel feature convolution")
+    model.add_argument("--lstm-layers", type=int, default=1)
+    model.add_argument("--dropout", type=float, default=0.2)
+    model.add_argument("--batch-size", type=int, default=64)
+    model.add_argument("--optimizer", default="radam", choices=["adam", "adamw", "radam", "sgd"])
+    model.add_argument("--learning-rate", type=float, default=5e-3, help="peak learning rate of the one-cycle schedule")
+    model.add_argument("--weight-decay", type=float, default=1e-4)
+    model.add_argument("--scheduler", default="onecycle", choices=SCHEDULERS)
+    model.add_argument("--label-smoothing", type=float, default=0.0)
+    add_trainer_arguments(parser, max_epochs=30)
+    return parser
+
+
+def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, list[str]]:
+    """(sequences (N, T, C, F), targets, labels, groups for the split, channel names)."""
+    if args.source == "points":
+        history = read_point_history(args.points)
+        features = [f for f in args.point_features.split(",") if f]
+        x = point_history_features(history.sequences, features)
+        return x, history.targets, history.labels, np.arange(len(x)).astype(str), features
+    from video_gestures.embeddings import build_cache_for_folder, read_cache
+
+    if args.source == "clips":
+        if args.data is None:
+            raise InputError("--data", "--source clips needs a frame/video folder")
+        args.cache = args.cache or (make_run_dir("video_gestures", args.run_name, args.runs_root) / "embeddings.h5")
+        build_cache_for_folder(args.data, args.cache, layout=args.layout, labels_csv=args.labels_csv,
+                               backbone=args.backbone, num_frames=args.num_frames, image_size=args.image_size,
+                               views=args.views.split(","), progress=args.progress_bar)
+    if args.cache is None:
+        raise InputError("--cache", "--source cache needs an HDF5 cache path")
+    cache = read_cache(args.cache)
+    return cache.embeddings, cache.targets, cache.labels, cache.video_ids, cache.channel_names
+
+
+def shuffle_time(x: np.ndarray, seed: int) -> np.ndarray:
+    """Every sequence's steps in a random order of their own (the temporal-order control)."""
+    rng = np.random.default_rng(seed)
+    return np.stack([s[rng.permutation(len(s))] for s in x])
+
+
+def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.ndarray, args: argparse.Namespace,
+                    channel_names: list[str] | None = None) -> dict:
+    """Split, train, score the hold-out with the best checkpoint, print and plot attention; returns metrics."""
+    options = trainer_options_from_args(args)
+    names = np.array(labels)[y]
+    test_mask = (stratified_split(y, args.test_fraction, args.split_seed) if len(set(groups)) == len(groups)
+                 else grouped_stratified_split(names, groups, args.test_fraction, args.split_seed))
+    train_index, test_index = np.flatnonzero(~test_mask), np.flatnonzero(test_mask)
+    val_inner = grouped_stratified_split(names[train_index], groups[train_index], args.val_fraction, args.split_seed + 1)
+    val_index, train_index = train_index[val_inner], train_index[~val_inner]
+    if len(set(y[train_index])) < 2:
+        raise InputError(args.source, f"need at least 2 classes to train, found {sorted(set(names[train_index]))}")
+
+    def loader(index: np.ndarray, shuffle: bool) -> DataLoader:
+        dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(x[index], dtype=np.float32)), torch.from_numpy(y[index]).long())
+        return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, drop_last=shuffle and len(index) > args.batch_size)
+
+    module = SequenceModule(labels, x.shape[2], x.shape[3], args.hidden, args.conv_channels, 5, args.lstm_layers,
+                            args.dropout, args.optimizer, args.learning_rate, args.weight_decay, args.scheduler,
+                            args.label_smoothing)
+    run_dir = make_run_dir("video_gestures", args.run_name, args.runs_root)
+    result = fit(module, loader(train_index, True), loader(val_index if len(val_index) else train_index, False), options, run_dir)
+    if not result.trainer.is_global_zero:
+        return {}
+    model = load_sequence_model(str(result.best_checkpoint))
+    probabilities, time_attention, channel_attention = predict_with_attention(model, x[test_index])
+    report = classification_report(names[test_index], np.array(labels)[probabilities.argmax(axis=1)], labels=labels)
+    stats = attention_statistics(time_attention, channel_attention)
+    print(format_attention_statistics(stats))
+    save_figure(plot_attention(time_attention, channel_attention, labels, y[test_index], channel_names), run_dir / "attention.png")
+    metrics = {"test_accuracy": report.accuracy, "test": report.as_dict(), "train_seconds": result.train_seconds,
+               "epochs": result.trainer.current_epoch, "attention": stats, "labels": labels,
+               "sequences": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
+               "input_shape": list(x.shape[1:])}
+    write_run_records(run_dir, config_dict(args), metrics, report)
+    print(f"test accuracy {report.accuracy:.4f} ({int(round(report.accuracy * report.n_samples))}/{report.n_samples}); "
+          f"trained in {result.train_seconds:.1f} s; run folder {run_dir}")
+    return {"run_dir": run_dir, "best_checkpoint": result.best_checkpoint, "report": report, **metrics}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    x, y, labels, groups, channel_names = load_sequences(args)
+    if args.shuffle_time:
+        x = shuffle_time(x, args.seed)
+    return train_sequences(x, y, labels, groups, args, channel_names)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"error: {error}")

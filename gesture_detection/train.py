@@ -96,10 +96,12 @@ def main(argv=None) -> dict:
     print(f"{source}: {len(train)} training and {len(val)} validation images, classes {class_names}")
     from gesture_detection.detect import MediaPipeHands
 
-    detector = MediaPipeHands(min_confidence=args.min_hand_confidence)
-    train_hands, _ = cached_hand_detections([a.path for a in train], detector, progress=True)
-    val_hands, _ = cached_hand_detections([a.path for a in val], detector)
-    box_scale = fit_box_scale(train_hands, train)
+    box_scale = 1.25  # no boxes to fit it on (class folders): the usual landmark-box to hand-box ratio
+    if args.classifier == "landmark" or any(a.boxes for a in train):
+        detector = MediaPipeHands(min_confidence=args.min_hand_confidence)
+        train_hands, _ = cached_hand_detections([a.path for a in train], detector, progress=True)
+        val_hands, _ = cached_hand_detections([a.path for a in val], detector)
+        box_scale = fit_box_scale(train_hands, train)
     metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale,
                      "train_images": len(train), "val_images": len(val)}
 

@@ -1,0 +1,96 @@
+"""Training CLIs end to end on tiny generated data (slow), and the real sets (real_data)."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import shared_data_path
+
+
+def blob_image(path, colour, size=(64, 48), box=(16, 8, 48, 40)):
+    """A flat background with one coloured rectangle (the 'hand')."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    array = np.full((size[1], size[0], 3), 90, dtype=np.uint8)
+    array[box[1]:box[3], box[0]:box[2]] = colour
+    Image.fromarray(array).save(path)
+    return path
+
+
+@pytest.mark.slow
+def test_crop_classifier_trains_from_class_folders_and_predicts(tmp_path):
+    from gesture_detection import train
+    from gesture_detection.model import CropClassifier
+
+    for i in range(6):
+        blob_image(tmp_path / "set" / "red" / f"{i}.png", (220, 30, 30))
+        blob_image(tmp_path / "set" / "blue" / f"{i}.png", (30, 30, 220))
+    metrics = train.main(["--classifier", "crop", "--data", str(tmp_path / "set"), "--format", "folders",
+                          "--image-size", "32", "--batch-size", "4", "--max-epochs", "1", "--val-fraction", "0.35",
+                          "--runs-root", str(tmp_path / "runs"), "--run-name", "crop", "--no-progress-bar",
+                          "--learning-rate", "3e-3"])
+    run = tmp_path / "runs" / "gesture_detection" / "crop"
+    assert metrics["classes"] == ["blue", "red"] and metrics["val_images"] == 4
+    assert {"config.json", "metrics.json", "best.ckpt", "confusion.png"} <= {p.name for p in run.iterdir()}
+    model = CropClassifier.load(run / "best.ckpt")
+    probabilities = model.probabilities([np.full((40, 30, 3), (220, 30, 30), dtype=np.uint8)])
+    assert probabilities.shape == (1, 2) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+
+
+@pytest.mark.slow
+def test_yolo_detector_trains_offline_from_a_box_csv(tmp_path):
+    from gesture_detection import train_detector
+
+    rows = ["image,split,width,height,class,xmin,ymin,xmax,ymax"]
+    for i in range(6):
+        split = "test" if i < 2 else "train"
+        x = 4 + 3 * i
+        blob_image(tmp_path / "images" / f"{i}.jpg", (200, 160, 120), box=(x, 8, x + 24, 40))
+        rows.append(f"images/{i}.jpg,{split},64,48,hand,{x},8,{x + 24},40")
+    (tmp_path / "boxes.csv").write_text("\n".join(rows) + "\n")
+    metrics = train_detector.main(["--datasets", "--csv", str(tmp_path / "boxes.csv"), "--epochs", "1",
+                                   "--image-size", "64", "--batch", "4", "--runs-root", str(tmp_path / "runs"),
+                                   "--run-name", "yolo"])
+    run = tmp_path / "runs" / "gesture_detection" / "yolo"
+    assert (run / "yolo_data" / "labels" / "train" / "2.txt").read_text().startswith("0 ")
+    assert set(metrics["test"]["boxes"]) >= {"map50", "recall_iou50"} and metrics["test"]["boxes"]["n_boxes"] == 2
+    assert json.loads((run / "metrics.json").read_text())["weights"].endswith(".pt")
+
+
+@pytest.mark.real_data
+def test_real_box_csvs_have_the_documented_counts():
+    from gesture_detection.data import class_names_of, read_box_csv
+
+    hands = read_box_csv(shared_data_path("gesture_detection", "hands_dataset_subhih", "labels.csv"))
+    linto = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
+    assert (len(hands), sum(len(a.boxes) for a in hands)) == (1557, 1730)
+    assert (len(linto), sum(len(a.boxes) for a in linto)) == (794, 881)
+    assert class_names_of(hands) == [f"{n}-hand" for n in range(6)] and len(class_names_of(linto)) == 10
+    assert sum(a.split == "test" for a in hands) == 312 and all(a.path.is_file() for a in linto[:20])
+
+
+@pytest.mark.real_data
+@pytest.mark.slow
+def test_landmark_path_on_real_linto_photos(tmp_path):
+    """MediaPipe + landmark MLP trained on 8 photos per class gets >= 90% of 30 held-out test photos."""
+    from gesture_detection.data import class_names_of, load_image, read_box_csv
+    from gesture_detection.detect import MediaPipeHands
+    from gesture_detection.landmarks import cached_hand_detections
+    from gesture_detection.model import LandmarkClassifier
+    from gesture_detection.pipeline import GesturePipeline
+    from gesture_detection.train import labelled_hand_features
+
+    annotations = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
+    classes = class_names_of(annotations)
+    train = [a for c in classes for a in [a for a in annotations if a.split == "train" and a.label == c][:8]]
+    test = [a for c in classes for a in [a for a in annotations if a.split == "test" and a.label == c][:3]]
+    hands = MediaPipeHands()
+    found, _ = cached_hand_detections([a.path for a in train], hands, cache_root=tmp_path)
+    features, targets = labelled_hand_features(train, found, classes)
+    classifier = LandmarkClassifier(classes, "knn", neighbours=3).fit(features, targets)
+    pipeline = GesturePipeline("landmark", classifier, hands=hands, threshold=0.0)
+    answers = [pipeline.predict(load_image(a.path)).gesture for a in test]
+    accuracy = np.mean([answer in a.gestures for answer, a in zip(answers, test)])
+    assert accuracy >= 0.9, list(zip(answers, [a.label for a in test]))

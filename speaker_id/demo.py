@@ -19,7 +19,7 @@ NEW_VOICE = Voice("fern", 180.0, 1.10, 4.0, 0.20)
 def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--output-dir", type=Path, default=REPO_ROOT / "runs" / "demo", help="demo root (default %(default)s)")
-    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--max-epochs", type=int, default=15)
     args = parser.parse_args(argv)
     out = args.output_dir / "speaker_id"
     data, newcomer = out / "data" / "speakers", out / "data" / "new_speaker"
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> Path:
     write_demo_speakers(newcomer, clips_per_speaker=12, voices=(NEW_VOICE,), seed=1)
 
     result = train.main(["--data", str(data), "--runs-root", str(args.output_dir), "--run-name", "train",
-                         "--max-epochs", str(args.max_epochs), "--batch-size", "32", "--no-progress-bar"])
+                         "--max-epochs", str(args.max_epochs), "--batch-size", "16", "--no-progress-bar"])
     checkpoint = result["best_checkpoint"]
     predict.main(["--checkpoint", str(checkpoint), str(data), "-o", str(out / "predictions.csv")])
 

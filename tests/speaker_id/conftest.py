@@ -7,8 +7,8 @@ from speaker_id.synth import DEMO_VOICES, write_demo_speakers
 
 @pytest.fixture(scope="session")
 def voices_dir(tmp_path_factory):
-    """Five synthetic speakers x 16 clips in the folder-per-speaker layout."""
-    return write_demo_speakers(tmp_path_factory.mktemp("voices"), clips_per_speaker=16, voices=DEMO_VOICES, seed=0)
+    """Five synthetic speakers x 20 clips in the folder-per-speaker layout."""
+    return write_demo_speakers(tmp_path_factory.mktemp("voices"), clips_per_speaker=20, voices=DEMO_VOICES, seed=0)
 
 
 @pytest.fixture

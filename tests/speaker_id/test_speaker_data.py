@@ -23,7 +23,7 @@ def test_speaker_folders_layout(voices_dir):
     split = assign_splits(clips, test_fraction=0.25, seed=0)
     for speaker in {c.speaker for c in clips}:
         own = [c for c in split if c.speaker == speaker]
-        assert sum(c.split == "test" for c in own) == 4 and sum(c.split == "train" for c in own) == 12
+        assert sum(c.split == "test" for c in own) == 5 and sum(c.split == "train" for c in own) == 15
     assert assign_splits(clips, 0.25, seed=0) == split, "splits must be reproducible"
 
 

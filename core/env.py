@@ -7,6 +7,8 @@ from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CACHE_DIR = REPO_ROOT / ".cache"
+# Real datasets are read in place from ../shared/data (see data/README.md); SHARED_DATA_DIR overrides it.
+SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
 
 _OFFLINE_FLAGS = {
     "HF_HUB_OFFLINE": "1",

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from core.env import SHARED_DATA
 from core.io import InputError, atomic_path
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,
                            trainer_options_from_args, write_run_records)
@@ -27,7 +28,7 @@ from speaker_id.inference import embed, evaluate, load_model
 from speaker_id.model import SpeakerModule
 from speaker_id.verification import enrolment_eer
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "speaker_id" / "recordings"
+DEFAULT_DATA = SHARED_DATA / "speaker_id" / "recordings"
 
 
 def build_parser() -> argparse.ArgumentParser:

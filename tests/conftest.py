@@ -8,9 +8,7 @@ from pathlib import Path
 import pytest
 
 import core  # noqa: F401  (sets the offline environment before any library is imported)
-from core.env import REPO_ROOT
-
-SHARED_DATA = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data"))
+from core.env import SHARED_DATA
 
 
 def shared_data_path(*parts: str) -> Path:

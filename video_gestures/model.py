@@ -66,9 +66,12 @@ class SequenceModule(ClassificationModule):
     def __init__(self, labels: Sequence[str], channels: int, features: int, hidden: int = 128, conv_channels: int = 16,
                  kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2, optimizer: str = "radam",
                  learning_rate: float = 3e-3, weight_decay: float = 1e-4, scheduler: str = "onecycle",
-                 label_smoothing: float = 0.0):
+                 label_smoothing: float = 0.0, input_config: dict | None = None):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
+        # How inputs were made (point features, or backbones/views/frames of the embedding cache), so that
+        # predict.py rebuilds the same front end from the checkpoint alone.
+        self.input_config = dict(input_config or {})
         self.network = CNNBiLSTMWithAttention(len(labels), channels, features, hidden, conv_channels, kernel_size,
                                               lstm_layers, dropout)
 

@@ -72,13 +72,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, list[str]]:
-    """(sequences (N, T, C, F), targets, labels, groups for the split, channel names)."""
+def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, dict]:
+    """(sequences (N, T, C, F), targets, labels, groups for the split, input config with channel names)."""
     if args.source == "points":
         history = read_point_history(args.points)
         features = [f for f in args.point_features.split(",") if f]
         x = point_history_features(history.sequences, features)
-        return x, history.targets, history.labels, np.arange(len(x)).astype(str), features
+        config = {"source": "points", "point_features": features, "num_frames": x.shape[1], "channel_names": features}
+        return x, history.targets, history.labels, np.arange(len(x)).astype(str), config
     from video_gestures.embeddings import build_cache_for_folder, read_cache
 
     if args.source == "clips":
@@ -91,7 +92,7 @@ def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, li
     if args.cache is None:
         raise InputError("--cache", "--source cache needs an HDF5 cache path")
     cache = read_cache(args.cache)
-    return cache.embeddings, cache.targets, cache.labels, cache.video_ids, cache.channel_names
+    return cache.embeddings, cache.targets, cache.labels, cache.video_ids, {"source": "embeddings", **cache.config}
 
 
 def shuffle_time(x: np.ndarray, seed: int) -> np.ndarray:
@@ -101,7 +102,7 @@ def shuffle_time(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.ndarray, args: argparse.Namespace,
-                    channel_names: list[str] | None = None) -> dict:
+                    input_config: dict | None = None) -> dict:
     """Split, train, score the hold-out with the best checkpoint, print and plot attention; returns metrics."""
     options = trainer_options_from_args(args)
     names = np.array(labels)[y]
@@ -119,7 +120,8 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
 
     module = SequenceModule(labels, x.shape[2], x.shape[3], args.hidden, args.conv_channels, 5, args.lstm_layers,
                             args.dropout, args.optimizer, args.learning_rate, args.weight_decay, args.scheduler,
-                            args.label_smoothing)
+                            args.label_smoothing, input_config)
+    channel_names = (input_config or {}).get("channel_names")
     run_dir = make_run_dir("video_gestures", args.run_name, args.runs_root)
     result = fit(module, loader(train_index, True), loader(val_index if len(val_index) else train_index, False), options, run_dir)
     if not result.trainer.is_global_zero:
@@ -142,10 +144,10 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    x, y, labels, groups, channel_names = load_sequences(args)
+    x, y, labels, groups, input_config = load_sequences(args)
     if args.shuffle_time:
         x = shuffle_time(x, args.seed)
-    return train_sequences(x, y, labels, groups, args, channel_names)
+    return train_sequences(x, y, labels, groups, args, input_config)
 
 
 if __name__ == "__main__":

@@ -161,13 +161,23 @@ class FrameEmbedder:
         return len(self.channel_names)
 
     def __call__(self, frames: np.ndarray) -> np.ndarray:
+        import cv2
+
         out = np.zeros((len(frames), self.channels, self.channel_size), dtype=np.float32)
+        views = frame_views(frames, self.views)
+        per_backbone = []
+        for backbone in self.backbones:
+            # All views of all frames in one batch: each view is resized to the backbone's square input first.
+            size = getattr(backbone, "image_size", None)
+            batch = [np.stack([cv2.resize(f, (size, size), interpolation=cv2.INTER_AREA) for f in view]) if size else view
+                     for view in views]
+            vectors = backbone(np.concatenate(batch)) if size else np.concatenate([backbone(v) for v in batch])
+            per_backbone.append(vectors.reshape(len(views), len(frames), -1))
         channel = 0
-        for view in frame_views(frames, self.views):
-            for backbone, chunks in zip(self.backbones, self.chunks):
-                vectors = backbone(view)
+        for v in range(len(views)):
+            for vectors, chunks in zip(per_backbone, self.chunks):
                 for k in range(chunks):
-                    piece = vectors[:, k * self.channel_size:(k + 1) * self.channel_size]
+                    piece = vectors[v, :, k * self.channel_size:(k + 1) * self.channel_size]
                     out[:, channel, :piece.shape[1]] = piece
                     channel += 1
         return out
@@ -302,11 +312,12 @@ def make_embedder(backbone: str = "mobilenet_v2", image_size: int = 96, views: S
 def build_cache_for_folder(root: str | os.PathLike, path: str | os.PathLike, layout: str = "auto",
                            labels_csv: str | os.PathLike | None = None, backbone: str = "mobilenet_v2",
                            num_frames: int = 32, image_size: int = 96, views: Sequence[str] = VIEWS,
-                           channel_size: int | None = None, rebuild: bool = False, progress: bool = True) -> dict:
-    clips = read_clips(root, layout, labels_csv)
+                           channel_size: int | None = None, checkpoints: Sequence[str | None] = (), rebuild: bool = False,
+                           allow_gaps: bool = False, progress: bool = True) -> dict:
+    clips = read_clips(root, layout, labels_csv, allow_gaps)
     if not clips.items:
         raise InputError(root, "no usable clips")
-    embedder = make_embedder(backbone, image_size, views, channel_size)
+    embedder = make_embedder(backbone, image_size, views, channel_size, checkpoints)
     return build_cache(clips.items, path, embedder, clips.labels, num_frames, rebuild=rebuild, progress=progress)
 
 

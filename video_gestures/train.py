@@ -50,8 +50,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--num-frames", type=int, default=32, help="frames sampled per clip for --source clips")
     parser.add_argument("--image-size", type=int, default=96, help="backbone input size for --source clips")
     parser.add_argument("--views", default="whole,left,right", help="frame views embedded for --source clips")
+    parser.add_argument("--channel-size", type=int,
+                        help="features per channel; vectors are cut into zero-padded chunks (default: the largest backbone dim)")
+    parser.add_argument("--backbone-checkpoints", default="",
+                        help="comma-separated local weight files, one per backbone (empty = built-in/random weights)")
+    parser.add_argument("--rebuild-cache", action="store_true", help="rebuild a cache made with other settings instead of stopping")
+    parser.add_argument("--allow-gaps", action="store_true", help="keep videos with gaps in their frame numbers")
     parser.add_argument("--shuffle-time", action="store_true",
                         help="control: shuffle the frame order of every sequence (a temporal model must fall to chance)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy machine)")
     parser.add_argument("--run-name", help="folder name under runs/video_gestures/ (default: the start time)")
     parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--test-fraction", type=float, default=0.25, help="stratified hold-out share scored once (default %(default)s)")
@@ -88,7 +96,9 @@ def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, li
         args.cache = args.cache or (make_run_dir("video_gestures", args.run_name, args.runs_root) / "embeddings.h5")
         build_cache_for_folder(args.data, args.cache, layout=args.layout, labels_csv=args.labels_csv,
                                backbone=args.backbone, num_frames=args.num_frames, image_size=args.image_size,
-                               views=args.views.split(","), progress=args.progress_bar)
+                               views=args.views.split(","), channel_size=args.channel_size,
+                               checkpoints=[c or None for c in args.backbone_checkpoints.split(",")] if args.backbone_checkpoints else (),
+                               rebuild=args.rebuild_cache, allow_gaps=args.allow_gaps, progress=args.progress_bar)
     if args.cache is None:
         raise InputError("--cache", "--source cache needs an HDF5 cache path")
     cache = read_cache(args.cache)
@@ -144,6 +154,8 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     x, y, labels, groups, input_config = load_sequences(args)
     if args.shuffle_time:
         x = shuffle_time(x, args.seed)

@@ -23,26 +23,25 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
-from core.env import REPO_ROOT
 from core.metrics import classification_report
 from core.results import markdown_table, publish_table, write_results
 from core.training import RUNS_DIR
 
-from gesture_detection.data import NO_GESTURE, SHARED_SETS, load_image, read_box_csv, shared_set_csv
+from gesture_detection.data import (NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image, read_box_csv,
+                                    shared_set_csv)
 from gesture_detection.detect import MediaPipeHands, YoloHands, postprocess, score_detector
 from gesture_detection.landmarks import cached_hand_detections
 from gesture_detection.model import CropClassifier, LandmarkClassifier
 from gesture_detection.pipeline import MODES, GesturePipeline
 
 TASK = "gesture_detection"
-DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
 DEFAULT_YOLO = RUNS_DIR / TASK / "yolo" / "yolo" / "weights" / "last.pt"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--datasets", nargs="+", default=list(SHARED_SETS), choices=list(SHARED_SETS), help="real sets to score")
-    parser.add_argument("--shared-root", type=Path, default=DEFAULT_SHARED, help="folder of the real sets")
+    parser.add_argument("--shared-root", type=Path, default=SHARED_ROOT, help="folder of the real sets")
     parser.add_argument("--models", type=Path, default=RUNS_DIR / TASK,
                         help="folder with lm_<set>/landmark.joblib and crop_<set>/best.ckpt (default %(default)s)")
     parser.add_argument("--yolo", type=Path, default=DEFAULT_YOLO, help="YOLO weights from train_detector.py")

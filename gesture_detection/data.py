@@ -25,6 +25,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
+from core.env import REPO_ROOT
 from core.io import IMAGE_EXTENSIONS, InputError, atomic_open, list_files, read_image
 
 BOX_CSV_COLUMNS = ["image", "split", "width", "height", "class", "xmin", "ymin", "xmax", "ymax"]
@@ -355,6 +356,7 @@ def readable(annotations: Sequence[ImageAnnotation]) -> list[ImageAnnotation]:
 
 # ----------------------------------------------------------------------------------------- real sets
 SHARED_SETS = {"hands_dataset": "hands_dataset_subhih", "linto": "linto_multi_hand_gesture"}
+SHARED_ROOT = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"  # ../shared beside the repository
 
 
 def shared_set_csv(name: str, shared_root: str | os.PathLike) -> Path:

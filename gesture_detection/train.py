@@ -18,18 +18,17 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
-from core.env import REPO_ROOT
 from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
                            trainer_options_from_args, write_run_records)
 
-from gesture_detection.data import (FORMATS, SHARED_SETS, CropDataset, check_class_counts, class_names_of,
-                                    crop_items, load_annotations, readable, shared_set_csv, split_annotations)
+from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
+                                    class_names_of, crop_items, load_annotations, readable, shared_set_csv,
+                                    split_annotations)
 from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, landmark_features, match_to_boxes
 from gesture_detection.model import CropClassifier, LandmarkClassifier
 
 TASK = "gesture_detection"
-DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -38,7 +37,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="landmark: MLP/kNN on MediaPipe landmarks; crop: CNN on hand crops (default %(default)s)")
     source = parser.add_argument_group("data (a real set, or --data with --format)")
     source.add_argument("--dataset", choices=sorted(SHARED_SETS), default=None, help="a real set under --shared-root")
-    source.add_argument("--shared-root", type=Path, default=DEFAULT_SHARED, help="folder of the real sets")
+    source.add_argument("--shared-root", type=Path, default=SHARED_ROOT, help="folder of the real sets")
     source.add_argument("--data", type=Path, default=None,
                         help="box CSV file, YOLO images folder, HaGRID annotations folder or class-folder root")
     source.add_argument("--format", choices=FORMATS, default="csv", help="format of --data (default %(default)s)")
@@ -60,7 +59,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     crop.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default %(default)s)")
     crop.add_argument("--workers", type=int, default=0, help="data-loader processes (default %(default)s)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None, help="runs folder; the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/ in the repository)")
+    parser.add_argument("--runs-root", type=Path, default=None,
+                        help="runs folder: the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/)")
     add_trainer_arguments(parser, max_epochs=8, accelerator="cpu", devices="1")
     args = parser.parse_args(argv)
     if (args.dataset is None) == (args.data is None):

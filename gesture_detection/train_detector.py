@@ -16,15 +16,15 @@ import time
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.env import REPO_ROOT, install_ultralytics_font
+from core.env import install_ultralytics_font
 from core.io import write_json
 from core.training import config_dict, make_run_dir
 
-from gesture_detection.data import SHARED_SETS, load_image, read_box_csv, shared_set_csv, write_yolo_dataset
+from gesture_detection.data import (SHARED_ROOT, SHARED_SETS, load_image, read_box_csv, shared_set_csv,
+                                    write_yolo_dataset)
 from gesture_detection.detect import YoloHands, score_detector
 
 TASK = "gesture_detection"
-DEFAULT_SHARED = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="real sets under --shared-root to train on (train split) and score (test split)")
     parser.add_argument("--csv", nargs="*", default=[], type=Path,
                         help="extra box CSVs (image,split,width,height,class,xmin,ymin,xmax,ymax) to use as well")
-    parser.add_argument("--shared-root", type=Path, default=DEFAULT_SHARED, help="folder holding the real sets")
+    parser.add_argument("--shared-root", type=Path, default=SHARED_ROOT, help="folder holding the real sets")
     parser.add_argument("--model", default="yolov8n.yaml",
                         help="ultralytics architecture YAML (from scratch) or a .pt to fine-tune (default %(default)s)")
     parser.add_argument("--epochs", type=int, default=12, help="training epochs (default %(default)s)")
@@ -47,7 +47,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--evaluate", type=Path, default=None,
                         help="only score these weights on the test splits (e.g. a stopped run's last.pt)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None, help="runs folder; the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/ in the repository)")
+    parser.add_argument("--runs-root", type=Path, default=None,
+                        help="runs folder: the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/)")
     return parser.parse_args(argv)
 
 

@@ -29,6 +29,7 @@ def test_crop_classifier_trains_from_class_folders_and_predicts(tmp_path):
         blob_image(tmp_path / "set" / "blue" / f"{i}.png", (30, 30, 220))
     metrics = train.main(["--classifier", "crop", "--data", str(tmp_path / "set"), "--format", "folders",
                           "--image-size", "32", "--batch-size", "4", "--max-epochs", "1", "--val-fraction", "0.35",
+                          "--backbone", "mobilenetv3_small_050",  # the timm-from-scratch option, and quick
                           "--runs-root", str(tmp_path / "runs"), "--run-name", "crop", "--no-progress-bar",
                           "--learning-rate", "3e-3"])
     run = tmp_path / "runs" / "gesture_detection" / "crop"

@@ -111,7 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="face detector; none classifies whole images (already-cropped faces)")
     parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference engine")
     parser.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference")
     parser.add_argument("--check", type=Path, default=None,
                         help="only validate this submission CSV (against --test-dir or --sample-submission) and exit")

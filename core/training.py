@@ -11,6 +11,7 @@ import argparse
 import dataclasses
 import os
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -27,6 +28,11 @@ from core.io import save_figure, write_json
 from core.metrics import ClassificationReport, plot_confusion
 
 RUNS_DIR = REPO_ROOT / "runs"
+
+# Expected on every run here: make_run_dir creates the checkpoint folder, and small sets have few batches.
+warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+warnings.filterwarnings("ignore", message=r"The number of training batches .* is smaller than the logging interval")
+warnings.filterwarnings("ignore", message=r".*does not have many workers which may be a bottleneck")
 
 
 # ----------------------------------------------------------------------------------------- options

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.env import REPO_ROOT
+from core.env import SHARED_DATA
 from core.io import InputError, save_figure
 from core.metrics import classification_report
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,
@@ -31,8 +31,7 @@ from video_gestures.data import (POINT_HISTORY_FEATURES, grouped_stratified_spli
 from video_gestures.model import (SequenceModule, attention_statistics, format_attention_statistics,
                                   load_sequence_model, plot_attention, predict_with_attention)
 
-SHARED_DATA = REPO_ROOT.parent / "shared" / "data" / "video_gestures"
-DEFAULT_POINTS = SHARED_DATA / "mediapipe_point_history" / "point_history.csv"
+DEFAULT_POINTS = SHARED_DATA / "video_gestures" / "mediapipe_point_history" / "point_history.csv"
 
 
 def build_parser() -> argparse.ArgumentParser:

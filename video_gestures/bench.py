@@ -1,0 +1,167 @@
+"""Benchmark → results/video_gestures.json and the README table.
+
+    python -m video_gestures.bench          # what `make bench` runs
+
+1. Point history (MediaPipe fingertip trajectories, 5,296 sequences, 4 classes): stratified 25% hold-out
+   (seed 0), CNNBiLSTMWithAttention on position + velocity channels → point_history_accuracy.
+2. Generated motion (8 classes, hand photos moved in time): per-frame ImageNet MobileNetV2 embeddings of the
+   whole frame and its halves, cached in HDF5 → embedding_fps; the sequence model on a hold-out grouped by
+   hand photo → motion_accuracy; the same with every clip's frames shuffled in time → motion_shuffled_accuracy
+   (chance is 1/2: the motion kind is visible in any frame, its direction only in the order).
+3. ms_per_clip: the sequence model alone on one clip (batch 1), median of 50 runs, 2 CPU threads.
+"""
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+import numpy as np
+import torch
+
+from core.env import SHARED_DATA
+from core.results import markdown_table, publish_table, write_results
+from video_gestures import train
+from video_gestures.data import VideoItem
+from video_gestures.embeddings import build_cache, make_embedder, read_cache
+from video_gestures.model import load_sequence_model
+from video_gestures.motion import PAIRS, generate_motion_set, load_hand_crops
+
+HANDS_CSV = SHARED_DATA / "gesture_detection" / "hands_dataset_subhih" / "labels.csv"
+
+
+def embed_motion_set(cache_path: Path, clips_per_class: int, num_frames: int, image_size: int, seed: int = 0,
+                     hands_csv: Path = HANDS_CSV, progress: bool = False):
+    """Generate the motion set and embed it into `cache_path`; returns (extraction stats, the set, the embedder)."""
+    hands = load_hand_crops(hands_csv, limit=60, seed=seed)
+    motion = generate_motion_set(hands, clips_per_class, num_frames, seed=seed)
+    items = [VideoItem(f"clip{i:04d}", motion.labels[t]) for i, t in enumerate(motion.targets)]
+    embedder = make_embedder("mobilenet_v2", image_size, ("whole", "left", "right"))
+    stats = build_cache(items, cache_path, embedder, motion.labels, num_frames,
+                        clip_reader=lambda item, _: motion.clips[int(item.video_id[4:])], rebuild=True, progress=progress)
+    return stats, motion, embedder
+
+
+def embedding_fps(embedder, clips: np.ndarray, threads: int = 2) -> float:
+    """Frames per second of `embedder` (all views) over `clips`, with `threads` torch threads, after one warm-up clip."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        embedder(clips[0])
+        started = time.perf_counter()
+        for clip in clips:
+            embedder(clip)
+        return len(clips) * clips.shape[1] / (time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(previous)
+
+
+def train_cached(cache_path: Path, groups: np.ndarray, run_name: str, extra: list[str], shuffle: bool = False) -> dict:
+    cache = read_cache(cache_path)
+    args = train.build_parser().parse_args(["--source", "cache", "--cache", str(cache_path), "--run-name", run_name,
+                                            "--no-progress-bar", *extra])
+    x = train.shuffle_time(cache.embeddings, args.seed) if shuffle else cache.embeddings
+    return train.train_sequences(x, cache.targets, cache.labels, groups.astype(str), args, {"source": "embeddings", **cache.config})
+
+
+def direction_accuracy(result: dict) -> float:
+    """Among hold-out clips whose motion kind (pair) was recognised, the share with the right direction."""
+    confusion = np.asarray(result["report"].confusion)
+    labels = result["report"].labels
+    same_pair = np.array([[PAIRS[a] == PAIRS[b] for b in labels] for a in labels])
+    return float(np.trace(confusion) / max(confusion[same_pair].sum(), 1))
+
+
+def ms_per_clip(checkpoint: Path, shape: tuple[int, ...], repeats: int = 50, threads: int = 2) -> float:
+    """Median milliseconds of the sequence model on one clip (batch 1) with `threads` torch threads."""
+    model = load_sequence_model(str(checkpoint))
+    clip = torch.randn(1, *shape)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    timings = []
+    try:
+        with torch.inference_mode():
+            model(clip)
+            for _ in range(repeats):
+                started = time.perf_counter()
+                model(clip)
+                timings.append(time.perf_counter() - started)
+    finally:
+        torch.set_num_threads(previous)
+    return float(np.median(timings) * 1000)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--points", type=Path, default=train.DEFAULT_POINTS, help="point-history CSV (default %(default)s)")
+    parser.add_argument("--hands-csv", type=Path, default=HANDS_CSV, help="hand photos with boxes for the motion set")
+    parser.add_argument("--point-epochs", type=int, default=15, help="epochs on the point-history set")
+    parser.add_argument("--motion-epochs", type=int, default=25, help="epochs on the motion embeddings")
+    parser.add_argument("--clips-per-class", type=int, default=30, help="generated clips per motion class")
+    parser.add_argument("--num-frames", type=int, default=8, help="frames per generated clip")
+    parser.add_argument("--image-size", type=int, default=64, help="MobileNetV2 input size for the embeddings")
+    parser.add_argument("--timing-threads", type=int, default=2, help="torch threads for embedding_fps and ms_per_clip")
+    parser.add_argument("--train-threads", type=int, default=1,
+                        help="torch threads for extraction and training (1 is fastest on a shared 2-core machine)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.train_threads)
+
+    points = train.main(["--threads", str(args.train_threads), "--points", str(args.points), "--run-name", "bench-points", "--max-epochs", str(args.point_epochs),
+                         "--batch-size", "128", "--no-progress-bar"])
+    cache_path = train.make_run_dir("video_gestures", "bench-motion-cache") / "motion.h5"
+    extraction, motion_set, embedder = embed_motion_set(cache_path, args.clips_per_class, args.num_frames, args.image_size,
+                                                        hands_csv=args.hands_csv)
+    hand_ids = motion_set.hands
+    fps = embedding_fps(embedder, motion_set.clips[:20], args.timing_threads)
+    motion_args = ["--max-epochs", str(args.motion_epochs), "--batch-size", "16", "--hidden", "64", "--learning-rate", "3e-3"]
+    motion = train_cached(cache_path, hand_ids, "bench-motion", motion_args)
+    shuffled = train_cached(cache_path, hand_ids, "bench-motion-shuffled", motion_args, shuffle=True)
+    cache = read_cache(cache_path)
+
+    results = {
+        "point_history_accuracy": points["test_accuracy"],
+        "point_history_test_sequences": points["sequences"]["test"],
+        "motion_accuracy": motion["test_accuracy"],
+        "motion_shuffled_accuracy": shuffled["test_accuracy"],
+        "motion_shuffled_direction_accuracy": direction_accuracy(shuffled),
+        "motion_direction_accuracy": direction_accuracy(motion),
+        "motion_chance_shuffled": 0.5,
+        "motion_test_clips": motion["sequences"]["test"],
+        "motion_classes": cache.labels,
+        "embedding_fps": fps,
+        "embedding_fps_cache_build": extraction["frames_per_second"],
+        "embedding_backbone": "mobilenet_v2 (ImageNet), views whole/left/right",
+        "embedding_image_size": args.image_size,
+        "ms_per_clip": ms_per_clip(motion["best_checkpoint"], tuple(cache.embeddings.shape[1:]), threads=args.timing_threads),
+        "ms_per_clip_point_history": ms_per_clip(points["best_checkpoint"], tuple(points["input_shape"]),
+                                                 threads=args.timing_threads),
+        "motion_input_shape": list(cache.embeddings.shape[1:]),
+        "train_seconds": {"point_history": points["train_seconds"], "motion": motion["train_seconds"]},
+        "epochs": {"point_history": args.point_epochs, "motion": args.motion_epochs},
+        "attention_point_history": points["attention"],
+        "timing_threads": args.timing_threads,
+        "train_threads": args.train_threads,
+        "command": "python -m video_gestures.bench " + " ".join(argv or []),
+    }
+    write_results("video_gestures", results)
+    rows = [
+        ["point history, 25% hold-out (1,324 sequences)", "accuracy", f"{results['point_history_accuracy']:.4f}", "≥ 0.993"],
+        [f"generated motion, 8 classes ({results['motion_test_clips']} hold-out clips)", "accuracy",
+         f"{results['motion_accuracy']:.4f}", "≥ 0.98"],
+        ["same, frames shuffled in time (control)", "accuracy", f"{results['motion_shuffled_accuracy']:.4f}", "chance: 0.5"],
+        ["same, shuffled: direction right when the motion kind is right", "accuracy",
+         f"{results['motion_shuffled_direction_accuracy']:.4f}", "chance: 0.5"],
+        [f"MobileNetV2 embeddings, 3 views, {args.image_size} px", "frames / s", f"{results['embedding_fps']:.1f}", ""],
+        [f"sequence model, one clip {tuple(results['motion_input_shape'])}", "ms / clip", f"{results['ms_per_clip']:.2f}", ""],
+    ]
+    table = markdown_table(["benchmark", "metric", "value", "target"], rows)
+    table += (f"\n\n`{results['command'].strip()}`; timings with {args.timing_threads} torch threads on a 2-core machine "
+              "shared with other jobs (pessimistic).")
+    publish_table("video_gestures", table)
+    print(table)
+    return results
+
+
+if __name__ == "__main__":
+    main()

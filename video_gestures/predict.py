@@ -1,0 +1,119 @@
+"""Predict gestures with a trained checkpoint → CSV.
+
+    python -m video_gestures.predict --checkpoint runs/video_gestures/clips/best.ckpt clip.mp4 frames_dir/ -o predictions.csv
+    python -m video_gestures.predict --checkpoint runs/video_gestures/points/best.ckpt history.csv -o predictions.csv
+    python -m video_gestures.predict --checkpoint runs/video_gestures/clips/best.ckpt --live long.mp4 -o timeline.csv
+    python -m video_gestures.predict --checkpoint runs/video_gestures/points/best.ckpt --camera 0 -o timeline.csv
+
+Inputs: video files and folders of numbered frames (one clip each; every clip is sampled to the model's frame
+count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
+ignored). `--live` runs a sliding window over each video and writes one row per window with the raw and the
+smoothed prediction. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
+A bad input is reported and skipped; the CSV is written atomically.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import core  # noqa: F401  (offline environment first)
+import numpy as np
+import pandas as pd
+
+from core.io import IMAGE_EXTENSIONS, InputError, iter_video_frames, write_csv
+from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
+from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_encoder_for
+from video_gestures.model import load_sequence_model, predict_with_attention
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="*", type=Path, help="video files, frame folders, or point-history CSVs")
+    parser.add_argument("--checkpoint", type=Path, required=True, help="best.ckpt from video_gestures.train")
+    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("--live", action="store_true", help="sliding window over each video: one row per window")
+    parser.add_argument("--camera", type=int, help="live from this camera index instead of files (Ctrl-C to stop)")
+    parser.add_argument("--window", type=int, help="frames per window in live mode (default: the model's frame count)")
+    parser.add_argument("--stride", type=int, default=4, help="frames between live predictions (default %(default)s)")
+    parser.add_argument("--smoothing", type=float, default=0.6,
+                        help="exponential moving average weight of the previous probabilities, 0-1 (default %(default)s)")
+    return parser
+
+
+def frame_folder_item(folder: Path) -> VideoItem:
+    numbered = sorted((int(m["number"]), p) for p in folder.iterdir()
+                      if p.suffix.lower() in IMAGE_EXTENSIONS and (m := NUMBERED_NAME.match(p.stem)))
+    if not numbered:
+        raise InputError(folder, "no numbered frames (e.g. 00001.jpg or v1_frame_1.jpg)")
+    return VideoItem(folder.name, "", [p for _, p in numbered])
+
+
+def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
+    rows = []
+    for path in inputs:
+        try:
+            if path.suffix.lower() == ".csv":
+                table = np.loadtxt(path, delimiter=",", ndmin=2)
+                table = table[:, -32:] if table.shape[1] >= 32 else None
+                if table is None:
+                    raise InputError(path, "expected 32 numbers per row (16 fingertip x, y)")
+                sequences = point_history_features(table.reshape(len(table), 16, 2), model.input_config["point_features"])
+                names = [f"{path}:{i + 1}" for i in range(len(table))]
+            else:
+                item = frame_folder_item(path) if path.is_dir() else VideoItem(path.stem, "", video=path)
+                clip = read_clip(item, encoder.num_frames)
+                sequences = encoder.to_sequence([encoder.encode(frame) for frame in clip])[None]
+                names = [str(path)]
+        except (InputError, ValueError) as error:
+            print(f"skipped {error}", file=sys.stderr)
+            rows.append({"input": str(path), "prediction": "", "confidence": float("nan"), "error": str(error)})
+            continue
+        probabilities, time_attention, _ = predict_with_attention(model, sequences)
+        for name, p, attention in zip(names, probabilities, time_attention):
+            rows.append({"input": name, "prediction": model.labels[int(p.argmax())], "confidence": float(p.max()),
+                         "peak_attention_step": int(attention.argmax()), "error": "",
+                         **{f"p_{label}": float(v) for label, v in zip(model.labels, p)}})
+    return rows
+
+
+def live_rows(recognizer_factory, sources) -> list[dict]:
+    rows = []
+    for name, frames in sources:
+        try:
+            for prediction in recognizer_factory().run(frames):
+                rows.append({"input": name, **vars(prediction)})
+                print(f"{name} frame {prediction.frame}: {prediction.smoothed_label} ({prediction.smoothed_confidence:.2f})")
+        except (InputError, KeyboardInterrupt) as error:
+            print(f"stopped {name}: {error or 'interrupted'}", file=sys.stderr)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> pd.DataFrame:
+    args = build_parser().parse_args(argv)
+    if not args.inputs and args.camera is None:
+        raise InputError("inputs", "give video files, frame folders or CSVs, or --camera N")
+    model = load_sequence_model(str(args.checkpoint))
+    needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in args.inputs)
+    encoder = frame_encoder_for(model) if needs_frames else None
+    if args.live or args.camera is not None:
+        window = args.window or model.input_config.get("num_frames", 16)
+
+        def recognizer() -> SlidingWindowRecognizer:
+            return SlidingWindowRecognizer(model, encoder, window, args.stride, args.smoothing)
+
+        sources = ([(f"camera{args.camera}", camera_frames(args.camera))] if args.camera is not None
+                   else [(str(p), iter_video_frames(p)) for p in args.inputs])
+        table = pd.DataFrame(live_rows(recognizer, sources))
+    else:
+        table = pd.DataFrame(clip_rows(model, encoder, args.inputs))
+    write_csv(args.output, table, index=False)
+    print(f"{len(table)} rows → {args.output}")
+    return table
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,132 @@
+"""Predict the action in videos or frame folders with a trained model (or a fused pair).
+
+    python -m action_recognition.predict --checkpoint runs/action_recognition/tsn/best.ckpt clip.mp4 videos/ -o predictions.csv
+    python -m action_recognition.predict --checkpoint best.ckpt frames_of_one_clip/ --top-k 5
+    python -m action_recognition.predict --fusion runs/action_recognition/keypoint/fusion.json videos/
+
+Inputs: video files, folders searched recursively for videos (one clip per video), or folders of
+frame images (one clip per folder). `--num-frames` frames are sampled evenly from each video
+(default: as many as the model was trained on). Writes CSV `path,label,probability`; with
+`--top-k K` also `label_2,probability_2 ... label_K,probability_K`. Unreadable inputs are listed on
+stderr and left out; the CSV appears only when complete.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections import defaultdict
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402,F401  (offline environment first)
+import numpy as np  # noqa: E402
+
+from action_recognition.data import Clip, LoadedClips, resize_frames, sample_video_frames  # noqa: E402
+from action_recognition.fusion import fuse  # noqa: E402
+from action_recognition.inference import load_model, predict_probabilities  # noqa: E402
+from action_recognition.keypoints import cached_keypoints  # noqa: E402
+from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
+
+
+def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> LoadedClips:
+    """Videos (files, or found in folders) and folders of frame images, as clips with no label."""
+    clips, frames, skipped = [], [], []
+    for item in map(Path, inputs):
+        if item.is_file():
+            videos, image_folders = ([item], {}) if item.suffix.lower() in VIDEO_EXTENSIONS else ([], None)
+            if image_folders is None:
+                skipped.append((str(item), "not a video file"))
+                continue
+        elif item.is_dir():
+            files = sorted(p for p in item.rglob("*") if p.is_file())
+            videos = [p for p in files if p.suffix.lower() in VIDEO_EXTENSIONS]
+            image_folders = defaultdict(list)
+            for p in files:
+                if p.suffix.lower() in IMAGE_EXTENSIONS:
+                    image_folders[p.parent].append(p)
+            if not videos and not image_folders:
+                skipped.append((str(item), "no videos or frame images inside"))
+        else:
+            skipped.append((str(item), "not found"))
+            continue
+        for video in videos:
+            try:
+                frames.append(sample_video_frames(video, num_frames, size))
+                clips.append(Clip(str(video), ""))
+            except InputError as error:
+                skipped.append((str(video), error.reason))
+        for folder, images in sorted(image_folders.items()):
+            try:
+                stack = np.stack([read_image(p) for p in images])
+                indices = np.linspace(0, len(stack) - 1, min(num_frames, len(stack))).round().astype(int)
+                frames.append(resize_frames(stack[indices], size) if stack.shape[1] != stack.shape[2] else stack[indices])
+                clips.append(Clip(str(folder), ""))
+            except (InputError, ValueError) as error:
+                skipped.append((str(folder), str(getattr(error, "reason", error))))
+    if not clips:
+        raise InputError(", ".join(inputs), "no readable clips" + (f" ({skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
+    return LoadedClips(clips, frames, skipped)
+
+
+def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | None = None,
+            num_frames: int | None = None, tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
+    """(labels, clips, probabilities (N, C)) for a single model or a fusion JSON from fusion.py."""
+    if fusion is not None:
+        if not Path(fusion).is_file():
+            raise InputError(fusion, "fusion JSON not found")
+        spec = json.loads(Path(fusion).read_text())
+        frame_model, keypoint_model = load_model(spec["frame_checkpoint"]), load_model(spec["keypoint_checkpoint"])
+        hp = frame_model.hparams
+        loaded = gather_clips(inputs, num_frames or hp.num_frames, hp.frame_size)
+        p_frame = predict_probabilities(frame_model, loaded, tta_flip, use_cache=False)
+        p_keypoint = predict_probabilities(keypoint_model, loaded, use_cache=False)
+        person = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None).detected.any(axis=1)
+        return frame_model.labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
+    if checkpoint is None:
+        raise ValueError("give --checkpoint or --fusion")
+    model = load_model(checkpoint)
+    loaded = gather_clips(inputs, num_frames or model.hparams.num_frames, model.hparams.frame_size)
+    return model.labels, loaded, predict_probabilities(model, loaded, tta_flip, use_cache=False)
+
+
+def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.ndarray, top_k: int = 1) -> list[dict]:
+    rows = []
+    for clip, probs in zip(loaded.clips, probabilities):
+        order = np.argsort(-probs)[:max(1, min(top_k, len(labels)))]
+        row = {"path": clip.source, "label": labels[order[0]], "probability": round(float(probs[order[0]]), 6)}
+        for rank, k in enumerate(order[1:], start=2):
+            row[f"label_{rank}"], row[f"probability_{rank}"] = labels[k], round(float(probs[k]), 6)
+        rows.append(row)
+    return rows
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or folders of frame images")
+    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train")
+    parser.add_argument("--fusion", type=Path, help="a fusion.json from action_recognition.fusion (instead of --checkpoint)")
+    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("--top-k", type=int, default=1, help="also write the next K-1 labels and probabilities (e.g. 5)")
+    parser.add_argument("--num-frames", type=int, help="frames per video (default: the model's training clips' length)")
+    parser.add_argument("--tta-flip", action="store_true", help="average with the mirrored clip (frame-based models)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> Path:
+    args = build_parser().parse_args(argv)
+    labels, loaded, probabilities = predict(args.inputs, args.checkpoint, args.fusion, args.num_frames, args.tta_flip)
+    for path, reason in loaded.skipped:
+        print(f"skipped {path}: {reason}", file=sys.stderr)
+    write_csv(args.output, prediction_rows(labels, loaded, probabilities, args.top_k))
+    print(f"wrote {len(loaded)} predictions to {args.output}" + (f" ({len(loaded.skipped)} skipped)" if loaded.skipped else ""))
+    return args.output
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (InputError, ValueError) as error:
+        sys.exit(f"error: {error}")

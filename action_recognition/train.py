@@ -1,0 +1,162 @@
+"""Train an action classifier: frame, tsn, gru (over CNN features) or keypoint (GRU over body keypoints).
+
+    python -m action_recognition.train --model tsn --run-name tsn            # UCF101 mini set (default data)
+    python -m action_recognition.train --model gru --data clips/ --num-frames 8
+    python -m action_recognition.train --model frame --finetune --backbone mobilenet_v2 --max-epochs 5
+
+Data: the UCF101 zip, a folder per class of videos, or a folder per clip of frames (action_recognition/data.py).
+The train split loses `--dev-fraction` of each class to a dev set, used to pick the checkpoint (and, in
+fusion.py, the fusion weight); the val split (or test) is scored once with the best checkpoint. Clips
+without a split are given one first. By default the CNN is frozen: per-frame features are computed
+once and cached under .cache/action_recognition/, and only the head trains (seconds per epoch on a CPU).
+`--finetune` trains the backbone as well, on frames. Outputs go to runs/action_recognition/<run-name>/.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402,F401  (offline environment first)
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+
+from action_recognition.data import LoadedClips, assign_splits, load_clips  # noqa: E402
+from action_recognition.features import BACKBONES  # noqa: E402
+from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
+from action_recognition.model import MODELS, ActionModule  # noqa: E402
+from core.io import InputError, write_json  # noqa: E402
+from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
+                           trainer_options_from_args, write_run_records)
+
+DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "action_recognition" / "ucf101_10class_3frame_clips.zip"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
+                        help="UCF101 zip, folder per class of videos, or folder per clip of frames (default %(default)s)")
+    parser.add_argument("--model", choices=MODELS, default="tsn", help="which classifier (default %(default)s)")
+    parser.add_argument("--run-name", help="folder name under runs/action_recognition/ (default: the start time)")
+    parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
+    parser.add_argument("--dev-fraction", type=float, default=0.15, help="share of each class's train clips held out as dev")
+    parser.add_argument("--val-fraction", type=float, default=0.2, help="val share for clips that come without a split")
+    parser.add_argument("--limit-per-class", type=int, help="use at most N clips per class and split (UCF zip; quick runs)")
+    clips = parser.add_argument_group("frames")
+    clips.add_argument("--num-frames", type=int, default=8, help="frames sampled evenly from each video (video folders)")
+    clips.add_argument("--frame-size", type=int, default=112, help="video frames are resized to this square (video/frame folders)")
+    clips.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
+                       help="per-frame CNN; mobilenet_v2 has offline ImageNet weights, resnet18 only with --allow-download")
+    clips.add_argument("--image-size", type=int, default=160, help="frames are resized to this for the CNN (default %(default)s)")
+    clips.add_argument("--finetune", action="store_true", help="train the CNN too (slow on a CPU); default: frozen features")
+    clips.add_argument("--allow-download", action="store_true", help="let torchvision download resnet18's ImageNet weights")
+    clips.add_argument("--flip-augment", action="store_true", help="add left-right mirrored clips to training (not keypoint)")
+    clips.add_argument("--tta-flip", action="store_true", help="average predictions with the mirrored clip at evaluation")
+    clips.add_argument("--no-cache", dest="use_cache", action="store_false", help="recompute features/keypoints, write no cache")
+    model = parser.add_argument_group("model and optimisation")
+    model.add_argument("--hidden", type=int, default=0, help="hidden units: frame/tsn MLP layer (0 = linear), GRU size (0 = 128)")
+    model.add_argument("--layers", type=int, default=1, help="GRU layers")
+    model.add_argument("--unidirectional", dest="bidirectional", action="store_false", help="GRU in one direction only")
+    model.add_argument("--dropout", type=float, default=0.5)
+    model.add_argument("--feature-noise", type=float, default=0.0, help="Gaussian noise on frozen features in training (x their std)")
+    model.add_argument("--batch-size", type=int, default=64)
+    model.add_argument("--optimizer", default="adamw", choices=["adam", "adamw", "radam", "sgd"])
+    model.add_argument("--learning-rate", type=float, default=1e-3)
+    model.add_argument("--weight-decay", type=float, default=1e-2)
+    model.add_argument("--scheduler", default="cosine", choices=SCHEDULERS)
+    model.add_argument("--label-smoothing", type=float, default=0.1)
+    add_trainer_arguments(parser, max_epochs=30)
+    return parser
+
+
+def split_dev(loaded: LoadedClips, fraction: float, seed: int) -> tuple[LoadedClips, LoadedClips]:
+    """Hold out `fraction` of each class's clips (at least one when the class has two)."""
+    rng = np.random.default_rng(seed)
+    dev = []
+    for label in loaded.labels:
+        own = [i for i, c in enumerate(loaded.clips) if c.label == label]
+        count = min(max(int(round(len(own) * fraction)), 1 if len(own) > 1 and fraction > 0 else 0), len(own) - 1)
+        dev.extend(rng.choice(own, count, replace=False).tolist() if count > 0 else [])
+    chosen = set(dev)
+    return loaded.take([i for i in range(len(loaded)) if i not in chosen]), loaded.take(sorted(chosen))
+
+
+def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, LoadedClips]:
+    loaded = assign_splits(load_clips(args.data, args.num_frames, args.frame_size, args.limit_per_class),
+                           args.val_fraction, args.seed)
+    for source, reason in loaded.skipped:
+        print(f"skipped {source}: {reason}", file=sys.stderr)
+    train = loaded.select("train")
+    evaluation = loaded.select("val") if any(c.split == "val" for c in loaded.clips) else loaded.select("test")
+    train, dev = split_dev(train, args.dev_fraction, args.seed)
+    empty = [label for label in loaded.labels if label not in set(train.labels)]
+    if empty:
+        print(f"warning: classes with no training clips are left out: {empty}", file=sys.stderr)
+    if len(train.labels) < 2:
+        raise InputError(args.data, f"need at least 2 classes with training clips, found {train.labels}")
+    return train, dev, evaluation
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    options = trainer_options_from_args(args)
+    if args.model == "keypoint" and (args.finetune or args.flip_augment):
+        raise ValueError("--finetune and --flip-augment do not apply to the keypoint model")
+    train, dev, evaluation = load_splits(args)
+    labels = train.labels
+    index = {name: i for i, name in enumerate(labels)}
+
+    def tensors(subset: LoadedClips, flips: tuple[bool, ...]) -> TensorDataset:
+        subset = subset.take([i for i, c in enumerate(subset.clips) if c.label in index])
+        inputs = np.concatenate([model_inputs(args, subset, flip, args.use_cache, options.progress_bar) for flip in flips])
+        targets = np.tile([index[c.label] for c in subset.clips], len(flips))
+        return TensorDataset(torch.from_numpy(inputs), torch.as_tensor(targets, dtype=torch.long))
+
+    train_set = tensors(train, (False, True) if args.flip_augment else (False,))
+    dev_set = tensors(dev if len(dev) else train, (False,))
+    input_dim = 0 if args.finetune else int(train_set.tensors[0].shape[-1])  # features or keypoints: from the data
+    module = ActionModule(labels, args.model, input_dim, args.hidden, args.layers, args.dropout, args.bidirectional,
+                          args.backbone, args.image_size, args.finetune, args.allow_download,
+                          int(np.shape(train.frames[0])[0]), args.frame_size, args.optimizer, args.learning_rate,
+                          args.weight_decay, args.scheduler, args.label_smoothing, args.feature_noise)
+    run_dir = make_run_dir("action_recognition", args.run_name, args.runs_root)
+    result = fit(module, DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
+                                    drop_last=len(train_set) > args.batch_size),
+                 DataLoader(dev_set, batch_size=256), options, run_dir)
+    if not result.trainer.is_global_zero:
+        return {}
+
+    model = load_model(result.best_checkpoint)
+    known = evaluation.take([i for i, c in enumerate(evaluation.clips) if c.label in index])
+    probabilities = predict_probabilities(model, known, args.tta_flip, args.use_cache) if len(known) else None
+    evaluation_report = report(labels, [c.label for c in known.clips], probabilities) if len(known) else None
+    dev_probabilities = predict_probabilities(model, dev, args.tta_flip, args.use_cache) if len(dev) else None
+    metrics = {"model": args.model, "train_seconds": result.train_seconds, "epochs": result.trainer.current_epoch,
+               "labels": labels, "clips": {"train": len(train), "dev": len(dev), "evaluation": len(known)},
+               "skipped_files": [list(s) for s in train.skipped]}
+    if evaluation_report is not None:
+        metrics["evaluation"] = evaluation_report.as_dict()
+    write_run_records(run_dir, config_dict(args), metrics, evaluation_report)
+    # Per-clip probabilities, for late fusion (fusion.py) without recomputing anything.
+    for name, subset, probs in (("dev", dev, dev_probabilities), ("evaluation", known, probabilities)):
+        if probs is not None:
+            write_json(run_dir / f"probabilities_{name}.json",
+                       {"labels": labels, "sources": [c.source for c in subset.clips],
+                        "truth": [c.label for c in subset.clips], "probabilities": np.round(probs, 6)})
+    text = (f"{evaluation_report.accuracy:.4f} accuracy, macro-F1 {evaluation_report.macro_f1:.4f} on {len(known)} clips"
+            if evaluation_report else "no evaluation clips")
+    print(f"{args.model}: {text}; trained in {result.train_seconds:.1f} s; run folder {run_dir}")
+    return {"run_dir": run_dir, "best_checkpoint": result.best_checkpoint, "report": evaluation_report,
+            "probabilities": probabilities, "dev_probabilities": dev_probabilities, "evaluation": known, "dev": dev,
+            **metrics}
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (InputError, ValueError) as error:
+        sys.exit(f"error: {error}")

@@ -1,0 +1,108 @@
+"""Models over time (the GRU runs over time, not over the batch), frame averaging, fusion, keypoint
+normalisation and the per-clip cache."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from action_recognition.features import ClipCache
+from action_recognition.fusion import fuse, tune_weight
+from action_recognition.keypoints import FEATURES_PER_FRAME, normalise_pose
+from action_recognition.model import ActionModule
+from pose_smoothing.data import NUM_LANDMARKS
+
+LABELS = ["a", "b", "c"]
+
+
+def _module(kind: str, dim: int = 16) -> ActionModule:
+    torch.manual_seed(0)
+    return ActionModule(LABELS, kind, input_dim=dim, hidden=8, dropout=0.0).eval()
+
+
+def test_gru_runs_over_time_not_over_the_batch():
+    module = _module("gru")
+    x = torch.randn(4, 6, 16)
+    out = module(x)
+    assert out.shape == (4, 3)
+    shuffled = x[:, torch.tensor([5, 2, 0, 4, 1, 3])]
+    assert not torch.allclose(module(shuffled), out, atol=1e-4)       # order in time matters
+    other_batch = x.clone()
+    other_batch[1:] = torch.randn(3, 6, 16)
+    assert torch.allclose(module(other_batch)[0], out[0], atol=1e-6)  # other clips in the batch do not
+    assert torch.allclose(module(x[:1]), out[:1], atol=1e-6)
+
+
+def test_keypoint_model_is_the_gru_over_keypoints():
+    module = _module("keypoint", FEATURES_PER_FRAME)
+    x = torch.randn(2, 3, FEATURES_PER_FRAME)
+    assert not torch.allclose(module(x.flip(1)), module(x), atol=1e-4)
+
+
+def test_frame_model_averages_per_frame_probabilities_and_tsn_ignores_order():
+    frame, tsn = _module("frame"), _module("tsn")
+    x = torch.randn(5, 3, 16)
+    per_frame = torch.softmax(frame.frame_logits(x), dim=-1).mean(dim=1)
+    assert torch.allclose(torch.softmax(frame(x), dim=1), per_frame, atol=1e-5)
+    assert torch.allclose(tsn(x.flip(1)), tsn(x), atol=1e-5)
+    assert torch.allclose(tsn(x), tsn.frame_logits(x).mean(dim=1), atol=1e-6)
+
+
+def test_frame_model_trains_on_single_frames():
+    module = ActionModule(LABELS, "frame", input_dim=4, dropout=0.0)
+    module.log = lambda *args, **kwargs: None
+    x, y = torch.randn(6, 3, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    loss = module.training_step((x, y), 0)
+    expected = torch.nn.functional.cross_entropy(module.frame_logits(x).flatten(0, 1), y.repeat_interleave(3), label_smoothing=0.1)
+    assert torch.isclose(loss, expected)
+
+
+def test_unknown_model_and_keypoint_finetune_are_errors():
+    with pytest.raises(ValueError, match="unknown model"):
+        ActionModule(LABELS, "lstm")
+    with pytest.raises(ValueError, match="no CNN to fine-tune"):
+        ActionModule(LABELS, "keypoint", finetune=True)
+
+
+def test_fusion_weighting_and_tuning():
+    rng = np.random.default_rng(0)
+    truth = rng.integers(0, 3, 300)
+    frame = np.full((300, 3), 0.2)
+    frame[np.arange(300), truth] = 0.6                      # right everywhere except class 2, where it says 0
+    frame[truth == 2] = [0.5, 0.3, 0.2]
+    keypoint = np.full((300, 3), 1 / 3)
+    keypoint[truth == 2] = [0.1, 0.1, 0.8]                  # only knows class 2
+    assert np.allclose(fuse(frame, keypoint, 1.0), frame)
+    no_person = np.zeros(300, bool)
+    assert np.allclose(fuse(frame, keypoint, 0.3, no_person), frame)
+    weight, curve = tune_weight(frame, keypoint, truth)
+    assert 0 < weight < 1 and curve[weight] == 1.0 and curve[1.0] < 0.8
+    fused = fuse(frame, keypoint, weight)
+    assert np.allclose(fused.sum(axis=1), 1.0)
+
+
+def test_pose_normalisation_ignores_position_and_scale():
+    rng = np.random.default_rng(1)
+    image = np.concatenate([rng.uniform(0.3, 0.5, (3, NUM_LANDMARKS, 2)), np.zeros((3, NUM_LANDMARKS, 1))], axis=2)
+    visibility = np.ones((3, NUM_LANDMARKS))
+    moved = image.copy()
+    moved[..., :2] = 0.2 + 1.5 * image[..., :2]
+    visibility[2] = 0.0                                     # nobody in the last frame
+    a, b = normalise_pose(image, visibility), normalise_pose(moved, visibility)
+    assert a.shape == (3, FEATURES_PER_FRAME) and np.allclose(a, b, atol=1e-5)
+    assert not a[2].any() and np.abs(a[0]).max() <= 1.0 + 1e-6
+
+
+def test_clip_cache_computes_only_new_clips(tmp_path):
+    calls = []
+
+    def compute(indices):
+        calls.append(list(indices))
+        return {"features": np.array([[float(i)] for i in indices])}
+
+    cache = ClipCache(tmp_path / "c.npz")
+    first = cache.get(["x", "y"], compute)["features"]
+    second = cache.get(["y", "z", "x"], lambda idx: {"features": np.array([[9.0] for _ in idx])})["features"]
+    assert calls == [[0, 1]] and first.ravel().tolist() == [0.0, 1.0]
+    assert second.ravel().tolist() == [1.0, 9.0, 0.0]
+    assert ClipCache(None).get(["q"], compute)["features"].tolist() == [[0.0]]

@@ -132,7 +132,7 @@ def read_ucf_zip(zip_path: str | Path, labels_csv: str | Path | None = None,
             key = (row["label_name_inferred"], row["split"])
             if limit_per_class is not None and taken[key] >= limit_per_class:
                 continue
-            source = f"{zip_path}::{row['clip_dir']}"
+            source = f"{zip_path.resolve()}::{row['clip_dir']}"
             names = sorted(members.get(row["clip_dir"], []), key=_natural_key)
             if not names:
                 skipped.append((source, "no frame images in the zip for this clip"))

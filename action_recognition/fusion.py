@@ -59,15 +59,20 @@ def read_probabilities(run_dir: Path, name: str) -> dict:
     return document
 
 
-def aligned(frame: dict, keypoint: dict, path: Path) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+def aligned(frame: dict, keypoint: dict, path: Path, complete: bool = True) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """The two models' probabilities on the same clips, in the frame model's order. `complete`: every
+    clip of the frame model must be there (evaluation); otherwise the common clips are used (dev,
+    when the keypoint model was trained on a subset)."""
     if frame["labels"] != keypoint["labels"]:
         raise InputError(path, f"the two models have different classes: {frame['labels']} vs {keypoint['labels']}")
     position = {s: i for i, s in enumerate(keypoint["sources"])}
     missing = [s for s in frame["sources"] if s not in position]
-    if missing:
+    if missing and (complete or len(missing) == len(frame["sources"])):
         raise InputError(path, f"{len(missing)} clip(s) have no keypoint-model probabilities, e.g. {missing[0]}")
-    order = [position[s] for s in frame["sources"]]
-    return frame["probabilities"], keypoint["probabilities"][order], frame["truth"], frame["sources"]
+    rows = [i for i, s in enumerate(frame["sources"]) if s in position]
+    order = [position[frame["sources"][i]] for i in rows]
+    return (frame["probabilities"][rows], keypoint["probabilities"][order], [frame["truth"][i] for i in rows],
+            [frame["sources"][i] for i in rows])
 
 
 def fuse_runs(frame_run: Path, keypoint_run: Path, has_person: dict[str, bool] | None = None) -> dict:
@@ -75,7 +80,7 @@ def fuse_runs(frame_run: Path, keypoint_run: Path, has_person: dict[str, bool] |
     result: dict = {}
     for name in ("dev", "evaluation"):
         frame, keypoint = read_probabilities(frame_run, name), read_probabilities(keypoint_run, name)
-        p_frame, p_keypoint, truth, sources = aligned(frame, keypoint, Path(keypoint_run))
+        p_frame, p_keypoint, truth, sources = aligned(frame, keypoint, Path(keypoint_run), complete=name == "evaluation")
         labels = frame["labels"]
         person = np.array([has_person.get(s, True) for s in sources]) if has_person is not None else None
         target = np.array([labels.index(t) for t in truth])

@@ -77,6 +77,12 @@ class KeypointExtractor:
 
     def __call__(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(T, H, W, 3) uint8 -> (normalised (T, 99), detected (T,))."""
+        image, visibility, detected = self.landmarks(frames)
+        return normalise_pose(image, visibility), detected
+
+    def landmarks(self, frames: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(T, H, W, 3) uint8 -> image landmarks (T, 33, 3) in [0, 1] (short gaps filled), visibility (T, 33),
+        detected (T,) before filling."""
         import cv2
 
         self._reset()
@@ -99,7 +105,7 @@ class KeypointExtractor:
             image = fill_array(image, self.max_gap)                      # short gaps, pose_smoothing's rule
             filled = ~detected & np.isfinite(image[:, 0, 0])
             visibility[filled] = 0.5
-        return normalise_pose(image, visibility), detected
+        return image, visibility, detected
 
     def close(self) -> None:
         self.follower.close()

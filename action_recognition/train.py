@@ -14,6 +14,7 @@ once and cached under .cache/action_recognition/, and only the head trains (seco
 from __future__ import annotations
 
 import argparse
+import hashlib
 import sys
 from pathlib import Path
 
@@ -45,13 +46,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--dev-fraction", type=float, default=0.15, help="share of each class's train clips held out as dev")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="val share for clips that come without a split")
-    parser.add_argument("--limit-per-class", type=int, help="use at most N clips per class and split (UCF zip; quick runs)")
+    parser.add_argument("--limit-per-class", type=int, help="train on the first N clips of each class only (the evaluation split is kept whole)")
     clips = parser.add_argument_group("frames")
     clips.add_argument("--num-frames", type=int, default=8, help="frames sampled evenly from each video (video folders)")
     clips.add_argument("--frame-size", type=int, default=112, help="video frames are resized to this square (video/frame folders)")
     clips.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
                        help="per-frame CNN; mobilenet_v2 has offline ImageNet weights, resnet18 only with --allow-download")
-    clips.add_argument("--image-size", type=int, default=160, help="frames are resized to this for the CNN (default %(default)s)")
+    clips.add_argument("--image-size", type=int, default=112, help="frames are resized to this for the CNN (default %(default)s)")
     clips.add_argument("--finetune", action="store_true", help="train the CNN too (slow on a CPU); default: frozen features")
     clips.add_argument("--allow-download", action="store_true", help="let torchvision download resnet18's ImageNet weights")
     clips.add_argument("--flip-augment", action="store_true", help="add left-right mirrored clips to training (not keypoint)")
@@ -73,24 +74,38 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def in_dev(source: str, fraction: float, seed: int) -> bool:
+    """A clip is in dev when a hash of its source and the seed falls below `fraction`: the choice of one
+    clip never depends on the others, so a run on a subset (--limit-per-class) holds out the same
+    clips as a run on everything, and two models' dev sets line up for fusion."""
+    digest = hashlib.sha1(f"{seed}:{source}".encode()).digest()
+    return int.from_bytes(digest[:4], "big") / 2 ** 32 < fraction
+
+
 def split_dev(loaded: LoadedClips, fraction: float, seed: int) -> tuple[LoadedClips, LoadedClips]:
-    """Hold out `fraction` of each class's clips (at least one when the class has two)."""
-    rng = np.random.default_rng(seed)
-    dev = []
-    for label in loaded.labels:
-        own = [i for i, c in enumerate(loaded.clips) if c.label == label]
-        count = min(max(int(round(len(own) * fraction)), 1 if len(own) > 1 and fraction > 0 else 0), len(own) - 1)
-        dev.extend(rng.choice(own, count, replace=False).tolist() if count > 0 else [])
+    """Hold out about `fraction` of the clips (chosen by `in_dev`) as dev."""
+    dev = [i for i, c in enumerate(loaded.clips) if in_dev(c.source, fraction, seed)]
     chosen = set(dev)
-    return loaded.take([i for i in range(len(loaded)) if i not in chosen]), loaded.take(sorted(chosen))
+    return loaded.take([i for i in range(len(loaded)) if i not in chosen]), loaded.take(dev)
+
+
+def first_per_class(loaded: LoadedClips, limit: int | None) -> LoadedClips:
+    if limit is None:
+        return loaded
+    taken: dict[str, int] = {}
+    keep = []
+    for i, clip in enumerate(loaded.clips):
+        if taken.get(clip.label, 0) < limit:
+            taken[clip.label] = taken.get(clip.label, 0) + 1
+            keep.append(i)
+    return loaded.take(keep)
 
 
 def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, LoadedClips]:
-    loaded = assign_splits(load_clips(args.data, args.num_frames, args.frame_size, args.limit_per_class),
-                           args.val_fraction, args.seed)
+    loaded = assign_splits(load_clips(args.data, args.num_frames, args.frame_size), args.val_fraction, args.seed)
     for source, reason in loaded.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
-    train = loaded.select("train")
+    train = first_per_class(loaded.select("train"), args.limit_per_class)
     evaluation = loaded.select("val") if any(c.split == "val" for c in loaded.clips) else loaded.select("test")
     train, dev = split_dev(train, args.dev_fraction, args.seed)
     empty = [label for label in loaded.labels if label not in set(train.labels)]

@@ -3,7 +3,7 @@
     python -m video_gestures.bench          # what `make bench` runs
 
 1. Point history (MediaPipe fingertip trajectories, 5,296 sequences, 4 classes): stratified 25% hold-out
-   (seed 0), CNNBiLSTMWithAttention on position + velocity channels → point_history_accuracy.
+   (seed 0), CNNBiLSTMWithAttention on position, velocity and offset channels → point_history_accuracy.
 2. Generated motion (8 classes, hand photos moved in time): per-frame ImageNet MobileNetV2 embeddings of the
    whole frame and its halves, cached in HDF5 → embedding_fps; the sequence model on a hold-out grouped by
    hand photo → motion_accuracy; the same with every clip's frames shuffled in time → motion_shuffled_accuracy
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=Path, default=train.DEFAULT_POINTS, help="point-history CSV (default %(default)s)")
     parser.add_argument("--hands-csv", type=Path, default=HANDS_CSV, help="hand photos with boxes for the motion set")
-    parser.add_argument("--point-epochs", type=int, default=15, help="epochs on the point-history set")
+    parser.add_argument("--point-epochs", type=int, default=20, help="epochs on the point-history set")
     parser.add_argument("--motion-epochs", type=int, default=25, help="epochs on the motion embeddings")
     parser.add_argument("--clips-per-class", type=int, default=30, help="generated clips per motion class")
     parser.add_argument("--num-frames", type=int, default=8, help="frames per generated clip")
@@ -108,7 +108,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.set_num_threads(args.train_threads)
 
     points = train.main(["--threads", str(args.train_threads), "--points", str(args.points), "--run-name", "bench-points", "--max-epochs", str(args.point_epochs),
-                         "--batch-size", "128", "--no-progress-bar"])
+                         "--batch-size", "64", "--no-progress-bar"])
     cache_path = train.make_run_dir("video_gestures", "bench-motion-cache") / "motion.h5"
     extraction, motion_set, embedder = embed_motion_set(cache_path, args.clips_per_class, args.num_frames, args.image_size,
                                                         hands_csv=args.hands_csv)

@@ -29,7 +29,7 @@ from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_f
 
 FRAME_NAME = re.compile(r"^(?P<video>.+)_frame_(?P<number>\d+)$")
 NUMBERED_NAME = re.compile(r"^(?:.*?)(?P<number>\d+)$")
-POINT_HISTORY_FEATURES = ("position", "velocity")
+POINT_HISTORY_FEATURES = ("position", "velocity", "offset")
 
 
 class ClipWarning(UserWarning):
@@ -310,14 +310,15 @@ def read_point_history(csv_path: str | os.PathLike, labels_path: str | os.PathLi
 
 
 def point_history_features(sequences: np.ndarray, features: Sequence[str] = POINT_HISTORY_FEATURES) -> np.ndarray:
-    """(N, T, 2) trajectories → (N, T, channels, 2): one channel per feature. Positions are scaled by the
-    sequence's largest offset (as upstream does, so the gesture's size does not matter); velocity is the
-    frame-to-frame difference of the scaled positions (0 at the first step)."""
+    """(N, T, 2) trajectories → (N, T, channels, 2): one channel per feature. `position` is scaled by the
+    sequence's largest offset (so the gesture's size does not matter), `velocity` is its frame-to-frame
+    difference (0 at the first step); `offset` keeps the size: the offset from the first point as a fraction
+    of the image (upstream's normalisation), times 10. Size separates a still finger (Stop) from a moving one."""
     sequences = np.asarray(sequences, dtype=np.float32)
     scale = np.abs(sequences).reshape(len(sequences), -1).max(axis=1)
     position = sequences / np.where(scale > 0, scale, 1.0)[:, None, None]
     velocity = np.diff(position, axis=1, prepend=position[:, :1])
-    available = {"position": position, "velocity": velocity}
+    available = {"position": position, "velocity": velocity, "offset": sequences * 10.0}
     unknown = set(features) - set(available)
     if unknown or not features:
         raise ValueError(f"unknown point-history features {sorted(unknown)}; choose from {sorted(available)}")

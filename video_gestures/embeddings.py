@@ -135,12 +135,14 @@ def make_backbone(name: str, image_size: int = 96, checkpoint: str | os.PathLike
 
 
 def frame_views(frames: np.ndarray, views: Sequence[str]) -> list[np.ndarray]:
-    """The whole frames and/or their left and right halves."""
-    half = frames.shape[2] // 2
-    available = {"whole": frames, "left": frames[:, :, :max(half, 1)], "right": frames[:, :, half:]}
+    """The whole frames and/or their halves (the original used whole, left and right; top and bottom
+    give vertical position the same way)."""
+    half, middle = frames.shape[2] // 2, frames.shape[1] // 2
+    available = {"whole": frames, "left": frames[:, :, :max(half, 1)], "right": frames[:, :, half:],
+                 "top": frames[:, :max(middle, 1)], "bottom": frames[:, middle:]}
     unknown = set(views) - set(available)
     if unknown:
-        raise ValueError(f"unknown views {sorted(unknown)}; choose from {VIEWS}")
+        raise ValueError(f"unknown views {sorted(unknown)}; choose from {sorted(available)}")
     return [available[v] for v in views]
 
 

@@ -30,7 +30,10 @@ class CNNBiLSTMWithAttention(nn.Module):
         kernel_size = min(kernel_size, features) | 1  # odd and no longer than the features
         # The "CNN": a small conv over the feature axis of every channel; tiny feature vectors (2 coordinates)
         # still pass through it, so one network serves both paths.
-        self.conv = nn.Sequential(nn.Conv1d(1, conv_channels, kernel_size, padding=kernel_size // 2), nn.GELU(),
+        # Long embeddings (768, 1280, 2048 features) are read with a stride, so the conv costs the same for any size.
+        stride = max(1, -(-features // 64))
+        self.conv = nn.Sequential(nn.Conv1d(1, conv_channels, max(kernel_size, stride) | 1, stride=stride,
+                                            padding=max(kernel_size, stride) // 2), nn.GELU(),
                                   nn.AdaptiveAvgPool1d(min(features, 8)))
         self.project = nn.Sequential(nn.Linear(conv_channels * min(features, 8) + features, hidden), nn.LayerNorm(hidden),
                                      nn.GELU())

@@ -125,8 +125,10 @@ def test_point_history_file_and_features():
     assert history.labels == ["Stop", "Clockwise", "Counter Clockwise", "Move"]
     assert np.bincount(history.targets).tolist() == [1481, 1234, 1279, 1302]
     x = point_history_features(history.sequences)
-    assert x.shape == (5296, 16, 2, 2)
+    assert x.shape == (5296, 16, 3, 2)  # position, velocity, offset
     assert np.abs(x[:, :, 0]).max() <= 1.0 + 1e-6
+    assert np.allclose(x[:, :, 2], history.sequences * 10)
+    assert np.allclose(x[:, 1:, 1], np.diff(x[:, :, 0], axis=1)) and not x[:, 0, 1].any()
     held = stratified_split(history.targets, 0.25, seed=0)
     assert held.sum() == 1324
     with pytest.raises(ValueError, match="unknown point-history features"):

@@ -45,8 +45,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     source.add_argument("--images", type=Path, default=None, help="HaGRID images folder (<class>/<id>.jpg)")
     source.add_argument("--val-fraction", type=float, default=0.1, help="share of training images held out for validation")
     landmark = parser.add_argument_group("landmark classifier")
-    landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="mlp",
-                          help="mlp (probabilities for the threshold) or distance-weighted knn (default %(default)s)")
+    landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="knn",
+                          help="distance-weighted knn or an mlp (default %(default)s)")
+    landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
     landmark.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
     crop = parser.add_argument_group("crop classifier")
     crop.add_argument("--backbone", default="mobilenet_v2",
@@ -108,7 +109,8 @@ def main(argv=None) -> dict:
     if args.classifier == "landmark":
         x_train, y_train = labelled_hand_features(train, train_hands, class_names)
         x_val, y_val = labelled_hand_features(val, val_hands, class_names)
-        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, box_scale=box_scale).fit(x_train, y_train)
+        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale)
+        classifier.fit(x_train, y_train)
         metrics.update(train_hands=len(y_train), val_hands=len(y_val))
         report = None
         if len(y_val):

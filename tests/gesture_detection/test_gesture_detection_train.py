@@ -75,7 +75,7 @@ def test_real_box_csvs_have_the_documented_counts():
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_landmark_path_on_real_linto_photos(tmp_path):
-    """MediaPipe + landmark MLP trained on 8 photos per class gets >= 90% of 30 held-out test photos."""
+    """MediaPipe + landmark kNN fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
     from gesture_detection.data import class_names_of, load_image, read_box_csv
     from gesture_detection.detect import MediaPipeHands
     from gesture_detection.landmarks import cached_hand_detections

@@ -22,11 +22,16 @@ class CNNBiLSTMWithAttention(nn.Module):
     attention over time, and a linear classifier."""
 
     def __init__(self, num_classes: int, channels: int, features: int, hidden: int = 128,
-                 conv_channels: int = 16, kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2):
+                 conv_channels: int = 16, kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2,
+                 deltas: bool = False, centre_time: bool = False):
         super().__init__()
         if hidden % 2:
             raise ValueError(f"hidden size must be even (two LSTM directions), got {hidden}")
-        self.channels, self.features = channels, features
+        self.channels, self.features, self.deltas, self.centre_time = channels, features, deltas, centre_time
+        # Input standardisation per channel and feature, fitted on the training set (`fit_input_statistics`)
+        # and saved with the weights; identity until fitted.
+        self.register_buffer("input_mean", torch.zeros(channels, features))
+        self.register_buffer("input_std", torch.ones(channels, features))
         kernel_size = min(kernel_size, features) | 1  # odd and no longer than the features
         # The "CNN": a small conv over the feature axis of every channel; tiny feature vectors (2 coordinates)
         # still pass through it, so one network serves both paths.
@@ -37,7 +42,7 @@ class CNNBiLSTMWithAttention(nn.Module):
                                   nn.AdaptiveAvgPool1d(min(features, 8)))
         self.project = nn.Sequential(nn.Linear(conv_channels * min(features, 8) + features, hidden), nn.LayerNorm(hidden),
                                      nn.GELU())
-        self.channel_score = nn.Linear(hidden, 1)
+        self.channel_score = nn.Linear(hidden, 1)  # over 2 x channels when deltas are on
         self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=lstm_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if lstm_layers > 1 else 0.0)
         self.norm = nn.LayerNorm(hidden)
@@ -48,6 +53,9 @@ class CNNBiLSTMWithAttention(nn.Module):
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         if x.dim() != 4 or x.shape[2] != self.channels or x.shape[3] != self.features:
             raise ValueError(f"expected (batch, time, {self.channels}, {self.features}), got {tuple(x.shape)}")
+        x = (self._centred(x) - self.input_mean) / self.input_std
+        if self.deltas:  # frame-to-frame change as extra channels: motion made explicit for small data sets
+            x = torch.cat([x, torch.diff(x, dim=1, prepend=x[:, :1])], dim=2)
         batch, time, channels, features = x.shape
         flat = x.reshape(batch * time * channels, 1, features)
         conv = self.conv(flat).flatten(1)
@@ -62,6 +70,18 @@ class CNNBiLSTMWithAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_attention(x)[0]
 
+    def _centred(self, x: torch.Tensor) -> torch.Tensor:
+        """With `centre_time`, each clip minus its mean over time: what stays the same in a clip (the person,
+        the background) is removed and only the change over time is left."""
+        return x - x.mean(dim=1, keepdim=True) if self.centre_time else x
+
+    @torch.no_grad()
+    def fit_input_statistics(self, x: np.ndarray | torch.Tensor) -> None:
+        """Set the input standardisation from training sequences (batch, time, channels, features)."""
+        x = self._centred(torch.as_tensor(np.asarray(x, dtype=np.float32))).flatten(0, 1)
+        self.input_mean.copy_(x.mean(dim=0))
+        self.input_std.copy_(x.std(dim=0).clamp_min(1e-3))
+
 
 class SequenceModule(ClassificationModule):
     """Lightning wrapper: RAdam + OneCycleLR + cross-entropy by default (the original's recipe)."""
@@ -69,14 +89,15 @@ class SequenceModule(ClassificationModule):
     def __init__(self, labels: Sequence[str], channels: int, features: int, hidden: int = 128, conv_channels: int = 16,
                  kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2, optimizer: str = "radam",
                  learning_rate: float = 3e-3, weight_decay: float = 1e-4, scheduler: str = "onecycle",
-                 label_smoothing: float = 0.0, input_config: dict | None = None):
+                 label_smoothing: float = 0.0, input_config: dict | None = None, deltas: bool = False,
+                 centre_time: bool = False):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
         # How inputs were made (point features, or backbones/views/frames of the embedding cache), so that
         # predict.py rebuilds the same front end from the checkpoint alone.
         self.input_config = dict(input_config or {})
         self.network = CNNBiLSTMWithAttention(len(labels), channels, features, hidden, conv_channels, kernel_size,
-                                              lstm_layers, dropout)
+                                              lstm_layers, dropout, deltas, centre_time)
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.network.forward_with_attention(x)

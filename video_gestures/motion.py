@@ -88,8 +88,9 @@ def _progress(num_frames: int, rng: np.random.Generator) -> np.ndarray:
 
 
 def render_motion(hand: np.ndarray, motion: str, rng: np.random.Generator, num_frames: int = 8, size: int = 96,
-                  photos: Sequence[np.ndarray] = ()) -> np.ndarray:
-    """(num_frames, size, size, 3) uint8: `hand` moved over a background as `motion`."""
+                  photos: Sequence[np.ndarray] = (), hand_fraction: tuple[float, float] = (0.4, 0.55)) -> np.ndarray:
+    """(num_frames, size, size, 3) uint8: `hand` (its side a random `hand_fraction` of the frame) moved over a
+    background as `motion`."""
     import cv2
 
     if motion not in PAIRS:
@@ -99,7 +100,7 @@ def render_motion(hand: np.ndarray, motion: str, rng: np.random.Generator, num_f
     reverse = MOTIONS.index(motion) % 2 == 1
     if reverse:
         p = p[::-1]  # the pair's second class is the first played backwards
-    base_scale = size * rng.uniform(0.4, 0.55) / hand.shape[0]
+    base_scale = size * rng.uniform(*hand_fraction) / hand.shape[0]
     cx, cy = rng.uniform(0.4, 0.6, 2) * size
     amplitude = rng.uniform(0.3, 0.5) * size  # speed: distance covered in the clip
     kind = motion.split("_")[0] + ("_h" if motion in ("swipe_left", "swipe_right") else "")
@@ -132,13 +133,14 @@ class MotionSet:
 
 
 def generate_motion_set(hands: Sequence[np.ndarray], clips_per_class: int = 24, num_frames: int = 8, size: int = 96,
-                        seed: int = 0, motions: Sequence[str] = MOTIONS) -> MotionSet:
+                        seed: int = 0, motions: Sequence[str] = MOTIONS,
+                        hand_fraction: tuple[float, float] = (0.4, 0.55)) -> MotionSet:
     rng = np.random.default_rng(seed)
     clips, targets, hand_ids = [], [], []
     for k, motion in enumerate(motions):
         for _ in range(clips_per_class):
             h = int(rng.integers(len(hands)))
-            clips.append(render_motion(hands[h], motion, rng, num_frames, size, hands))
+            clips.append(render_motion(hands[h], motion, rng, num_frames, size, hands, hand_fraction))
             targets.append(k)
             hand_ids.append(h)
     return MotionSet(np.stack(clips), np.array(targets), np.array(hand_ids), list(motions))

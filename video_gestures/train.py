@@ -69,6 +69,11 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--conv-channels", type=int, default=16, help="filters of the per-channel feature convolution")
     model.add_argument("--lstm-layers", type=int, default=1)
     model.add_argument("--dropout", type=float, default=0.2)
+    model.add_argument("--standardize", action="store_true",
+                       help="standardise every input feature with training-set mean and std (stored in the checkpoint)")
+    model.add_argument("--deltas", action="store_true", help="add frame-to-frame differences as extra channels inside the model")
+    model.add_argument("--centre-time", action="store_true",
+                       help="subtract each clip's mean over time inside the model (removes who and where, keeps the motion)")
     model.add_argument("--batch-size", type=int, default=64)
     model.add_argument("--optimizer", default="radam", choices=["adam", "adamw", "radam", "sgd"])
     model.add_argument("--learning-rate", type=float, default=5e-3, help="peak learning rate of the one-cycle schedule")
@@ -129,8 +134,12 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
 
     module = SequenceModule(labels, x.shape[2], x.shape[3], args.hidden, args.conv_channels, 5, args.lstm_layers,
                             args.dropout, args.optimizer, args.learning_rate, args.weight_decay, args.scheduler,
-                            args.label_smoothing, input_config)
+                            args.label_smoothing, input_config, args.deltas, args.centre_time)
+    if args.standardize:
+        module.network.fit_input_statistics(x[train_index])
     channel_names = (input_config or {}).get("channel_names")
+    if channel_names and args.deltas:
+        channel_names = [*channel_names, *(f"Δ{name}" for name in channel_names)]
     run_dir = make_run_dir("video_gestures", args.run_name, args.runs_root)
     result = fit(module, loader(train_index, True), loader(val_index if len(val_index) else train_index, False), options, run_dir)
     if not result.trainer.is_global_zero:

@@ -52,3 +52,23 @@ def test_attention_statistics_find_the_extremes():
     assert stats["time_argmax"] == 1 and stats["time_argmin"] == 0
     assert stats["channel_argmax"] == 2 and stats["channel_argmin"] == 1
     assert np.allclose(stats["time_mean"], [0.1, 0.6, 0.3])
+
+
+def test_deltas_and_input_standardisation():
+    torch.manual_seed(0)
+    network = CNNBiLSTMWithAttention(3, channels=2, features=4, hidden=16, deltas=True).eval()
+    x = torch.randn(5, 6, 2, 4) * 10 + 3
+    network.fit_input_statistics(x.numpy())
+    assert torch.allclose(network.input_mean, x.flatten(0, 1).mean(0), atol=1e-4)
+    logits, attention = network.forward_with_attention(x)
+    assert logits.shape == (5, 3) and attention["channel"].shape == (5, 6, 4)  # 2 channels + 2 difference channels
+    restored = CNNBiLSTMWithAttention(3, channels=2, features=4, hidden=16, deltas=True).eval()
+    restored.load_state_dict(network.state_dict())  # the statistics travel with the weights
+    assert torch.allclose(restored(x), network(x))
+
+
+def test_centring_in_time_removes_what_does_not_move():
+    torch.manual_seed(0)
+    network = CNNBiLSTMWithAttention(2, channels=1, features=3, hidden=8, centre_time=True).eval()
+    x = torch.randn(2, 5, 1, 3)
+    assert torch.allclose(network(x), network(x + torch.randn(2, 1, 1, 3) * 5), atol=1e-4)  # a constant offset per clip

@@ -41,6 +41,8 @@ def test_temporal_model_needs_the_order_shuffle_control_falls_to_chance():
     """Ramps up vs down through the same values: ordered they are separable, shuffled they are not."""
     from video_gestures.model import CNNBiLSTMWithAttention
 
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny tensors: one thread is fastest, and the machine is shared
     rng = np.random.default_rng(0)
     n, steps = 256, 8
     base = np.linspace(-1, 1, steps)
@@ -50,10 +52,10 @@ def test_temporal_model_needs_the_order_shuffle_control_falls_to_chance():
 
     def accuracy(train_x, test_x) -> float:
         torch.manual_seed(0)
-        network = CNNBiLSTMWithAttention(2, channels=1, features=1, hidden=16)
+        network = CNNBiLSTMWithAttention(2, channels=1, features=1, hidden=8)
         optimizer = torch.optim.RAdam(network.parameters(), lr=1e-2)
         inputs, targets = torch.from_numpy(train_x[:192]), torch.from_numpy(y[:192])
-        for _ in range(60):
+        for _ in range(40):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(network(inputs), targets).backward()
             optimizer.step()
@@ -61,9 +63,12 @@ def test_temporal_model_needs_the_order_shuffle_control_falls_to_chance():
         with torch.no_grad():
             return float((network(torch.from_numpy(test_x[192:])).argmax(1).numpy() == y[192:]).mean())
 
-    assert accuracy(x, x) >= 0.95
-    shuffled = shuffle_time(x, seed=1)
-    assert accuracy(shuffled, shuffled) <= 0.7
+    try:
+        assert accuracy(x, x) >= 0.95
+        shuffled = shuffle_time(x, seed=1)
+        assert accuracy(shuffled, shuffled) <= 0.7
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.slow

@@ -39,6 +39,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="below this best probability the answer is no_gesture (default %(default)s)")
     parser.add_argument("--keep", choices=("all", "top"), default="all", help="classify all hand boxes or only the top one")
     parser.add_argument("--crop-expand", type=float, default=1.3, help="box expansion before the CNN crop (default %(default)s)")
+    parser.add_argument("--second-look", action="store_true",
+                        help="combined mode: run MediaPipe again inside each enlarged YOLO crop before the crop CNN")
     parser.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
     parser.add_argument("--format", choices=("csv", "mcs"), default="csv",
                         help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
@@ -56,7 +58,7 @@ def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
     crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None
     yolo = YoloHands(args.yolo, image_size=args.yolo_image_size) if args.yolo else None
     return GesturePipeline(args.mode, landmark, crop_model, MediaPipeHands(min_confidence=args.min_hand_confidence),
-                           yolo, args.threshold, args.keep, args.crop_expand)
+                           yolo, args.threshold, args.keep, args.crop_expand, args.second_look)
 
 
 def expand_inputs(inputs: list[Path]) -> list[Path]:

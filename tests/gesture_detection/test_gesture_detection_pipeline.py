@@ -122,6 +122,12 @@ def test_pipeline_paths_and_fallbacks(landmark_classifier):
     assert (fallback.gesture, fallback.boxes[0].source) == ("ok", "yolo")
     assert crop_model.seen[-1] == (130, 130)  # the 60x100 box expanded by 1.3 to a square
 
+    # MediaPipe finds the hand only inside the enlarged YOLO crop: its landmarks decide
+    second_look = GesturePipeline("combined", landmark_classifier, StubCrop(), yolo=lambda rgb: yolo_box,
+                                  hands=lambda rgb: hands if rgb.shape[:2] == (256, 256) else [], second_look=True)
+    found_again = second_look.predict(image)
+    assert (found_again.gesture, found_again.boxes[0].source) == ("victory", "yolo+mediapipe")
+
     whole = GesturePipeline("crop_cnn", crop_model=crop_model, hands=lambda rgb: [], yolo=lambda rgb: [])
     prediction = whole.predict(image)
     assert prediction.boxes[0].source == "image" and crop_model.seen[-1] == (300, 400)

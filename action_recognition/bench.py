@@ -70,14 +70,14 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="the UCF101 mini-set zip (default %(default)s)")
     parser.add_argument("--image-size", type=int, default=112, help="CNN input size for the 64 px frames")
-    parser.add_argument("--max-epochs", type=int, default=30, help="epochs for each head")
+    parser.add_argument("--max-epochs", type=int, default=12, help="epochs for each head")
     parser.add_argument("--keypoint-train-per-class", type=int, default=100, help="train clips per class for the keypoint model")
-    parser.add_argument("--speed-clips", type=int, default=100, help="val clips timed for clips_per_second")
+    parser.add_argument("--speed-clips", type=int, default=50, help="val clips timed for clips_per_second")
     parser.add_argument("--download-clips", type=int, default=30, help="generated videos for the downloader benchmark")
     parser.add_argument("--download-workers", type=int, default=4)
     args = parser.parse_args(argv)
     torch.set_num_threads(2)
-    common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--no-progress-bar"]
+    common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--batch-size", "128", "--no-progress-bar"]
 
     runs = {}
     for name, extra in FRAME_MODELS.items():

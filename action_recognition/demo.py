@@ -26,8 +26,8 @@ def main(argv: list[str] | None = None) -> Path:
     parser.add_argument("--max-epochs", type=int, default=25)
     args = parser.parse_args(argv)
     out = args.output_dir / "action_recognition"
-    served, clips = out / "served", out / "clips"
-    for folder in (served, clips):
+    served, clips, cache = out / "served", out / "clips", out / "cache"
+    for folder in (served, clips, cache):
         shutil.rmtree(folder, ignore_errors=True)
 
     rows = make_source_videos(served, per_class=args.per_class, seconds=4.0)
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> Path:
     result = train.main(["--data", str(clips), "--model", "gru", "--num-frames", "6", "--frame-size", "96",
                          "--image-size", "96", "--dev-fraction", "0.2", "--max-epochs", str(args.max_epochs),
                          "--batch-size", "8", "--learning-rate", "3e-3", "--runs-root", str(args.output_dir),
-                         "--run-name", "train", "--no-cache", "--no-progress-bar"])
+                         "--run-name", "train", "--cache-dir", str(cache), "--no-progress-bar"])
     predictions = predict.main(["--checkpoint", str(result["best_checkpoint"]), str(clips / "val"),
                                 "-o", str(out / "predictions.csv"), "--top-k", "3"])
     print(f"\naction_recognition demo outputs in {out}:\n  clips/ (downloaded and cut), clips/manifest.csv, "

@@ -19,7 +19,8 @@ from core.env import CACHE_DIR
 from core.io import atomic_path
 
 BACKBONES = ("mobilenet_v2", "resnet18")
-FEATURE_CACHE = CACHE_DIR / "action_recognition" / "features"
+CACHE_ROOT = CACHE_DIR / "action_recognition"
+FEATURE_CACHE = CACHE_ROOT / "features"
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 

@@ -13,8 +13,8 @@ import numpy as np
 import torch
 
 from action_recognition.data import LoadedClips
-from action_recognition.features import FEATURE_CACHE, cached_clip_features
-from action_recognition.keypoints import KEYPOINT_CACHE, cached_keypoints
+from action_recognition.features import CACHE_ROOT, cached_clip_features
+from action_recognition.keypoints import cached_keypoints
 from action_recognition.model import ActionModule
 from core.io import InputError
 from core.metrics import ClassificationReport, classification_report
@@ -27,19 +27,21 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> ActionModule:
     return ActionModule.load_from_checkpoint(checkpoint, map_location=device).eval()
 
 
-def model_inputs(hp, loaded: LoadedClips, flip: bool = False, use_cache: bool = True,
+def model_inputs(hp, loaded: LoadedClips, flip: bool = False, use_cache: bool | Path = True,
                  progress: bool = False) -> np.ndarray:
     """What a model with hyperparameters `hp` (model, finetune, backbone, image_size: a module's
-    `hparams` or a namespace) takes for these clips: (N, T, D) features or keypoints, or (N, T, H, W, 3) frames."""
+    `hparams` or a namespace) takes for these clips: (N, T, D) features or keypoints, or (N, T, H, W, 3) frames.
+    `use_cache`: True = the repository's cache, a folder = that cache, False = compute, store nothing."""
+    root = CACHE_ROOT if use_cache is True else (Path(use_cache) if use_cache else None)
     sources = [c.source for c in loaded.clips]
     if hp.model == "keypoint":
-        return cached_keypoints(sources, loaded.frames, cache_dir=KEYPOINT_CACHE if use_cache else None,
+        return cached_keypoints(sources, loaded.frames, cache_dir=root / "keypoints" if root else None,
                                 progress=progress).features
     if hp.finetune:
         frames = np.stack(loaded.frames)
         return np.ascontiguousarray(frames[:, :, :, ::-1]) if flip else frames
     return cached_clip_features(sources, loaded.frames, hp.backbone, hp.image_size, flip,
-                                cache_dir=FEATURE_CACHE if use_cache else None, progress=progress)
+                                cache_dir=root / "features" if root else None, progress=progress)
 
 
 @torch.inference_mode()
@@ -52,7 +54,7 @@ def probabilities_from_inputs(model: ActionModule, inputs: np.ndarray, batch_siz
     return np.concatenate(outputs)
 
 
-def predict_probabilities(model: ActionModule, loaded: LoadedClips, tta_flip: bool = False, use_cache: bool = True,
+def predict_probabilities(model: ActionModule, loaded: LoadedClips, tta_flip: bool = False, use_cache: bool | Path = True,
                           progress: bool = False) -> np.ndarray:
     """(N, C) class probabilities; `tta_flip` averages them with those of the mirrored clips."""
     probabilities = probabilities_from_inputs(model, model_inputs(model.hparams, loaded, False, use_cache, progress))

@@ -16,12 +16,11 @@ from typing import Sequence
 
 import numpy as np
 
-from core.env import CACHE_DIR
-from action_recognition.features import ClipCache
+from action_recognition.features import CACHE_ROOT, ClipCache
 from pose_smoothing.data import LANDMARK_INDEX, NUM_LANDMARKS
 from pose_smoothing.gaps import fill_array
 
-KEYPOINT_CACHE = CACHE_DIR / "action_recognition" / "keypoints"
+KEYPOINT_CACHE = CACHE_ROOT / "keypoints"
 FEATURES_PER_FRAME = NUM_LANDMARKS * 3            # x, y, visibility
 TORSO = [LANDMARK_INDEX[n] for n in ("LEFT_SHOULDER", "RIGHT_SHOULDER", "LEFT_HIP", "RIGHT_HIP")]
 

@@ -26,7 +26,7 @@ import numpy as np  # noqa: E402
 
 from action_recognition.data import Clip, LoadedClips, resize_frames, sample_video_frames  # noqa: E402
 from action_recognition.fusion import fuse  # noqa: E402
-from action_recognition.inference import load_model, predict_probabilities  # noqa: E402
+from action_recognition.inference import load_model, predict_probabilities, probabilities_from_inputs  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
 
@@ -82,8 +82,9 @@ def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | No
         hp = frame_model.hparams
         loaded = gather_clips(inputs, num_frames or hp.num_frames, hp.frame_size)
         p_frame = predict_probabilities(frame_model, loaded, tta_flip, use_cache=False)
-        p_keypoint = predict_probabilities(keypoint_model, loaded, use_cache=False)
-        person = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None).detected.any(axis=1)
+        keypoints = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None)
+        p_keypoint = probabilities_from_inputs(keypoint_model, keypoints.features)
+        person = keypoints.detected.any(axis=1)
         return frame_model.labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
     if checkpoint is None:
         raise ValueError("give --checkpoint or --fusion")

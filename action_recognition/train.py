@@ -27,7 +27,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
 
 from action_recognition.data import LoadedClips, assign_splits, load_clips  # noqa: E402
-from action_recognition.features import BACKBONES  # noqa: E402
+from action_recognition.features import BACKBONES, CACHE_ROOT  # noqa: E402
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
@@ -57,6 +57,8 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--allow-download", action="store_true", help="let torchvision download resnet18's ImageNet weights")
     clips.add_argument("--flip-augment", action="store_true", help="add left-right mirrored clips to training (not keypoint)")
     clips.add_argument("--tta-flip", action="store_true", help="average predictions with the mirrored clip at evaluation")
+    clips.add_argument("--cache-dir", type=Path, default=CACHE_ROOT,
+                       help="where per-clip features and keypoints are kept (default %(default)s)")
     clips.add_argument("--no-cache", dest="use_cache", action="store_false", help="recompute features/keypoints, write no cache")
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--hidden", type=int, default=0, help="hidden units: frame/tsn MLP layer (0 = linear), GRU size (0 = 128)")
@@ -119,6 +121,7 @@ def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, Loa
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     options = trainer_options_from_args(args)
+    cache = args.cache_dir if args.use_cache else False
     if args.model == "keypoint" and (args.finetune or args.flip_augment):
         raise ValueError("--finetune and --flip-augment do not apply to the keypoint model")
     train, dev, evaluation = load_splits(args)
@@ -127,11 +130,16 @@ def main(argv: list[str] | None = None) -> dict:
 
     def tensors(subset: LoadedClips, flips: tuple[bool, ...]) -> TensorDataset:
         subset = subset.take([i for i, c in enumerate(subset.clips) if c.label in index])
-        inputs = np.concatenate([model_inputs(args, subset, flip, args.use_cache, options.progress_bar) for flip in flips])
+        inputs = np.concatenate([model_inputs(args, subset, flip, cache, options.progress_bar) for flip in flips])
         targets = np.tile([index[c.label] for c in subset.clips], len(flips))
         return TensorDataset(torch.from_numpy(inputs), torch.as_tensor(targets, dtype=torch.long))
 
     train_set = tensors(train, (False, True) if args.flip_augment else (False,))
+    nobody = 0
+    if args.model == "keypoint":  # a clip with no person in any frame is all zeros: say how many
+        nobody = int((train_set.tensors[0].abs().sum(dim=(1, 2)) == 0).sum())
+        print(f"note: no person found in any frame of {nobody} of {len(train_set)} training clips "
+              f"(their keypoint input is all zeros)", file=sys.stderr)
     dev_set = tensors(dev if len(dev) else train, (False,))
     input_dim = 0 if args.finetune else int(train_set.tensors[0].shape[-1])  # features or keypoints: from the data
     module = ActionModule(labels, args.model, input_dim, args.hidden, args.layers, args.dropout, args.bidirectional,
@@ -147,12 +155,12 @@ def main(argv: list[str] | None = None) -> dict:
 
     model = load_model(result.best_checkpoint)
     known = evaluation.take([i for i, c in enumerate(evaluation.clips) if c.label in index])
-    probabilities = predict_probabilities(model, known, args.tta_flip, args.use_cache) if len(known) else None
+    probabilities = predict_probabilities(model, known, args.tta_flip, cache) if len(known) else None
     evaluation_report = report(labels, [c.label for c in known.clips], probabilities) if len(known) else None
-    dev_probabilities = predict_probabilities(model, dev, args.tta_flip, args.use_cache) if len(dev) else None
+    dev_probabilities = predict_probabilities(model, dev, args.tta_flip, cache) if len(dev) else None
     metrics = {"model": args.model, "train_seconds": result.train_seconds, "epochs": result.trainer.current_epoch,
                "labels": labels, "clips": {"train": len(train), "dev": len(dev), "evaluation": len(known)},
-               "skipped_files": [list(s) for s in train.skipped]}
+               "skipped_files": [list(s) for s in train.skipped], "train_clips_without_person": nobody}
     if evaluation_report is not None:
         metrics["evaluation"] = evaluation_report.as_dict()
     write_run_records(run_dir, config_dict(args), metrics, evaluation_report)

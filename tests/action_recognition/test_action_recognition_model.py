@@ -106,3 +106,12 @@ def test_clip_cache_computes_only_new_clips(tmp_path):
     assert calls == [[0, 1]] and first.ravel().tolist() == [0.0, 1.0]
     assert second.ravel().tolist() == [1.0, 9.0, 0.0]
     assert ClipCache(None).get(["q"], compute)["features"].tolist() == [[0.0]]
+
+
+def test_finetune_module_takes_frames_and_resnet18_warns_without_weights():
+    module = ActionModule(LABELS, "tsn", finetune=True, backbone="mobilenet_v2", image_size=32).eval()
+    frames = torch.randint(0, 255, (2, 2, 24, 24, 3), dtype=torch.uint8)
+    assert module(frames).shape == (2, 3)
+    assert any(p.requires_grad for p in module.encoder.parameters())
+    with pytest.warns(UserWarning, match="no offline ImageNet weights"):
+        ActionModule(LABELS, "gru", finetune=True, backbone="resnet18", image_size=32)

@@ -157,13 +157,16 @@ def results_markdown(results: dict) -> str:
     table = markdown_table(["model", "config", "FER+ test accuracy", "accuracy w/o train near-copies", "macro-F1",
                             "ms/face (ONNX, batch 1)",
                             "accuracy via VA decoding", "train command"], rows)
+    recall_rows = [[name, *(f"{results[name]['per_class_recall'].get(c, float('nan')):.2f}" for c in CLASSES)]
+                   for name in RECIPES if name in results]
+    recall = markdown_table(["recall on FER+ test", *CLASSES], recall_rows)
     ccc = results["va_ccc"]
     first = results[next(iter(RECIPES))]
     return (f"{table}\n\nFER+ test: {first['n_test']} faces with a unique majority label (ties excluded), flip TTA; "
             f"{results['test_faces_with_train_duplicate']} of them have a perceptual-hash near copy in the training split "
             f"and are left out of the 'w/o' column. VA CCC ({results['va_ccc_model']}, VA head vs. vote-derived VA): valence {ccc['valence']:.3f}, "
             f"arousal {ccc['arousal']:.3f}. Webcam pipeline on a 640x480 video (detect + classify + draw + encode): "
-            f"{results['webcam_fps']:.1f} FPS. Machine: {results['machine']}; measured {results['measured']}.\n")
+            f"{results['webcam_fps']:.1f} FPS. Machine: {results['machine']}; measured {results['measured']}.\n\n{recall}\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -174,12 +177,20 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference timing (the issue asks for 2)")
     parser.add_argument("--video-frames", type=int, default=90, help="frames of the generated 640x480 webcam video")
     parser.add_argument("--limit-test", type=int, default=0, help="evaluate on the first N test faces only (a quick check)")
+    parser.add_argument("--tables-only", action="store_true",
+                        help="only re-render the README tables from the existing results/emotion.json")
     parser.add_argument("--no-publish", dest="publish", action="store_false", help="do not write results/ or the READMEs")
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    if args.tables_only:
+        from core.results import read_results
+
+        results = read_results("emotion")
+        publish_table("emotion", results_markdown(results))
+        return results
     test = load_ferplus(args.data_root, splits=("test",))
     if args.limit_test:
         test = test.subset(range(min(args.limit_test, len(test))))

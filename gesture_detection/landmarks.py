@@ -129,3 +129,15 @@ def fit_box_scale(detections: Sequence[Sequence[Detection] | None], annotations:
             area = max(float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])), 1.0)
             ratios.append(np.sqrt((truth[2] - truth[0]) * (truth[3] - truth[1]) / area))
     return float(np.median(ratios)) if ratios else 1.25
+
+
+def labelled_hand_features(annotations: Sequence, detections: Sequence[Sequence[Detection] | None],
+                           class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
+    """Landmark features of every detected hand matched to a true box of a known class, and its class."""
+    features, targets = [], []
+    for annotation, found in zip(annotations, detections):
+        for d, label, _ in match_to_boxes(found or [], annotation):
+            if label in class_names:
+                features.append(landmark_features([d])[0])
+                targets.append(label)
+    return np.asarray(features, dtype=np.float32).reshape(-1, 63), targets

@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-import numpy as np
 
 import core  # noqa: F401  (offline environment first)
 from core.metrics import classification_report
@@ -25,7 +24,7 @@ from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir
 from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
                                     class_names_of, crop_items, load_annotations, readable, shared_set_csv,
                                     split_annotations)
-from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, landmark_features, match_to_boxes
+from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, labelled_hand_features
 from gesture_detection.model import CropClassifier, LandmarkClassifier
 
 TASK = "gesture_detection"
@@ -78,16 +77,6 @@ def load_training_data(args: argparse.Namespace):
     class_names = class_names_of(train)
     check_class_counts(train, class_names, str(source))
     return source, train, val, class_names
-
-
-def labelled_hand_features(annotations, detections, class_names):
-    features, targets = [], []
-    for annotation, found in zip(annotations, detections):
-        for d, label, _ in match_to_boxes(found or [], annotation):
-            if label in class_names:
-                features.append(landmark_features([d])[0])
-                targets.append(label)
-    return np.asarray(features, dtype=np.float32).reshape(-1, 63), targets
 
 
 def main(argv=None) -> dict:

@@ -78,10 +78,9 @@ def test_landmark_path_on_real_linto_photos(tmp_path):
     """MediaPipe + landmark kNN fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
     from gesture_detection.data import class_names_of, load_image, read_box_csv
     from gesture_detection.detect import MediaPipeHands
-    from gesture_detection.landmarks import cached_hand_detections
+    from gesture_detection.landmarks import cached_hand_detections, labelled_hand_features
     from gesture_detection.model import LandmarkClassifier
     from gesture_detection.pipeline import GesturePipeline
-    from gesture_detection.train import labelled_hand_features
 
     annotations = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
     classes = class_names_of(annotations)

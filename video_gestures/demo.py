@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> Path:
     result = train.main(["--source", "clips", "--data", str(frames), "--cache", str(args.out / "embeddings.h5"),
                          "--num-frames", "8", "--image-size", "48", "--runs-root", str(args.out / "runs"),
                          "--run-name", "motion", "--max-epochs", str(args.max_epochs), "--batch-size", "8",
-                         "--hidden", "32", "--no-progress-bar"])
+                         "--hidden", "32", "--centre-time", "--standardize", "--threads", "1", "--no-progress-bar"])
 
     fresh = generate_motion_set(hands, 2, num_frames=8, size=64, seed=1, motions=motions)
     videos = []
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> Path:
                 writer.write(frame)
     predict.main(["--checkpoint", str(result["best_checkpoint"]), "--live", "--stride", "4",
                   str(args.out / "videos" / "long.mp4"), "-o", str(args.out / "timeline.csv")])
-    print(f"demo outputs in {args.out}: frames/, embeddings.h5, runs/motion/ (attention.png, confusion.png), "
+    print(f"demo outputs in {args.out}: frames/, embeddings.h5, runs/video_gestures/motion/ (attention.png, confusion.png), "
           "predictions.csv, timeline.csv")
     return args.out
 

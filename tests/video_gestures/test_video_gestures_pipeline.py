@@ -52,10 +52,10 @@ def test_temporal_model_needs_the_order_shuffle_control_falls_to_chance():
 
     def accuracy(train_x, test_x) -> float:
         torch.manual_seed(0)
-        network = CNNBiLSTMWithAttention(2, channels=1, features=1, hidden=8)
+        network = CNNBiLSTMWithAttention(2, channels=1, features=1, hidden=16)
         optimizer = torch.optim.RAdam(network.parameters(), lr=1e-2)
         inputs, targets = torch.from_numpy(train_x[:192]), torch.from_numpy(y[:192])
-        for _ in range(40):
+        for _ in range(60):
             optimizer.zero_grad()
             torch.nn.functional.cross_entropy(network(inputs), targets).backward()
             optimizer.step()
@@ -101,3 +101,30 @@ def test_clips_train_predict_and_live_from_the_cli(tmp_path):
                              "-o", str(tmp_path / "t.csv")])
     assert timeline["frame"].tolist() == [3, 5, 7, 9, 11]  # a full 4-frame window, then every 2 frames
     assert set(timeline["smoothed_label"]) <= {"swipe_left", "swipe_right"}
+
+
+def test_fingertip_encoder_builds_point_history_features_from_landmarks():
+    from gesture_detection.detect import Detection
+    from video_gestures.live import FingertipEncoder
+
+    class FakeHands:
+        """Index fingertip moving right 2 px per frame; no hand in frame 3."""
+
+        def __init__(self):
+            self.calls = 0
+
+        def __call__(self, rgb):
+            self.calls += 1
+            if self.calls == 3:
+                return []
+            points = np.zeros((21, 3), np.float32)
+            points[8, :2] = (10 + 2 * self.calls, 20)
+            return [Detection(np.array([0, 0, 50, 50], np.float32), 0.9, points, "Right")]
+
+    encoder = FingertipEncoder(["position", "velocity", "offset"], num_frames=4, detector=FakeHands())
+    encodings = [encoder.encode(np.zeros((40, 100, 3), np.uint8)) for _ in range(5)]
+    assert np.allclose(encodings[2], encodings[1])  # a frame without a hand repeats the last position
+    sequence = encoder.to_sequence(encodings)
+    assert sequence.shape == (4, 3, 2)
+    assert np.allclose(sequence[:, 2, 0], [0, 0, 0.4, 0.6])  # offset from the first point, / width 100, x 10
+    assert np.allclose(sequence[-1, 0], [1, 0])  # position scaled by the largest offset

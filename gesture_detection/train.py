@@ -15,7 +15,6 @@ import argparse
 import sys
 from pathlib import Path
 
-
 import core  # noqa: F401  (offline environment first)
 from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,

@@ -178,7 +178,9 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, min_s
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 image = _flatten_alpha(image)
             rgb = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as error:
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as error:
+        # ImportError: once ultralytics is imported it patches Image.open to retry undecodable bytes with
+        # the optional pi-heif plugin, which raises ModuleNotFoundError where that plugin is not installed.
         raise InputError(label, f"cannot decode image ({error})") from error
     if min(rgb.shape[:2]) < min_side:
         raise InputError(label, f"image too small ({rgb.shape[1]}x{rgb.shape[0]} px, need {min_side} px per side)")

@@ -78,6 +78,14 @@ def test_read_image_errors(tmp_path):
         read_image(tmp_path / "missing.png")
 
 
+def test_read_image_error_is_clear_after_ultralytics_patches_pillow(tmp_path):
+    import ultralytics  # noqa: F401  (patches PIL.Image.open process-wide)
+
+    (tmp_path / "bad.png").write_bytes(b"not a png")
+    with pytest.raises(InputError, match="bad.png: cannot decode image"):
+        read_image(tmp_path / "bad.png")
+
+
 def test_list_files_empty_folder_is_an_error(tmp_path):
     (tmp_path / "notes.txt").write_text("no audio here")
     with pytest.raises(InputError, match="no files with extension"):

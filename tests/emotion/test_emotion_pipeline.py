@@ -17,13 +17,13 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
-    """A competition folder and a compact CNN trained on it for a few epochs (about 10 s)."""
+    """A competition folder and a compact CNN trained on it for a few epochs (about 12 s; validation 0.42-0.44 over seeds)."""
     from emotion import train
 
-    root = write_competition_folder(tmp_path_factory.mktemp("competition"), per_class=12, n_test=12, size=96,
+    root = write_competition_folder(tmp_path_factory.mktemp("competition"), per_class=16, n_test=12, size=96,
                                     extra_test_photos=package_photos()[:1])
     metrics = train.main(["--data", "skillbox", "--data-root", str(root), "--detector", "none", "--architecture", "compact_cnn",
-                          "--input-size", "40", "--max-epochs", "8", "--batch-size", "16", "--learning-rate", "3e-3",
+                          "--input-size", "40", "--max-epochs", "10", "--batch-size", "16", "--learning-rate", "3e-3",
                           "--scheduler", "none", "--val-fraction", "0.25", "--log-every-n-steps", "1", "--augment", "light", "--no-progress-bar", "--accelerator", "cpu",
                           "--runs-root", str(root / "runs"), "--run-name", "tiny"])
     return root, metrics

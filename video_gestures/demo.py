@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> Path:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=OUT, help="output folder (default %(default)s)")
     parser.add_argument("--clips-per-class", type=int, default=16, help="generated clips per class")
-    parser.add_argument("--max-epochs", type=int, default=8)
+    parser.add_argument("--max-epochs", type=int, default=8, help="training epochs (default %(default)s)")
     args = parser.parse_args(argv)
     if args.out.exists():
         shutil.rmtree(args.out)

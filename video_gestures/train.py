@@ -67,19 +67,19 @@ def build_parser() -> argparse.ArgumentParser:
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--hidden", type=int, default=64, help="LSTM output size (both directions) and projection size")
     model.add_argument("--conv-channels", type=int, default=16, help="filters of the per-channel feature convolution")
-    model.add_argument("--lstm-layers", type=int, default=1)
-    model.add_argument("--dropout", type=float, default=0.2)
+    model.add_argument("--lstm-layers", type=int, default=1, help="stacked BiLSTM layers (default %(default)s)")
+    model.add_argument("--dropout", type=float, default=0.2, help="dropout before the head (and between LSTM layers)")
     model.add_argument("--standardize", action="store_true",
                        help="standardise every input feature with training-set mean and std (stored in the checkpoint)")
     model.add_argument("--deltas", action="store_true", help="add frame-to-frame differences as extra channels inside the model")
     model.add_argument("--centre-time", action="store_true",
                        help="subtract each clip's mean over time inside the model (removes who and where, keeps the motion)")
-    model.add_argument("--batch-size", type=int, default=64)
-    model.add_argument("--optimizer", default="radam", choices=["adam", "adamw", "radam", "sgd"])
+    model.add_argument("--batch-size", type=int, default=64, help="sequences per batch (default %(default)s)")
+    model.add_argument("--optimizer", default="radam", choices=["adam", "adamw", "radam", "sgd"], help="default %(default)s (the original)")
     model.add_argument("--learning-rate", type=float, default=5e-3, help="peak learning rate of the one-cycle schedule")
-    model.add_argument("--weight-decay", type=float, default=1e-4)
-    model.add_argument("--scheduler", default="onecycle", choices=SCHEDULERS)
-    model.add_argument("--label-smoothing", type=float, default=0.0)
+    model.add_argument("--weight-decay", type=float, default=1e-4, help="L2 weight decay (default %(default)s)")
+    model.add_argument("--scheduler", default="onecycle", choices=SCHEDULERS, help="default %(default)s (the original, stepped per batch)")
+    model.add_argument("--label-smoothing", type=float, default=0.0, help="cross-entropy label smoothing (default %(default)s)")
     add_trainer_arguments(parser, max_epochs=30)
     return parser
 

@@ -67,7 +67,7 @@ def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarra
             cv2.rectangle(rgb, (80, y), (80 + int(bar_width * p), y + row - 4),
                           GREEN if label == prediction.label else WHITE, -1)
             cv2.putText(rgb, label, (4, y + row - 5), font, 0.4, WHITE, 1, cv2.LINE_AA)
-        y = 14 + len(prediction.probabilities) * row
+        y = 26 + len(prediction.probabilities) * row
         cv2.putText(rgb, f"V {prediction.valence:+.2f} A {prediction.arousal:+.2f}", (4, y), font, 0.45, WHITE, 1, cv2.LINE_AA)
     if fps is not None:
         cv2.putText(rgb, f"{fps:.1f} FPS", (width - 110, 24), font, 0.6, WHITE, 2, cv2.LINE_AA)

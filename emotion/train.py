@@ -18,8 +18,7 @@ import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
 from core.env import REPO_ROOT  # noqa: E402
-from core.io import save_figure, write_json  # noqa: E402
-from core.metrics import classification_report, plot_confusion  # noqa: E402
+from core.metrics import classification_report  # noqa: E402
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, trainer_options_from_args,  # noqa: E402
                            write_run_records)
 from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, find_duplicates, load_fer2013_csv,  # noqa: E402
@@ -134,18 +133,6 @@ def evaluate(module: EmotionModule, faces: FaceSet, tta: bool = True) -> tuple[d
     return {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "va_ccc": ccc, "n": int(known.sum())}, report
 
 
-def save_records(run_dir: Path, config: dict, metrics: dict, report) -> None:
-    """core.training.write_run_records; without the curves when pandas cannot be imported (a broken install)."""
-    try:
-        write_run_records(run_dir, config, metrics, report)
-    except ImportError as error:
-        print(f"warning: no curves.png ({error})")
-        write_json(run_dir / "config.json", config)
-        write_json(run_dir / "metrics.json", metrics)
-        if report is not None:
-            save_figure(plot_confusion(report.confusion, report.labels), run_dir / "confusion.png")
-
-
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     import torch
@@ -176,7 +163,7 @@ def main(argv: list[str] | None = None) -> dict:
         if name in splits:
             scores, report = evaluate(best, splits[name], tta=args.tta)
             metrics.update({f"{name}_{key}": value for key, value in scores.items()})
-    save_records(run_dir, config_dict(args, {"classes": list(CLASSES)}), metrics, report)
+    write_run_records(run_dir, config_dict(args, {"classes": list(CLASSES)}), metrics, report)
     print({k: v for k, v in metrics.items() if not isinstance(v, dict)}, "va_ccc:", metrics.get("val_va_ccc"))
     print(f"run records in {run_dir}")
     return metrics

@@ -16,6 +16,7 @@ Features and keypoints are cached under .cache/action_recognition/, so a rerun o
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 import tempfile
 import time
@@ -33,7 +34,9 @@ from action_recognition.data import read_ucf_zip  # noqa: E402
 from action_recognition.inference import load_model, predict_probabilities  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
 from action_recognition.synthetic import make_source_videos, serve_videos, write_kinetics_csv  # noqa: E402
+from core.metrics import ClassificationReport  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
+from core.training import RUNS_DIR  # noqa: E402
 
 FRAME_MODELS = {"frame": ["--hidden", "0"], "tsn": ["--hidden", "512"], "gru": ["--hidden", "256"]}
 DATA_NOTE = "UCF101 10 classes, 3 frames of 64x64 px per clip (train 3,000 clips -> val 2,230)"
@@ -49,6 +52,35 @@ def clips_per_second(checkpoints: list[Path], zip_path: Path, count: int, tta_fl
     for model in models:
         predict_probabilities(model, subset, tta_flip and model.hparams.model != "keypoint", use_cache=False)
     return count / (time.perf_counter() - started)
+
+
+def trained(name: str, reuse: set[str], argv: list[str]) -> dict:
+    """train.main(argv), or, for a model named in `reuse`, the records of its earlier bench run."""
+    run_dir = RUNS_DIR / "action_recognition" / f"bench-{name}"
+    if name not in reuse:
+        return train.main(argv)
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    e = metrics["evaluation"]
+    report = ClassificationReport(e["labels"], e["accuracy"], e["macro_f1"], e["per_class_recall"],
+                                  np.array(e["confusion"]), e["n_samples"])
+    print(f"{name}: reusing {run_dir} ({report.accuracy:.4f} accuracy)")
+    return {"run_dir": run_dir, "best_checkpoint": run_dir / "best.ckpt", "report": report, **metrics}
+
+
+def _keypoints_for(sources: list[str], zip_path: Path):
+    loaded = read_ucf_zip(zip_path)
+    frames = dict(zip([c.source for c in loaded.clips], loaded.frames))
+    return cached_keypoints(sources, [frames[s] for s in sources])
+
+
+def clips_with_person(keypoint_run: Path, zip_path: Path) -> dict[str, bool]:
+    """Source -> whether MediaPipe found a person in any frame, for the keypoint run's dev and val clips."""
+    sources = [s for name in ("dev", "evaluation") for s in fusion.read_probabilities(keypoint_run, name)["sources"]]
+    return dict(zip(sources, _keypoints_for(sources, zip_path).detected.any(axis=1).tolist()))
+
+
+def frames_with_person(sources: list[str], zip_path: Path) -> float:
+    return float(_keypoints_for(sources, zip_path).detected.mean())
 
 
 def downloader_benchmark(count: int, workers: int) -> dict:
@@ -75,23 +107,27 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--speed-clips", type=int, default=50, help="val clips timed for clips_per_second")
     parser.add_argument("--download-clips", type=int, default=30, help="generated videos for the downloader benchmark")
     parser.add_argument("--download-workers", type=int, default=4)
+    parser.add_argument("--keypoint-epochs", type=int, default=60, help="epochs for the keypoint GRU (small data, fast)")
+    parser.add_argument("--reuse", default="", help="comma-separated models whose earlier bench runs are reused, not retrained")
     args = parser.parse_args(argv)
+    argv = list(argv) if argv is not None else sys.argv[1:]
     torch.set_num_threads(2)
     common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--batch-size", "128", "--no-progress-bar"]
 
+    reuse = {n for n in args.reuse.split(",") if n}
     runs = {}
     for name, extra in FRAME_MODELS.items():
-        runs[name] = train.main([*common, "--model", name, "--run-name", f"bench-{name}", "--image-size", str(args.image_size),
-                                 "--flip-augment", "--tta-flip", *extra])
-    runs["keypoint"] = train.main([*common, "--model", "keypoint", "--run-name", "bench-keypoint", "--hidden", "64",
-                                   "--limit-per-class", str(args.keypoint_train_per_class), "--learning-rate", "3e-3"])
+        runs[name] = trained(name, reuse, [*common, "--model", name, "--run-name", f"bench-{name}",
+                                           "--image-size", str(args.image_size), "--flip-augment", "--tta-flip", *extra])
+    runs["keypoint"] = trained("keypoint", reuse, [*common, "--model", "keypoint", "--run-name", "bench-keypoint",
+                                                   "--hidden", "64", "--limit-per-class", str(args.keypoint_train_per_class),
+                                                   "--learning-rate", "3e-3", "--max-epochs", str(args.keypoint_epochs),
+                                                   "--batch-size", "32"])
     best_frame = max(FRAME_MODELS, key=lambda n: runs[n]["report"].accuracy)
-    evaluation = runs["keypoint"]["evaluation"]
-    person = cached_keypoints([c.source for c in evaluation.clips], evaluation.frames).detected.any(axis=1)
-    dev = runs["keypoint"]["dev"]
-    has_person = dict(zip([c.source for c in evaluation.clips], person.tolist()))
-    has_person.update(zip([c.source for c in dev.clips], cached_keypoints([c.source for c in dev.clips], dev.frames).detected.any(axis=1).tolist()))
+    has_person = clips_with_person(runs["keypoint"]["run_dir"], args.data)
     fused = fusion.fuse_runs(runs[best_frame]["run_dir"], runs["keypoint"]["run_dir"], has_person)
+    evaluation_sources = fusion.read_probabilities(runs["keypoint"]["run_dir"], "evaluation")["sources"]
+    person = np.array([has_person[s] for s in evaluation_sources])
 
     results: dict = {"data": DATA_NOTE, "image_size": args.image_size}
     for name, run in runs.items():
@@ -108,11 +144,12 @@ def main(argv: list[str] | None = None) -> dict:
                         "per_class_recall": fused["report"].per_class_recall,
                         "labels": fused["report"].labels, "confusion": fused["report"].confusion.tolist()}
     results["keypoint"]["val_clips_with_person"] = float(person.mean())
-    results["keypoint"]["val_frames_with_person"] = float(cached_keypoints(
-        [c.source for c in evaluation.clips], evaluation.frames).detected.mean())
+    results["keypoint"]["val_frames_with_person"] = frames_with_person(evaluation_sources, args.data)
     results["best_model"] = max(("frame", "tsn", "gru", "keypoint", "fused"), key=lambda n: results[n]["accuracy"])
     results["downloader"] = downloader_benchmark(args.download_clips, args.download_workers)
-    results.update(torch_threads=torch.get_num_threads(), command="python -m action_recognition.bench")
+    command = "python -m action_recognition.bench" + (" " + " ".join(argv) if argv else "")
+    results.update(torch_threads=torch.get_num_threads(), command=command,
+                   reused_runs=sorted(reuse), runs={n: str(r["run_dir"]) for n, r in runs.items()})
     write_results("action_recognition", results)
 
     descriptions = {"frame": "frame: linear head per frame, probabilities averaged over the 3 frames",
@@ -131,7 +168,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"{args.image_size} px; clips/s counts CNN features (or MediaPipe) from decoded frames, 2 CPU threads.\n\n"
               f"Downloader against a local server: {d['clips_per_minute']:.1f} clips/min with {d['workers']} workers; "
               f"{d['failing_urls']} of {d['urls']} URLs failing, {d['failures_logged']} failures logged.\n\n"
-              f"From `results/action_recognition.json`, written by `python -m action_recognition.bench`.")
+              f"From `results/action_recognition.json`, written by `{command}`.")
     publish_table("action_recognition", table)
     print(table)
     return results

@@ -174,8 +174,8 @@ def main(argv: list[str] | None = None) -> dict:
             if evaluation_report else "no evaluation clips")
     print(f"{args.model}: {text}; trained in {result.train_seconds:.1f} s; run folder {run_dir}")
     return {"run_dir": run_dir, "best_checkpoint": result.best_checkpoint, "report": evaluation_report,
-            "probabilities": probabilities, "dev_probabilities": dev_probabilities, "evaluation": known, "dev": dev,
-            **metrics}
+            "probabilities": probabilities, "dev_probabilities": dev_probabilities, **metrics,
+            "evaluation_clips": known, "dev_clips": dev}
 
 
 if __name__ == "__main__":

@@ -22,14 +22,14 @@ def _rows(path):
 def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
     data = tmp_path / "videos"
     for a, action in enumerate(ACTIONS):
-        for k in range(6):
-            write_action_video(data / ("val" if k >= 4 else "train") / action / f"{k}.mp4", action, seed=10 * a + k, seconds=1.6)
+        for k in range(10):
+            write_action_video(data / ("val" if k >= 8 else "train") / action / f"{k}.mp4", action, seed=10 * a + k, seconds=1.6)
     (data / "train" / ACTIONS[0] / "broken.mp4").write_bytes(b"")
     result = train.main(["--data", str(data), "--model", "gru", "--num-frames", "4", "--frame-size", "64",
-                         "--image-size", "64", "--dev-fraction", "0", "--max-epochs", "12", "--batch-size", "4",
-                         "--learning-rate", "3e-3", "--runs-root", str(tmp_path / "runs"), "--run-name", "g",
+                         "--image-size", "64", "--dev-fraction", "0", "--max-epochs", "25", "--batch-size", "8",
+                         "--learning-rate", "5e-3", "--runs-root", str(tmp_path / "runs"), "--run-name", "g",
                          "--cache-dir", str(tmp_path / "cache"), "--no-progress-bar"])
-    assert result["report"].n_samples == 6 and result["clips"]["train"] == 12
+    assert result["report"].n_samples == 6 and result["clips"]["train"] == 24
     assert result["report"].accuracy >= 0.5                      # chance is 1/3
     assert [s for s, _ in result["skipped_files"]] == [str(data / "train" / ACTIONS[0] / "broken.mp4")]
     run_dir = result["run_dir"]

@@ -41,6 +41,7 @@ def embed_motion_set(cache_path: Path, clips_per_class: int, num_frames: int, im
     motion = generate_motion_set(hands, clips_per_class, num_frames, canvas, seed=seed, hand_fraction=hand_fraction)
     items = [VideoItem(f"clip{i:04d}", motion.labels[t]) for i, t in enumerate(motion.targets)]
     embedder = make_embedder("mobilenet_v2", image_size, ("whole", "left", "right"))
+    cache_path.unlink(missing_ok=True)  # a fresh extraction every time, so its speed is measured too
     stats = build_cache(items, cache_path, embedder, motion.labels, num_frames,
                         clip_reader=lambda item, _: motion.clips[int(item.video_id[4:])], rebuild=True, progress=progress)
     return stats, motion, embedder

@@ -11,7 +11,7 @@ from __future__ import annotations
 import random
 import re
 import warnings
-from collections import Counter, defaultdict
+from collections import defaultdict
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
@@ -159,10 +159,6 @@ def read_clips(clips: Sequence[Clip], sample_rate: int, progress: bool = True) -
     if not loaded.clips:
         raise InputError(clips[0].path.parent if clips else "<none>", "no readable audio clips")
     return loaded
-
-
-def speaker_counts(clips: Sequence[Clip]) -> Counter:
-    return Counter(c.speaker for c in clips)
 
 
 # ----------------------------------------------------------------------------------------- tensors

@@ -52,7 +52,9 @@ def _run_windows(model: SpeakerModule, waveforms: Sequence[np.ndarray], head: st
             outputs.append(model.embed(batch).cpu())
     stacked = torch.cat(outputs).numpy()
     owner_index = np.asarray(owner)
-    averaged = np.stack([stacked[owner_index == i].mean(axis=0) for i in range(len(waveforms))])
+    averaged = np.zeros((len(waveforms), stacked.shape[1]), dtype=stacked.dtype)
+    np.add.at(averaged, owner_index, stacked)
+    averaged /= np.bincount(owner_index, minlength=len(waveforms))[:, None]
     if head == "embeddings":
         averaged /= np.linalg.norm(averaged, axis=1, keepdims=True).clip(1e-12)
     return averaged

@@ -5,20 +5,20 @@
     result.label, result.probabilities, result.valence, result.arousal, result.box, result.face_found
 
 The network runs in onnxruntime when available (exported once from the Lightning checkpoint and cached
-beside it in .cache/emotion/onnx/), which is faster than eager PyTorch at batch 1; `backend="torch"` keeps
+in .cache/emotion/onnx/), which is faster than eager PyTorch at batch 1; `backend="torch"` keeps
 PyTorch. A `.onnx` file made by `export_onnx` can be passed as the weights directly.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from core.env import CACHE_DIR
-from core.io import InputError, atomic_path
+from core.io import InputError
+from core.onnx import cached_export_path, onnx_session
+from core.onnx import export_onnx as core_export_onnx
 from emotion.data import CLASSES, faces_to_tensor, to_gray_square
 from emotion.faces import FaceBox, FaceDetector
 
@@ -39,10 +39,9 @@ class EmotionPrediction:
         return self.probabilities[self.label]
 
 
-def export_onnx(module, target: str | Path, opset: int = 17) -> Path:
+def export_onnx(module, target: str | Path) -> Path:
     """Write an EmotionModule as ONNX with outputs `probabilities` (N, 9) and `va` (N, 2); metadata keeps
     the input size, head and labels so the file is self-describing."""
-    import onnx
     import torch
 
     class _Exported(torch.nn.Module):
@@ -54,24 +53,9 @@ def export_onnx(module, target: str | Path, opset: int = 17) -> Path:
             outputs = self.inner(x)
             return self.inner.class_scores(outputs), self.inner.valence_arousal(outputs)
 
-    module = module.eval().cpu()
     size = int(module.input_size)
-    with atomic_path(target) as tmp:
-        torch.onnx.export(_Exported(module), torch.zeros(1, 3, size, size), str(tmp), input_names=["faces"],
-                          output_names=["probabilities", "va"], dynamic_axes={"faces": {0: "n"}, "probabilities": {0: "n"}, "va": {0: "n"}},
-                          opset_version=opset, dynamo=False)
-        model = onnx.load(str(tmp))
-        meta = {"input_size": str(size), "head": module.head, "labels": json.dumps(list(module.labels))}
-        for key, value in meta.items():
-            model.metadata_props.add(key=key, value=value)
-        onnx.save(model, str(tmp))
-    return Path(target)
-
-
-def _cached_onnx(checkpoint: Path) -> Path:
-    stat = checkpoint.stat()
-    key = hashlib.sha1(f"{checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:16]
-    return CACHE_DIR / "emotion" / "onnx" / f"{checkpoint.stem}-{key}.onnx"
+    return core_export_onnx(_Exported(module), torch.zeros(1, 3, size, size), target, ["faces"], ["probabilities", "va"],
+                            {"input_size": size, "head": module.head, "labels": json.dumps(list(module.labels))})
 
 
 class EmotionRecognizer:
@@ -103,7 +87,7 @@ class EmotionRecognizer:
             self.input_size, self.labels, self.head = int(module.input_size), list(module.labels), module.head
             if backend in ("auto", "onnx"):
                 try:
-                    onnx_path = _cached_onnx(weights)
+                    onnx_path = cached_export_path(weights, "emotion")
                     if not onnx_path.is_file():
                         export_onnx(module, onnx_path)
                     self._open_onnx(onnx_path, threads)
@@ -115,12 +99,7 @@ class EmotionRecognizer:
         self.backend = "onnx" if self._session is not None else "torch"
 
     def _open_onnx(self, path: Path, threads: int) -> None:
-        import onnxruntime as ort
-
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        self._session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        self._session = onnx_session(path, threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.input_size = int(meta.get("input_size", 64))
         self.labels = json.loads(meta["labels"]) if "labels" in meta else list(CLASSES)

@@ -14,7 +14,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.io import InputError, write_csv
 from speaker_id.data import audio_inputs, read_clips
-from speaker_id.inference import load_model, predict_probabilities
+from speaker_id.inference import BACKENDS, load_model, predict_probabilities
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,13 +22,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
     parser.add_argument("--checkpoint", type=Path, required=True, help="a best.ckpt from speaker_id.train")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--backend", choices=BACKENDS, default="auto",
+                        help="engine for the CNN: onnxruntime (auto = when installed) or PyTorch")
     return parser
 
 
-def predict(checkpoint: Path, inputs: list[str], batch_size: int = 256):
+def predict(checkpoint: Path, inputs: list[str], batch_size: int = 64, backend: str = "auto"):
     """Rows (path, speaker, probability) for every readable input, and the skipped files with reasons."""
-    model = load_model(checkpoint)
+    model = load_model(checkpoint, backend=backend)
     loaded = read_clips(audio_inputs(inputs), model.sample_rate)
     probabilities = predict_probabilities(model, loaded.waveforms, batch_size)
     best = probabilities.argmax(axis=1)
@@ -39,7 +41,7 @@ def predict(checkpoint: Path, inputs: list[str], batch_size: int = 256):
 
 def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
-    rows, skipped = predict(args.checkpoint, args.inputs, args.batch_size)
+    rows, skipped = predict(args.checkpoint, args.inputs, args.batch_size, args.backend)
     for path, reason in skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     write_csv(args.output, rows, columns=["path", "speaker", "probability"])

@@ -10,6 +10,8 @@ import pytest
 
 from core.env import REPO_ROOT
 from speaker_id import bench, demo, enroll, predict, train, validate
+from speaker_id.data import load_clips, read_clips
+from speaker_id.inference import embed, load_model, predict_probabilities
 
 pytestmark = pytest.mark.slow
 
@@ -48,6 +50,15 @@ def test_predict_writes_schema_and_skips_bad_files(trained, tmp_path, capsys):
     assert len(table) == 20 and table["probability"].between(0, 1).all()
     assert (table["speaker"] == "ada").mean() >= 0.9
     assert "broken.wav: empty file" in capsys.readouterr().err
+
+
+def test_onnx_and_torch_backends_agree(trained):
+    result, known = trained
+    clips = read_clips(load_clips(known), 8000, progress=False).waveforms[:40]
+    fast, slow = (load_model(result["best_checkpoint"], backend=b) for b in ("onnx", "torch"))
+    assert fast.session is not None and slow.session is None
+    np.testing.assert_allclose(predict_probabilities(fast, clips), predict_probabilities(slow, clips), atol=1e-4)
+    np.testing.assert_allclose(embed(fast, clips), embed(slow, clips), atol=1e-4)
 
 
 def test_validate_writes_confusion(trained, tmp_path):

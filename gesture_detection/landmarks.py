@@ -11,6 +11,7 @@ import os
 import pickle
 import time
 import warnings
+from dataclasses import replace
 from pathlib import Path
 from typing import Sequence
 
@@ -20,7 +21,7 @@ from core.env import CACHE_DIR
 from core.io import InputError, atomic_path
 
 from gesture_detection.data import AnnotationWarning, load_image
-from gesture_detection.detect import Detection, MediaPipeHands
+from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands
 
 CACHE_ROOT = CACHE_DIR / "gesture_detection"
 
@@ -35,11 +36,23 @@ def _cache_file(config: dict, cache_root: Path) -> Path:
     return cache_root / f"mediapipe_{digest}.pkl"
 
 
-def cached_hand_detections(paths: Sequence[str | os.PathLike], detector: MediaPipeHands | None = None,
+def cached_hand_detections(paths: Sequence[str | os.PathLike], detector: MediaPipeHands | RescuedHands | None = None,
                            cache_root: Path | None = CACHE_ROOT, progress: bool = False
                            ) -> tuple[list[list[Detection] | None], float]:
     """MediaPipe detections for every image (None for an image that cannot be read, with a warning),
-    and the mean milliseconds per newly detected image (nan when everything came from the cache)."""
+    and the mean milliseconds per newly detected image (nan when everything came from the cache).
+    A `RescuedHands` detector runs its rescues, each cached on its own, only on the images still
+    without a hand."""
+    if isinstance(detector, RescuedHands):
+        found, milliseconds = cached_hand_detections(paths, detector.primary, cache_root, progress)
+        for rescue in detector.rescues:
+            missing = [i for i, hands in enumerate(found) if hands == []]
+            if not missing:
+                break
+            again, _ = cached_hand_detections([paths[i] for i in missing], rescue, cache_root)
+            for i, hands in zip(missing, again):
+                found[i] = [replace(d, source="mediapipe_rescue") for d in hands or []]
+        return found, milliseconds
     detector = detector or MediaPipeHands()
     cache_file = _cache_file(detector.config, cache_root) if cache_root is not None else None
     cache: dict = {}

@@ -1,8 +1,8 @@
 """Gesture classifiers behind one interface: `probabilities(...) -> (N, n_classes)` over `labels`.
 
-- `LandmarkClassifier`: a distance-weighted kNN (default, k=2) or a small MLP on MediaPipe's 21 hand
-  landmarks, normalised for position, scale and handedness (`landmarks.normalise_landmarks`). Trains
-  in seconds. On the real test splits the kNN beat the MLP (LinTO 99.2% vs 92.1% per image: the MLP
+- `LandmarkClassifier`: a distance-weighted kNN (default, k=2, `NearestHands`) or a small MLP on
+  MediaPipe's 21 hand landmarks, normalised for position, scale and handedness
+  (`landmarks.normalise_landmarks`). Trains in seconds. On the real test splits the kNN beat the MLP (LinTO 99.2% vs 92.1% per image: the MLP
   took every test `callme` for `thanks`), with k=2 as good as 1-NN while still giving soft probabilities.
 - `CropClassifier`: a CNN on the hand crop, a LightningModule trained with `core.training.fit`:
   ImageNet MobileNetV2 fine-tuned (weights shipped offline, `core.pretrained`) or any timm model
@@ -21,25 +21,84 @@ from core.io import InputError, atomic_path
 from core.training import ClassificationModule
 
 # ----------------------------------------------------------------------------------------- landmarks
+class NearestHands:
+    """Distance-weighted k-nearest-neighbour vote on standardised landmark features, in numpy.
+
+    scikit-learn's KNeighborsClassifier took 20 to 200 ms for one query on the shared 2-core host
+    (its threaded distance kernel); the same vote here takes well under a millisecond.
+    `familiarity` says how much a hand looks like the training hands: sum(w) / (sum(w) + w0) with
+    w = 1 / distance to each neighbour and w0 = 1 / (`prior_scale` x the typical such distance
+    between training hands), near 1 for a hand close to training hands, small for an unusual one.
+    """
+
+    def __init__(self, neighbours: int = 2, prior_scale: float = 8.0):
+        self.neighbours, self.prior_scale = neighbours, prior_scale
+
+    def fit(self, features: np.ndarray, targets: np.ndarray) -> "NearestHands":
+        features = np.asarray(features, dtype=np.float32)
+        self.mean = features.mean(axis=0)
+        self.scale = features.std(axis=0)
+        self.scale[self.scale == 0] = 1.0
+        self.points, self.targets = (features - self.mean) / self.scale, np.asarray(targets, dtype=np.int64)
+        self.n_classes = int(self.targets.max()) + 1
+        # typical neighbour distance between training hands, each left out of its own query
+        _, weight_sums = self._votes(self.points, leave_one_out=True)
+        self.typical_distance = float(np.median(min(self.neighbours, len(self.points) - 1) / weight_sums)) \
+            if len(self.points) > 1 else 1.0
+        return self
+
+    def _votes(self, queries: np.ndarray, leave_one_out: bool = False) -> tuple[np.ndarray, np.ndarray]:
+        if getattr(self, "_squared_norms", None) is None or len(self._squared_norms) != len(self.points):
+            self._squared_norms = (self.points ** 2).sum(1)
+        distances = np.sqrt(np.maximum((queries ** 2).sum(1)[:, None] - 2 * queries @ self.points.T
+                                       + self._squared_norms[None], 0))
+        if leave_one_out:
+            np.fill_diagonal(distances, np.inf)
+        k = max(min(self.neighbours, len(self.points) - int(leave_one_out)), 1)
+        nearest = np.argpartition(distances, k - 1, axis=1)[:, :k]
+        weights = 1.0 / np.maximum(np.take_along_axis(distances, nearest, axis=1), 1e-6)
+        votes = np.zeros((len(queries), self.n_classes), dtype=np.float64)
+        np.add.at(votes, (np.repeat(np.arange(len(queries)), k), self.targets[nearest].ravel()), weights.ravel())
+        return votes, weights.sum(axis=1)
+
+    def predict_proba(self, features: np.ndarray) -> np.ndarray:
+        return self.proba_and_familiarity(features)[0]
+
+    def familiarity(self, features: np.ndarray) -> np.ndarray:
+        return self.proba_and_familiarity(features)[1]
+
+    def proba_and_familiarity(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        votes, weight_sums = self._votes(self._standardise(features))
+        return votes / weight_sums[:, None], weight_sums / (weight_sums + 1.0 / (self.prior_scale * self.typical_distance))
+
+    def _standardise(self, features: np.ndarray) -> np.ndarray:
+        return (np.asarray(features, dtype=np.float32) - self.mean) / self.scale
+
+    @property
+    def classes_(self) -> np.ndarray:
+        return np.arange(self.n_classes)
+
+
 class LandmarkClassifier:
-    """scikit-learn classifier on 63 normalised landmark features."""
+    """A classifier on 63 normalised landmark features: `NearestHands` (kNN) or a scikit-learn MLP."""
 
     KINDS = ("mlp", "knn")
 
     def __init__(self, labels: Sequence[str], kind: str = "knn", seed: int = 0, neighbours: int = 2,
-                 box_scale: float = 1.25):
+                 box_scale: float = 1.25, prior_scale: float = 8.0):
         if kind not in self.KINDS:
             raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
-        from sklearn.neighbors import KNeighborsClassifier
-        from sklearn.neural_network import MLPClassifier
-        from sklearn.pipeline import make_pipeline
-        from sklearn.preprocessing import StandardScaler
-
         self.labels, self.kind = list(labels), kind
         self.box_scale = box_scale  # landmark box -> annotation-style box (see landmarks.fit_box_scale)
-        estimator = (MLPClassifier(hidden_layer_sizes=(128, 64), alpha=1e-3, max_iter=800, random_state=seed)
-                     if kind == "mlp" else KNeighborsClassifier(n_neighbors=neighbours, weights="distance"))
-        self.model = make_pipeline(StandardScaler(), estimator)
+        if kind == "mlp":
+            from sklearn.neural_network import MLPClassifier
+            from sklearn.pipeline import make_pipeline
+            from sklearn.preprocessing import StandardScaler
+
+            self.model = make_pipeline(StandardScaler(), MLPClassifier(hidden_layer_sizes=(128, 64), alpha=1e-3,
+                                                                       max_iter=800, random_state=seed))
+        else:
+            self.model = NearestHands(neighbours, prior_scale)
 
     def fit(self, features: np.ndarray, targets: Sequence[str]) -> "LandmarkClassifier":
         missing = sorted(set(self.labels) - set(targets))
@@ -48,16 +107,28 @@ class LandmarkClassifier:
         unknown = sorted(set(targets) - set(self.labels))
         if unknown:
             raise ValueError(f"training labels outside the class list: {', '.join(unknown)}")
-        self.model.fit(np.asarray(features, dtype=np.float32), [self.labels.index(t) for t in targets])
+        self.model.fit(np.asarray(features, dtype=np.float32), np.array([self.labels.index(t) for t in targets]))
         return self
 
     def probabilities(self, features: np.ndarray) -> np.ndarray:
+        return self.probabilities_and_familiarity(features)[0]
+
+    def familiarity(self, features: np.ndarray) -> np.ndarray:
+        """Per hand, in (0, 1]: how close it is to the training hands (kNN; 1 for the MLP, which cannot say)."""
+        return self.probabilities_and_familiarity(features)[1]
+
+    def probabilities_and_familiarity(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         features = np.asarray(features, dtype=np.float32).reshape(-1, 63)
-        if len(features) == 0:
-            return np.zeros((0, len(self.labels)), dtype=np.float32)
         out = np.zeros((len(features), len(self.labels)), dtype=np.float32)
-        out[:, self.model.classes_] = self.model.predict_proba(features)
-        return out
+        familiarity = np.ones(len(features), dtype=np.float32)
+        if len(features) == 0:
+            return out, familiarity
+        if self.kind == "knn":
+            probabilities, familiarity = self.model.proba_and_familiarity(features)
+        else:
+            probabilities = self.model.predict_proba(features)
+        out[:, self.model.classes_] = probabilities
+        return out, familiarity.astype(np.float32)
 
     def save(self, path: str | os.PathLike) -> Path:
         import joblib
@@ -74,6 +145,9 @@ class LandmarkClassifier:
         if not path.is_file():
             raise InputError(path, "no landmark classifier; train one with `python -m gesture_detection.train --classifier landmark`")
         bundle = joblib.load(path)
+        if bundle["kind"] == "knn" and not isinstance(bundle["model"], NearestHands):
+            raise InputError(path, "a landmark kNN from an older version (scikit-learn); train it again with "
+                                   "`python -m gesture_detection.train --classifier landmark`")
         classifier = cls.__new__(cls)
         classifier.labels, classifier.kind, classifier.model = bundle["labels"], bundle["kind"], bundle["model"]
         classifier.box_scale = bundle.get("box_scale", 1.25)

@@ -4,6 +4,8 @@ hand at all, the answer is `no_gesture`.
 
 Three paths (`mode`):
 - `landmark`: MediaPipe hands -> landmark classifier. No MediaPipe hand -> no_gesture.
+  MediaPipe is `detect.RescuedHands` by default: where the palm detector finds nothing at its
+  usual confidence it looks again at 0.1, then on the image with a border.
 - `crop_cnn`: hand boxes (MediaPipe's, else the YOLO detector's, else the whole image) -> crop CNN.
 - `combined`: the landmark classifier where MediaPipe finds a hand; where it finds none, the crop
   CNN on the YOLO boxes (or on the whole image when YOLO finds nothing or is not given). With
@@ -41,18 +43,30 @@ class Prediction:
     class_probabilities: dict[str, float]  # max over boxes per class
     boxes: list[BoxPrediction] = field(default_factory=list)
     milliseconds: float = 0.0
+    stage_milliseconds: dict[str, float] = field(default_factory=dict)  # mediapipe, landmark_knn, yolo, crop_cnn
 
 
-def decide(box_probabilities: np.ndarray, labels: Sequence[str], threshold: float) -> tuple[str, float, np.ndarray]:
-    """Max over boxes per class, then the best class, or no_gesture below `threshold` or with no box."""
+def decide(box_probabilities: np.ndarray, labels: Sequence[str], threshold: float,
+           box_weights: Sequence[float] | None = None) -> tuple[str, float, np.ndarray]:
+    """Max over boxes per class, then the best class, or no_gesture below `threshold` or with no box.
+    With `box_weights` (the landmark kNN's familiarity), the box with the highest weighted best
+    probability answers with its class and its own (unweighted) probability: the weights only rank
+    the boxes: a hand unlike every training hand (resting on the head, say) loses to one showing a
+    trained gesture even when the kNN is as sure of both. Also returns the per-class maximum."""
     box_probabilities = np.asarray(box_probabilities, dtype=np.float32).reshape(-1, len(labels))
     if len(box_probabilities) == 0:
         return NO_GESTURE, 1.0, np.zeros(len(labels), dtype=np.float32)
     per_class = box_probabilities.max(axis=0)
-    best = int(per_class.argmax())
-    if per_class[best] < threshold:
-        return NO_GESTURE, float(1.0 - per_class[best]), per_class
-    return labels[best], float(per_class[best]), per_class
+    if box_weights is None:  # the original rule: the best class of the per-class maximum
+        best = int(per_class.argmax())
+        probability = float(per_class[best])
+    else:
+        box = int(np.argmax(box_probabilities.max(axis=1) * np.asarray(box_weights, dtype=np.float64)))
+        best = int(box_probabilities[box].argmax())
+        probability = float(box_probabilities[box, best])
+    if probability < threshold:
+        return NO_GESTURE, 1.0 - probability, per_class
+    return labels[best], probability, per_class
 
 
 class GesturePipeline:
@@ -91,46 +105,70 @@ class GesturePipeline:
     @property
     def hands(self):
         if self._hands is None:
-            from gesture_detection.detect import MediaPipeHands
+            from gesture_detection.detect import RescuedHands
 
-            self._hands = MediaPipeHands()
+            self._hands = RescuedHands()
         return self._hands
 
     def predict(self, rgb: np.ndarray, mediapipe_hands: list[Detection] | None = None,
                 yolo_hands: list[Detection] | None = None) -> Prediction:
         """Classify one RGB image. `mediapipe_hands` and `yolo_hands` pass detections computed before
-        (the benchmark's cache); otherwise the detectors run here."""
-        started = time.perf_counter()
+        (the benchmark's cache); otherwise the detectors run here. The YOLO detector and the crop CNN
+        run only where MediaPipe (with its rescues, `detect.RescuedHands`) finds no hand."""
+        clock = _StageClock()
         height, width = rgb.shape[:2]
         if mediapipe_hands is None:
             mediapipe_hands = self.hands(rgb)
+            clock.lap("mediapipe")
         hands = postprocess(mediapipe_hands, width, height, keep=self.keep)
         boxes: list[tuple[np.ndarray, str]] = []
+        weights = None
         if hands and self.mode in ("landmark", "combined"):
-            probabilities = self.landmark.probabilities(landmark_features(hands))
+            features = landmark_features(hands)
+            probabilities, weights = self.landmark.probabilities_and_familiarity(features)
             scale = getattr(self.landmark, "box_scale", 1.0)
-            boxes = [(expand_box(h.box, scale, width, height), "mediapipe") for h in hands]
+            boxes = [(expand_box(h.box, scale, width, height), h.source or "mediapipe") for h in hands]
+            clock.lap("landmark_knn")
         elif self.mode == "landmark":
             probabilities = np.zeros((0, len(self.labels)), dtype=np.float32)
         else:
             if hands:
                 scale = self.crop_model.mediapipe_box_scale
-                boxes = [(expand_box(h.box, scale, width, height), "mediapipe") for h in hands]
+                boxes = [(expand_box(h.box, scale, width, height), h.source or "mediapipe") for h in hands]
             elif self.yolo is not None or yolo_hands is not None:
                 found = yolo_hands if yolo_hands is not None else self.yolo(rgb)
                 boxes = [(d.box, "yolo") for d in postprocess(found, width, height, keep=self.keep)]
+                clock.lap("yolo")
             if not boxes:
                 boxes = [(np.array([0, 0, width, height], dtype=np.float32), "image")]
             crops = [crop(rgb, expand_box(b, self.crop_expand, width, height, square=True)) if source != "image"
                      else rgb for b, source in boxes]
             probabilities = self.crop_model.probabilities(crops)
+            clock.lap("crop_cnn")
             if self.mode == "combined" and self.second_look:
                 probabilities = self._second_look(crops, boxes, probabilities)
-        gesture, probability, per_class = decide(probabilities, self.labels, self.threshold)
+                clock.lap("second_look")
+        gesture, probability, per_class = decide(probabilities, self.labels, self.threshold, weights)
         box_predictions = [BoxPrediction(b, self.labels[int(p.argmax())], float(p.max()), source)
                            for (b, source), p in zip(boxes, probabilities)]
         return Prediction(gesture, probability, dict(zip(self.labels, per_class.tolist())), box_predictions,
-                          (time.perf_counter() - started) * 1000)
+                          clock.total(), clock.stages)
+
+
+class _StageClock:
+    """Milliseconds per pipeline stage."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.stages: dict[str, float] = {}
+
+    def lap(self, stage: str) -> None:
+        now = time.perf_counter()
+        self.stages[stage] = self.stages.get(stage, 0.0) + (now - self.last) * 1000
+        self.last = now
+
+    def total(self) -> float:
+        return (time.perf_counter() - self.started) * 1000
 
 
 def mcs_row(prediction: Prediction, frame_path: str) -> dict:
@@ -158,7 +196,7 @@ def draw(rgb: np.ndarray, prediction: Prediction) -> np.ndarray:
         if b.source == "image":
             continue
         x0, y0, x1, y1 = (int(round(float(v))) for v in b.box)
-        colour = (0, 200, 0) if b.source == "mediapipe" else (255, 140, 0)
+        colour = (0, 200, 0) if b.source.startswith("mediapipe") else (255, 140, 0)
         cv2.rectangle(out, (x0, y0), (x1, y1), colour, 2)
         cv2.putText(out, f"{b.label} {b.probability:.2f}", (x0, max(y0 - 5, 12)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, colour, 2)
     cv2.putText(out, f"{prediction.gesture} {prediction.probability:.2f}", (8, 22), cv2.FONT_HERSHEY_SIMPLEX, 0.7,

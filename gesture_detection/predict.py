@@ -5,7 +5,7 @@ and optionally annotated images (or an annotated video) with the boxes and label
     python -m gesture_detection.predict photos/ --landmark-model runs/gesture_detection/lm_linto/landmark.joblib \\
         --output runs/predictions.csv --annotate-dir runs/annotated
     python -m gesture_detection.predict clip.mp4 --mode combined --landmark-model L.joblib \\
-        --crop-model runs/gesture_detection/crop_linto/best.ckpt --yolo runs/gesture_detection/yolo/yolo/weights/best.pt
+        --crop-model runs/gesture_detection/crop_linto/best.ckpt --yolo runs/gesture_detection/yolo_ft/yolo/weights/last.pt
 
 A video gives one row per frame, its path written as `<video>#<frame index>`. An unreadable image or
 video is reported, left out of the CSV and listed with the reason in `<output>_errors.csv`; the
@@ -42,6 +42,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--second-look", action="store_true",
                         help="combined mode: run MediaPipe again inside each enlarged YOLO crop before the crop CNN")
     parser.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
+    parser.add_argument("--no-rescue", dest="rescue", action="store_false",
+                        help="MediaPipe once only; by default, where it finds no hand it looks again at confidence "
+                             "0.1, then on the image with a 25%% border (detect.RescuedHands)")
     parser.add_argument("--format", choices=("csv", "mcs"), default="csv",
                         help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
     parser.add_argument("--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
@@ -51,13 +54,14 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 
 def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
-    from gesture_detection.detect import MediaPipeHands, YoloHands
+    from gesture_detection.detect import MediaPipeHands, RescuedHands, YoloHands
     from gesture_detection.model import CropClassifier, LandmarkClassifier
 
     landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
     crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None
     yolo = YoloHands(args.yolo, image_size=args.yolo_image_size) if args.yolo else None
-    return GesturePipeline(args.mode, landmark, crop_model, MediaPipeHands(min_confidence=args.min_hand_confidence),
+    hands = MediaPipeHands(min_confidence=args.min_hand_confidence)
+    return GesturePipeline(args.mode, landmark, crop_model, RescuedHands(hands) if args.rescue else hands,
                            yolo, args.threshold, args.keep, args.crop_expand, args.second_look)
 
 

@@ -46,6 +46,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="knn",
                           help="distance-weighted knn or an mlp (default %(default)s)")
     landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
+    landmark.add_argument("--prior-scale", type=float, default=8.0,
+                          help="kNN familiarity: a hand this many typical neighbour distances from the training "
+                               "hands scores 1/2 when ranking hands (default %(default)s, chosen by 5-fold CV on train)")
     landmark.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
     crop = parser.add_argument_group("crop classifier")
     crop.add_argument("--backbone", default="mobilenet_v2",
@@ -97,7 +100,8 @@ def main(argv=None) -> dict:
     if args.classifier == "landmark":
         x_train, y_train = labelled_hand_features(train, train_hands, class_names)
         x_val, y_val = labelled_hand_features(val, val_hands, class_names)
-        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale)
+        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale,
+                                        args.prior_scale)
         classifier.fit(x_train, y_train)
         metrics.update(train_hands=len(y_train), val_hands=len(y_val))
         report = None

@@ -6,6 +6,8 @@ under the run folder (images are linked, not copied). Training starts from the a
 hand-box recall at IoU 0.5 (`detect.detection_scores`), written to `metrics.json` in the run folder.
 
     python -m gesture_detection.train_detector --epochs 12 --image-size 256 --run-name yolo
+    python -m gesture_detection.train_detector --model runs/gesture_detection/yolo/yolo/weights/last.pt \
+        --epochs 4 --warmup-epochs 0 --run-name yolo_ft      # continue a stopped run with a short fresh schedule
     python -m gesture_detection.train_detector --evaluate runs/gesture_detection/yolo/yolo/weights/last.pt
 """
 from __future__ import annotations
@@ -44,6 +46,11 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--workers", type=int, default=0, help="data-loader workers (default %(default)s)")
     parser.add_argument("--confidence", type=float, default=0.25, help="detection threshold for the recall score")
     parser.add_argument("--seed", type=int, default=0, help="training seed")
+    parser.add_argument("--warmup-epochs", type=float, default=3.0,
+                        help="learning-rate warm-up epochs (default %(default)s; 0 when fine-tuning a trained .pt)")
+    parser.add_argument("--close-mosaic", type=int, default=10,
+                        help="mosaic augmentation off for the last N epochs (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
     parser.add_argument("--evaluate", type=Path, default=None,
                         help="only score these weights on the test splits (e.g. a stopped run's last.pt)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
@@ -85,12 +92,17 @@ def main(argv=None) -> dict:
                                    run_dir / "yolo_data")
 
     install_ultralytics_font()
+    import torch
     from ultralytics import YOLO
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     started = time.perf_counter()
     model = YOLO(args.model)
     model.train(data=str(data_yaml), epochs=args.epochs, imgsz=args.image_size, batch=args.batch, device=args.device,
                 workers=args.workers, amp=False, val=False, plots=False, seed=args.seed, fraction=args.fraction,
+                warmup_epochs=args.warmup_epochs, close_mosaic=args.close_mosaic,
                 project=str(run_dir), name="yolo", exist_ok=True, verbose=False)
     train_seconds = time.perf_counter() - started
     weights = run_dir / "yolo" / "weights" / "best.pt"

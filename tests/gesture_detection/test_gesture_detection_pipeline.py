@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from gesture_detection.data import NO_GESTURE
-from gesture_detection.detect import Detection, box_iou, detection_scores, expand_box, postprocess
+from gesture_detection.detect import Detection, RescuedHands, box_iou, detection_scores, expand_box, postprocess
 from gesture_detection.landmarks import landmark_features, normalise_landmarks
-from gesture_detection.model import LandmarkClassifier
+from gesture_detection.model import LandmarkClassifier, NearestHands
 from gesture_detection.pipeline import MCS_CLASSES, GesturePipeline, check_mcs_labels, decide
 from gesture_detection.predict import write_predictions
 from gesture_detection.synthetic import GESTURES, synthetic_detections
@@ -44,6 +44,58 @@ def test_decision_takes_the_max_over_boxes_and_applies_the_threshold():
     gesture, probability, _ = decide(boxes, labels, threshold=0.9)
     assert gesture == NO_GESTURE and probability == pytest.approx(0.2)
     assert decide(np.zeros((0, 3)), labels, 0.5)[:2] == (NO_GESTURE, 1.0)
+
+
+def test_familiarity_weights_rank_the_boxes_but_the_threshold_sees_the_plain_probability():
+    labels = ["no", "ok"]
+    sure_of_both = np.array([[1.0, 0.0], [0.0, 1.0]])  # a hand on the head (box 0) and a thumb up (box 1)
+    assert decide(sure_of_both, labels, 0.5)[0] == "no"  # the plain rule: the first class of the tie
+    assert decide(sure_of_both, labels, 0.5, box_weights=[0.3, 0.9])[:2] == ("ok", 1.0)
+    # the weighted winner answers with its own probability, and the threshold applies to that
+    gesture, probability, _ = decide(np.array([[0.9, 0.1], [0.2, 0.6]]), labels, 0.7, box_weights=[0.1, 0.9])
+    assert gesture == NO_GESTURE and probability == pytest.approx(0.4)
+
+
+def test_nearest_hands_matches_scikit_learn_and_knows_unfamiliar_hands():
+    from sklearn.neighbors import KNeighborsClassifier
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(300, 63)).astype(np.float32), rng.integers(0, 4, 300)
+    queries = rng.normal(size=(40, 63)).astype(np.float32)
+    reference = make_pipeline(StandardScaler(), KNeighborsClassifier(3, weights="distance")).fit(x, y)
+    knn = NearestHands(3).fit(x, y)
+    np.testing.assert_allclose(knn.predict_proba(queries), reference.predict_proba(queries), atol=1e-5)
+    near, far = knn.familiarity(x[:5] + 0.01), knn.familiarity(queries[:5] * 40)
+    assert near.min() > 0.95 and far.max() < 0.5  # 40x off: beyond the prior scale (8 typical distances)
+
+
+def test_rescued_hands_run_only_where_the_primary_finds_nothing(tmp_path):
+    from core.io import write_image
+    from gesture_detection.landmarks import cached_hand_detections
+
+    class Stub:
+        def __init__(self, name, answers):
+            self.config, self.answers, self.calls = {"stub": name}, answers, 0
+
+        def __call__(self, rgb):
+            self.calls += 1
+            return [det([1, 1, 9, 9], 0.2)] if self.answers(rgb) else []
+
+    primary = Stub("primary", lambda rgb: rgb[0, 0, 0] == 255)  # finds a hand in white images only
+    low = Stub("low", lambda rgb: False)
+    padded = Stub("padded", lambda rgb: True)
+    hands = RescuedHands(primary, [low, padded])
+    white, black = np.full((20, 20, 3), 255, dtype=np.uint8), np.zeros((20, 20, 3), dtype=np.uint8)
+    assert hands(white)[0].source == "" and hands.last_rescue is None and low.calls == 0
+    found = hands(black)
+    assert found[0].source == "mediapipe_rescue" and hands.last_rescue == 1 and (low.calls, padded.calls) == (1, 1)
+    paths = [write_image(tmp_path / "white.png", white), write_image(tmp_path / "black.png", black)]
+    for _ in range(2):  # the second pass comes from the caches: no detector runs again
+        cached, _ = cached_hand_detections(paths, hands, cache_root=tmp_path / "cache")
+        assert [d.source for d in cached[0]] == [""] and [d.source for d in cached[1]] == ["mediapipe_rescue"]
+        assert (primary.calls, low.calls, padded.calls) == (4, 2, 2)
 
 
 def test_detection_scores():
@@ -127,6 +179,9 @@ def test_pipeline_paths_and_fallbacks(landmark_classifier):
                                   hands=lambda rgb: hands if rgb.shape[:2] == (256, 256) else [], second_look=True)
     found_again = second_look.predict(image)
     assert (found_again.gesture, found_again.boxes[0].source) == ("victory", "yolo+mediapipe")
+
+    assert set(fallback.stage_milliseconds) == {"mediapipe", "yolo", "crop_cnn"}
+    assert set(combined.predict(image, hands).stage_milliseconds) == {"landmark_knn"}  # detections given
 
     whole = GesturePipeline("crop_cnn", crop_model=crop_model, hands=lambda rgb: [], yolo=lambda rgb: [])
     prediction = whole.predict(image)

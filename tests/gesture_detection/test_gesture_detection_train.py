@@ -94,3 +94,21 @@ def test_landmark_path_on_real_linto_photos(tmp_path):
     answers = [pipeline.predict(load_image(a.path)).gesture for a in test]
     accuracy = np.mean([answer in a.gestures for answer, a in zip(answers, test)])
     assert accuracy >= 0.9, list(zip(answers, [a.label for a in test]))
+
+
+@pytest.mark.real_data
+def test_mediapipe_on_a_bordered_photo_gives_landmarks_in_the_photo_pixels():
+    """The rescue's border is taken off again: the same hand, the same box and landmarks (within a few px)."""
+    from gesture_detection.data import load_image, read_box_csv
+    from gesture_detection.detect import MediaPipeHands
+
+    annotations = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
+    photo = next(a for a in annotations if a.split == "test" and a.label == "hello" and len(a.boxes) == 1)
+    rgb = load_image(photo.path)
+    (plain,), (bordered,) = MediaPipeHands(max_hands=1)(rgb), MediaPipeHands(max_hands=1, pad=0.25)(rgb)
+    np.testing.assert_allclose(bordered.box, plain.box, atol=6)
+    np.testing.assert_allclose(bordered.landmarks[:, :2], plain.landmarks[:, :2], atol=6)
+    assert bordered.handedness == plain.handedness
+    truth = photo.boxes[0]
+    centre = (bordered.box[:2] + bordered.box[2:]) / 2
+    assert truth.xmin <= centre[0] <= truth.xmax and truth.ymin <= centre[1] <= truth.ymax

@@ -248,11 +248,25 @@ def results_table(results: dict) -> str:
                          f"mAP@0.5 {scores['map50']:.3f}, recall@IoU0.5 {scores['recall_iou50']:.3f}"])
     table = markdown_table(["set (test split)", "path", "accuracy", "macro-F1", "ms / image", "hand boxes"], rows)
     stage_table = markdown_table(["set", "path"] + [f"{s} ms" for s in STAGES], stage_rows)
+    selection_rows = []
+    for name in SHARED_SETS:
+        chosen = results.get(name, {}).get("selection")
+        if not chosen:
+            continue
+        rescue, ranking = chosen.get("rescue", {}), chosen.get("ranking_cv", {})
+        scale = ranking.get("chosen_prior_scale", 8.0)
+        selection_rows.append([name, chosen["n_train_images"], rescue.get("primary_misses", ""),
+                               rescue.get("rescued_over_true_box", ""), rescue.get("rescued_right", ""),
+                               f"{ranking['plain']:.4f}" if ranking else "",
+                               f"{ranking[f'prior_scale_{scale:g}']:.4f}" if ranking else ""])
+    selection_table = markdown_table(
+        ["set (train split)", "images", "MediaPipe finds no hand", "rescue finds one (over a true box)",
+         "of those, kNN right", "kNN 5-fold CV: plain max", "ranked by familiarity"], selection_rows)
     return (table + f"\n\n{results['machine']}; threshold {results['threshold']}; MediaPipe rescue "
             f"{'on' if results.get('rescue', False) else 'off'}; written by `python -m gesture_detection.bench` on "
             f"{results['date']}, timed {results.get('timing_date', results['date'])}.\n\n"
             "Mean milliseconds per image in each stage (a stage that runs on only some images is averaged "
-            "over all):\n\n" + stage_table)
+            "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image):\n\n" + selection_table)
 
 
 def main(argv=None) -> dict:

@@ -35,9 +35,13 @@ def test_crop_classifier_trains_from_class_folders_and_predicts(tmp_path):
     run = tmp_path / "runs" / "gesture_detection" / "crop"
     assert metrics["classes"] == ["blue", "red"] and metrics["val_images"] == 4
     assert {"config.json", "metrics.json", "best.ckpt", "confusion.png"} <= {p.name for p in run.iterdir()}
-    model = CropClassifier.load(run / "best.ckpt")
-    probabilities = model.probabilities([np.full((40, 30, 3), (220, 30, 30), dtype=np.uint8)])
-    assert probabilities.shape == (1, 2) and probabilities.sum() == pytest.approx(1.0, abs=1e-5)
+    model = CropClassifier.load(run / "best.ckpt")  # onnxruntime
+    crops = [np.full((40, 30, 3), (220, 30, 30), dtype=np.uint8), np.full((20, 50, 3), (30, 30, 220), dtype=np.uint8)]
+    probabilities = model.probabilities(crops)
+    assert probabilities.shape == (2, 2) and probabilities.sum(axis=1) == pytest.approx([1.0, 1.0], abs=1e-5)
+    assert model._onnx is not None
+    in_torch = CropClassifier.load(run / "best.ckpt", backend="torch").probabilities(crops)
+    np.testing.assert_allclose(probabilities, in_torch, atol=1e-4)
 
 
 @pytest.mark.slow

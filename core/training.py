@@ -77,6 +77,12 @@ def trainer_options_from_args(args: argparse.Namespace) -> TrainerOptions:
     return TrainerOptions(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainerOptions)})
 
 
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and PyTorch. Call it before building the model: `fit` seeds again for the data
+    order, but by then the weights are already initialised."""
+    L.seed_everything(seed, workers=True, verbose=False)
+
+
 def _parse_devices(devices: str) -> Any:
     if devices == "auto":
         return "auto"
@@ -238,7 +244,7 @@ def resolve_resume(options: TrainerOptions, run_dir: Path) -> str | None:
 def fit(module: L.LightningModule, train_loader: Any, val_loader: Any, options: TrainerOptions, run_dir: Path,
         monitor: str = "val_acc", mode: str = "max", **trainer_kwargs: Any) -> FitResult:
     """Seed, train with checkpoints and logs in `run_dir`, resume when asked; returns the checkpoints."""
-    L.seed_everything(options.seed, workers=True, verbose=False)
+    seed_everything(options.seed)
     trainer = build_trainer(options, run_dir, monitor=monitor, mode=mode, **trainer_kwargs)
     started = time.perf_counter()
     trainer.fit(module, train_loader, val_loader, ckpt_path=resolve_resume(options, run_dir))

@@ -19,8 +19,8 @@ import numpy as np  # noqa: E402
 
 from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
-from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, trainer_options_from_args,  # noqa: E402
-                           write_run_records)
+from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,  # noqa: E402
+                           trainer_options_from_args, write_run_records)
 from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, find_duplicates, load_fer2013_csv,  # noqa: E402
                           load_ferplus, load_skillbox_train, resize_faces, train_augmentation)
 from emotion.model import HEADS, EmotionModule, load_module, predict_faces  # noqa: E402
@@ -150,6 +150,7 @@ def main(argv: list[str] | None = None) -> dict:
                                         generator=torch.Generator().manual_seed(args.seed))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > args.batch_size)
     val_loader = DataLoader(FaceDataset(splits["val"]), batch_size=256)
+    seed_everything(args.seed)
     module = EmotionModule(CLASSES, args.architecture, args.head, args.input_size, args.optimizer, args.learning_rate,
                            args.weight_decay, args.scheduler, args.label_smoothing, args.va_weight, args.dropout, args.pretrained)
     run_dir = make_run_dir("emotion", args.run_name, args.runs_root)

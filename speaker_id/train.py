@@ -21,7 +21,7 @@ from torch.utils.data import DataLoader
 
 from core.env import SHARED_DATA
 from core.io import InputError, atomic_path
-from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,
+from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,
                            trainer_options_from_args, write_run_records)
 from speaker_id.data import WaveformDataset, assign_splits, load_clips, read_clips
 from speaker_id.inference import embed, evaluate, load_model
@@ -84,6 +84,7 @@ def calibrate_threshold(model: SpeakerModule, train, val) -> float:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     options = trainer_options_from_args(args)
+    seed_everything(args.seed)
     excluded = {s for s in args.exclude_speakers.split(",") if s}
     clips = [c for c in assign_splits(load_clips(args.data), args.test_fraction, args.seed) if c.speaker not in excluded]
     if not clips:

@@ -7,6 +7,7 @@ import sys
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
 from core.env import REPO_ROOT
 from speaker_id import bench, demo, enroll, predict, train, validate
@@ -113,3 +114,14 @@ def test_ddp_two_cpu_processes(voices_dir, tmp_path):
     assert "Initializing distributed: GLOBAL_RANK: 1, MEMBER: 2/2" in completed.stderr + completed.stdout
     run_dir = tmp_path / "speaker_id" / "ddp"
     assert (run_dir / "best.ckpt").is_file() and (run_dir / "metrics.json").is_file()
+
+
+def test_training_is_reproducible(voices_dir, tmp_path):
+    """Same seed, same data: the same weights, bit for bit (the seed must come before the model is built)."""
+    weights = []
+    for run in ("a", "b"):
+        result = train.main(["--data", str(voices_dir), "--runs-root", str(tmp_path), "--run-name", run, "--max-epochs", "1",
+                             "--batch-size", "16", "--no-progress-bar", "--accelerator", "cpu"])
+        weights.append(torch.load(result["best_checkpoint"], map_location="cpu", weights_only=False)["state_dict"])
+    assert weights[0].keys() == weights[1].keys()
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

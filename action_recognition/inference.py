@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from action_recognition.data import LoadedClips
-from action_recognition.features import CACHE_ROOT, cached_clip_features
+from action_recognition.features import CACHE_ROOT, FrameEncoder, cached_clip_features, cached_stem_maps
 from action_recognition.keypoints import cached_keypoints
 from action_recognition.model import ActionModule
 from core.io import InputError
@@ -30,13 +30,18 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> ActionModule:
 def model_inputs(hp, loaded: LoadedClips, flip: bool = False, use_cache: bool | Path = True,
                  progress: bool = False) -> np.ndarray:
     """What a model with hyperparameters `hp` (model, finetune, backbone, image_size: a module's
-    `hparams` or a namespace) takes for these clips: (N, T, D) features or keypoints, or (N, T, H, W, 3) frames.
+    `hparams` or a namespace) takes for these clips: (N, T, D) features or keypoints, (N, T, H, W, 3) frames,
+    or, for partial fine-tuning with a cache, the frozen stem's maps (N, T, C, h, w).
     `use_cache`: True = the repository's cache, a folder = that cache, False = compute, store nothing."""
     root = CACHE_ROOT if use_cache is True else (Path(use_cache) if use_cache else None)
     sources = [c.source for c in loaded.clips]
     if hp.model == "keypoint":
         return cached_keypoints(sources, loaded.frames, cache_dir=root / "keypoints" if root else None,
                                 progress=progress).features
+    if hp.finetune and getattr(hp, "finetune_from", 0) and root:   # partial fine-tuning: cached frozen-stem maps
+        encoder = FrameEncoder(hp.backbone, hp.image_size, first_trained=hp.finetune_from)
+        return cached_stem_maps(sources, loaded.frames, encoder, "flip" if flip else "plain",
+                                cache_dir=root / "features", progress=progress)
     if hp.finetune:
         frames = np.stack(loaded.frames)
         return np.ascontiguousarray(frames[:, :, :, ::-1]) if flip else frames

@@ -9,7 +9,9 @@ Models (`--model` in train.py):
             the clip is classified from the last hidden state (both directions when bidirectional).
   keypoint  the same GRU over normalised body keypoints per frame (see keypoints.py).
 Inputs are frozen CNN features (features.py) unless `finetune` is set: then the module holds the
-backbone and takes frames (B, T, H, W, 3) uint8, and the backbone is trained too.
+backbone and takes frames (B, T, H, W, 3) uint8, and the backbone is trained too. With `finetune_from`
+= k > 0 only MobileNetV2's feature blocks k.. train; the module then also takes the frozen blocks'
+cached output maps (B, T, C, h, w) float (any float input is read as such maps), which is how it trains.
 """
 from __future__ import annotations
 
@@ -69,19 +71,20 @@ class ActionModule(ClassificationModule):
                  backbone: str = "mobilenet_v2", image_size: int = 112, finetune: bool = False,
                  allow_download: bool = False, num_frames: int = 3, frame_size: int | None = None,
                  optimizer: str = "adamw", learning_rate: float = 1e-3, weight_decay: float = 1e-2,
-                 scheduler: str = "cosine", label_smoothing: float = 0.1, feature_noise: float = 0.0):
+                 scheduler: str = "cosine", label_smoothing: float = 0.1, feature_noise: float = 0.0,
+                 finetune_from: int = 0, backbone_lr_scale: float = 0.1):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
-        self.model_name, self.feature_noise = model, feature_noise
+        self.model_name, self.feature_noise, self.backbone_lr_scale = model, feature_noise, backbone_lr_scale
         self.encoder = None
         if finetune:
             if model == "keypoint":
                 raise ValueError("the keypoint model has no CNN to fine-tune")
             from action_recognition.features import FrameEncoder
 
-            self.encoder = FrameEncoder(backbone, image_size, allow_download)
+            self.encoder = FrameEncoder(backbone, image_size, allow_download, first_trained=finetune_from)
             input_dim = self.encoder.dim
         if model in ("frame", "tsn"):
             self.network = FrameHead(input_dim, len(labels), hidden, dropout)
@@ -95,6 +98,8 @@ class ActionModule(ClassificationModule):
                 inputs = inputs + self.feature_noise * inputs.std() * torch.randn_like(inputs)
             return inputs
         batch, steps = inputs.shape[:2]
+        if self.encoder.first_trained and inputs.is_floating_point():   # cached stem maps (B, T, C, h, w)
+            return self.encoder.tail(inputs.flatten(0, 1)).view(batch, steps, -1)
         return self.encoder(inputs.flatten(0, 1)).view(batch, steps, -1)
 
     def frame_logits(self, inputs: torch.Tensor) -> torch.Tensor:
@@ -123,10 +128,11 @@ class ActionModule(ClassificationModule):
     def configure_optimizers(self) -> Any:
         if self.encoder is None:
             return super().configure_optimizers()
-        # fine-tuning: the pretrained backbone moves ten times slower than the new head
+        # fine-tuning: the pretrained backbone moves slower than the new head (backbone_lr_scale)
         from core.training import build_optimizer, build_scheduler
 
-        groups = [{"params": self.encoder.parameters(), "lr": self.learning_rate / 10},
+        trained = [p for p in self.encoder.parameters() if p.requires_grad]
+        groups = [{"params": trained, "lr": self.learning_rate * self.backbone_lr_scale},
                   {"params": self.network.parameters(), "lr": self.learning_rate}]
         optimizer = build_optimizer(self.optimizer_name, groups, self.learning_rate, self.weight_decay)
         scheduler = build_scheduler(self.scheduler_name, optimizer, self.trainer)

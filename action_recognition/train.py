@@ -3,13 +3,20 @@
     python -m action_recognition.train --model tsn --run-name tsn            # UCF101 mini set (default data)
     python -m action_recognition.train --model gru --data clips/ --num-frames 8
     python -m action_recognition.train --model frame --finetune --backbone mobilenet_v2 --max-epochs 5
+    python -m action_recognition.train --model tsn --finetune-from 11 --image-size 128 --views 6 --select last
 
 Data: the UCF101 zip, a folder per class of videos, or a folder per clip of frames (action_recognition/data.py).
 The train split loses `--dev-fraction` of each class to a dev set, used to pick the checkpoint (and, in
 fusion.py, the fusion weight); the val split (or test) is scored once with the best checkpoint. Clips
 without a split are given one first. By default the CNN is frozen: per-frame features are computed
 once and cached under .cache/action_recognition/, and only the head trains (seconds per epoch on a CPU).
-`--finetune` trains the backbone as well, on frames. Outputs go to runs/action_recognition/<run-name>/.
+`--finetune` trains the backbone as well, on frames. `--finetune-from K` trains only MobileNetV2's
+feature blocks K.. (and the head): the frozen blocks' output maps are cached for the plain clip, its
+mirror (--flip-augment) and --views random augmented views of each training clip (random resized crop,
+flip, colour jitter, the same for all frames of a clip), and each epoch draws one view per clip.
+`--select` says which epoch's weights become best.ckpt: the best dev accuracy or loss, or simply the
+last (dev clips are held out of the same videos as the training clips, so dev saturates early).
+Outputs go to runs/action_recognition/<run-name>/.
 """
 from __future__ import annotations
 
@@ -24,10 +31,10 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
+from torch.utils.data import DataLoader, Dataset, TensorDataset  # noqa: E402
 
 from action_recognition.data import LoadedClips, assign_splits, load_clips  # noqa: E402
-from action_recognition.features import BACKBONES, CACHE_ROOT  # noqa: E402
+from action_recognition.features import BACKBONES, CACHE_ROOT, FrameEncoder, cached_stem_maps  # noqa: E402
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
@@ -54,6 +61,13 @@ def build_parser() -> argparse.ArgumentParser:
                        help="per-frame CNN; mobilenet_v2 has offline ImageNet weights, resnet18 only with --allow-download")
     clips.add_argument("--image-size", type=int, default=112, help="frames are resized to this for the CNN (default %(default)s)")
     clips.add_argument("--finetune", action="store_true", help="train the CNN too (slow on a CPU); default: frozen features")
+    clips.add_argument("--finetune-from", type=int, default=0, metavar="K",
+                       help="train MobileNetV2's feature blocks K.. only (of 0..18; implies --finetune), "
+                            "on cached maps of the frozen blocks (0 = the whole backbone with --finetune)")
+    clips.add_argument("--views", type=int, default=6,
+                       help="random augmented views cached per training clip with --finetune-from (default %(default)s)")
+    clips.add_argument("--backbone-lr-scale", type=float, default=0.1,
+                       help="the backbone's learning rate as a share of the head's when fine-tuning (default %(default)s)")
     clips.add_argument("--allow-download", action="store_true", help="let torchvision download resnet18's ImageNet weights")
     clips.add_argument("--flip-augment", action="store_true", help="add left-right mirrored clips to training (not keypoint)")
     clips.add_argument("--tta-flip", action="store_true", help="average predictions with the mirrored clip at evaluation")
@@ -72,8 +86,31 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--weight-decay", type=float, default=1e-2)
     model.add_argument("--scheduler", default="cosine", choices=SCHEDULERS)
     model.add_argument("--label-smoothing", type=float, default=0.1)
+    model.add_argument("--select", choices=SELECTION, default="dev_acc",
+                       help="which epoch becomes best.ckpt: best dev accuracy, lowest dev loss, or the last (default %(default)s)")
     add_trainer_arguments(parser, max_epochs=30)
     return parser
+
+
+SELECTION = {"dev_acc": ("val_acc", "max"), "dev_loss": ("val_loss", "min"), "last": ("step", "max")}
+
+
+class RandomViewDataset(Dataset):
+    """Clip i -> one of its cached views (N, V, ...) drawn afresh at every visit, and its target."""
+
+    def __init__(self, views: np.ndarray, targets: np.ndarray):
+        self.views, self.targets = views, torch.as_tensor(targets, dtype=torch.long)
+
+    def __len__(self) -> int:
+        return len(self.views)
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        view = int(torch.randint(self.views.shape[1], ()))
+        return torch.from_numpy(self.views[index, view].astype(np.float32)), self.targets[index]
+
+
+def view_names(args: argparse.Namespace) -> list[str]:
+    return ["plain", *(["flip"] if args.flip_augment else []), *(f"aug{k}" for k in range(args.views))]
 
 
 def in_dev(source: str, fraction: float, seed: int) -> bool:
@@ -120,10 +157,11 @@ def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, Loa
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
+    args.finetune = args.finetune or args.finetune_from > 0
     options = trainer_options_from_args(args)
     cache = args.cache_dir if args.use_cache else False
     if args.model == "keypoint" and (args.finetune or args.flip_augment):
-        raise ValueError("--finetune and --flip-augment do not apply to the keypoint model")
+        raise ValueError("--finetune, --finetune-from and --flip-augment do not apply to the keypoint model")
     train, dev, evaluation = load_splits(args)
     labels = train.labels
     index = {name: i for i, name in enumerate(labels)}
@@ -134,7 +172,18 @@ def main(argv: list[str] | None = None) -> dict:
         targets = np.tile([index[c.label] for c in subset.clips], len(flips))
         return TensorDataset(torch.from_numpy(inputs), torch.as_tensor(targets, dtype=torch.long))
 
-    train_set = tensors(train, (False, True) if args.flip_augment else (False,))
+    def views(subset: LoadedClips) -> RandomViewDataset:
+        subset = subset.take([i for i, c in enumerate(subset.clips) if c.label in index])
+        encoder = FrameEncoder(args.backbone, args.image_size, args.allow_download, first_trained=args.finetune_from)
+        sources = [c.source for c in subset.clips]
+        maps = np.stack([cached_stem_maps(sources, subset.frames, encoder, view, args.seed, cache / "features",
+                                          progress=options.progress_bar) for view in view_names(args)], axis=1)
+        return RandomViewDataset(maps, np.array([index[c.label] for c in subset.clips]))
+
+    if args.finetune_from and cache:
+        train_set = views(train)
+    else:
+        train_set = tensors(train, (False, True) if args.flip_augment else (False,))
     nobody = 0
     if args.model == "keypoint":  # a clip with no person in any frame is all zeros: say how many
         nobody = int((train_set.tensors[0].abs().sum(dim=(1, 2)) == 0).sum())
@@ -145,11 +194,12 @@ def main(argv: list[str] | None = None) -> dict:
     module = ActionModule(labels, args.model, input_dim, args.hidden, args.layers, args.dropout, args.bidirectional,
                           args.backbone, args.image_size, args.finetune, args.allow_download,
                           int(np.shape(train.frames[0])[0]), args.frame_size, args.optimizer, args.learning_rate,
-                          args.weight_decay, args.scheduler, args.label_smoothing, args.feature_noise)
+                          args.weight_decay, args.scheduler, args.label_smoothing, args.feature_noise,
+                          args.finetune_from, args.backbone_lr_scale)
     run_dir = make_run_dir("action_recognition", args.run_name, args.runs_root)
     result = fit(module, DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                     drop_last=len(train_set) > args.batch_size),
-                 DataLoader(dev_set, batch_size=256), options, run_dir)
+                 DataLoader(dev_set, batch_size=256), options, run_dir, *SELECTION[args.select])
     if not result.trainer.is_global_zero:
         return {}
 

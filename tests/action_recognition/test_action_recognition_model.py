@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from action_recognition.features import ClipCache
+from action_recognition.features import ClipCache, FrameEncoder, cached_stem_maps, view_frames
 from action_recognition.fusion import fuse, tune_weight
 from action_recognition.keypoints import FEATURES_PER_FRAME, normalise_pose
 from action_recognition.model import ActionModule
@@ -115,3 +115,40 @@ def test_finetune_module_takes_frames_and_resnet18_warns_without_weights():
     assert any(p.requires_grad for p in module.encoder.parameters())
     with pytest.warns(UserWarning, match="no offline ImageNet weights"):
         ActionModule(LABELS, "gru", finetune=True, backbone="resnet18", image_size=32)
+
+
+def test_partial_finetune_freezes_the_stem_and_reads_cached_maps(tmp_path):
+    torch.manual_seed(0)
+    module = ActionModule(LABELS, "tsn", finetune=True, image_size=32, finetune_from=14).train()
+    encoder = module.encoder
+    assert not any(p.requires_grad for p in encoder.stem_blocks.parameters())
+    assert all(p.requires_grad for p in encoder.tail_blocks.parameters())
+    assert not encoder.stem_blocks.training and encoder.tail_blocks.training   # stem batch-norm stays ImageNet's
+    module.eval()
+    clips = np.random.default_rng(0).integers(0, 255, (2, 3, 24, 24, 3), dtype=np.uint8)
+    maps = cached_stem_maps(["x", "y"], list(clips), encoder, "plain", cache_dir=tmp_path)
+    assert maps.shape[:2] == (2, 3) and maps.dtype == np.float16
+    with torch.no_grad():       # the same clip logits from frames (prediction) and from cached maps (training)
+        assert torch.allclose(module(torch.from_numpy(clips)), module(torch.from_numpy(maps.astype(np.float32))), atol=1e-2)
+    mirrored = cached_stem_maps(["x"], [clips[0]], encoder, "flip", cache_dir=tmp_path)
+    assert not np.allclose(mirrored[0], maps[0])
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["mobilenet_v2_32px_stem14_flip_3frames.npz",
+                                                         "mobilenet_v2_32px_stem14_plain_3frames.npz"]
+    with pytest.raises(ValueError, match="first_trained must be in 1..18"):
+        FrameEncoder("mobilenet_v2", 32, first_trained=19)
+    with pytest.raises(ValueError, match="needs mobilenet_v2"):
+        FrameEncoder("resnet18", 32, first_trained=3)
+
+
+def test_augmented_view_is_the_same_for_every_frame_and_fixed_by_its_seed():
+    frame = np.random.default_rng(1).integers(0, 255, (48, 48, 3), dtype=np.uint8)
+    clip = np.stack([frame] * 3)
+    view = view_frames("clip-1", clip, "aug0")
+    assert view.shape == clip.shape and view.dtype == np.uint8
+    assert (view[0] == view[1]).all() and (view[0] == view[2]).all()       # one transform per clip
+    assert (view_frames("clip-1", clip, "aug0") == view).all()             # reproducible: the cache stays valid
+    others = [view_frames("clip-1", clip, f"aug{k}") for k in range(1, 4)] + [view_frames("clip-2", clip, "aug0")]
+    assert all(not np.array_equal(o, view) for o in others)
+    assert (view_frames("c", clip, "flip") == clip[:, :, ::-1]).all() and view_frames("c", clip, "plain") is not None
+    with pytest.raises(ValueError, match="unknown view"):
+        view_frames("c", clip, "zoom")

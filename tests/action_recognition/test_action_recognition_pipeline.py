@@ -5,9 +5,11 @@ import csv
 
 import numpy as np
 import pytest
+import torch
 
 from action_recognition import predict, train
-from action_recognition.data import read_ucf_zip
+from action_recognition.data import load_clips, read_ucf_zip
+from action_recognition.inference import load_model, predict_probabilities
 from action_recognition.synthetic import ACTIONS, write_action_video
 from core.io import write_image
 from tests.conftest import shared_data_path
@@ -43,6 +45,30 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
                                                "label_3", "probability_3"}
     assert all(float(r["probability"]) >= float(r["probability_2"]) >= float(r["probability_3"]) for r in rows)
     assert sum(r["label"] == r["path"].split("/")[-2] for r in rows) >= 3
+
+
+@pytest.mark.slow
+def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path):
+    data = tmp_path / "videos"
+    for a, action in enumerate(ACTIONS):
+        for k in range(6):
+            write_action_video(data / ("val" if k >= 4 else "train") / action / f"{k}.mp4", action, seed=10 * a + k, seconds=1.2)
+    cache = tmp_path / "cache"
+    result = train.main(["--data", str(data), "--model", "tsn", "--num-frames", "3", "--frame-size", "48",
+                         "--image-size", "48", "--finetune-from", "14", "--views", "2", "--flip-augment", "--tta-flip",
+                         "--dev-fraction", "0", "--max-epochs", "2", "--batch-size", "4", "--select", "last",
+                         "--runs-root", str(tmp_path / "runs"), "--run-name", "p", "--cache-dir", str(cache), "--no-progress-bar"])
+    assert result["clips"]["train"] == 12 and result["report"].n_samples == 6
+    names = sorted(p.name.split("stem14_")[1] for p in (cache / "features").iterdir())
+    assert names == ["aug0_seed0_3frames.npz", "aug1_seed0_3frames.npz", "flip_3frames.npz", "plain_3frames.npz"]
+    assert torch.load(result["best_checkpoint"], weights_only=False)["epoch"] == 1   # --select last: the 2nd epoch
+    model = load_model(result["best_checkpoint"])
+    assert model.hparams.finetune and model.hparams.finetune_from == 14
+    val = load_clips(data, 3, 48).select("val")
+    from_cache = predict_probabilities(model, val, True, cache)                # what train.py scored
+    from_frames = predict_probabilities(model, val, True, use_cache=False)     # what predict.py and the timing run
+    assert np.allclose(from_cache, from_frames, atol=1e-3)
+    assert np.allclose(from_cache, result["probabilities"], atol=1e-5)
 
 
 @pytest.mark.slow

@@ -4,17 +4,24 @@
 
 1. Point history (MediaPipe fingertip trajectories, 5,296 sequences, 4 classes): stratified 25% hold-out
    (seed 0), CNNBiLSTMWithAttention on position, velocity and offset channels → point_history_accuracy.
-2. Generated motion (8 classes, hand photos moved in time, 150 clips per class, 8 frames of 64 px): per-frame
-   ImageNet MobileNetV2 embeddings (96 px) of the whole frame and its left and right halves, cached in HDF5;
-   the sequence model (clips centred in time, inputs standardised) on a stratified 25% hold-out grouped by
-   clip → motion_accuracy; the same with every clip's frames shuffled in time → motion_shuffled_accuracy
-   (chance is 1/2: the motion kind is visible in any frame, its direction only in the order).
-   embedding_fps: MobileNetV2 over 20 clips (all three views), 2 torch threads.
-3. ms_per_clip: the sequence model alone on one clip (batch 1), median of 50 runs, 2 CPU threads.
+2. Generated motion (8 classes, hand photos moved in time, 300 clips per class, 8 frames of 64 px): per-frame
+   ImageNet MobileNetV2 embeddings (96 px) of the whole frame and its left, right, top and bottom halves (one
+   channel each), cached in HDF5; the sequence model (one projection per channel, clips centred in time,
+   inputs standardised) on a stratified 25% hold-out grouped by clip → motion_accuracy; the same with every
+   clip's frames shuffled in time → motion_shuffled_accuracy (chance is 1/2: the motion kind is visible in any
+   frame, its direction only in the order).
+3. Timing, 2 torch threads (and 1): embedding_fps, MobileNetV2 over 20 generated clips with all the views;
+   ms_per_clip, the trained sequence model alone on one clip (batch 1), median of 50 runs.
+
+`--timing-only` reruns just step 3 with the models of the last full run and updates the timing keys of
+results/video_gestures.json (e.g. on a quiet machine):
+
+    python -m video_gestures.bench --timing-only
 """
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
 
@@ -22,8 +29,9 @@ import core  # noqa: F401  (offline environment first)
 import numpy as np
 import torch
 
-from core.env import SHARED_DATA
-from core.results import markdown_table, publish_table, write_results
+from core.env import REPO_ROOT, SHARED_DATA
+from core.io import InputError
+from core.results import markdown_table, publish_table, read_results, write_results
 from video_gestures import train
 from video_gestures.data import VideoItem
 from video_gestures.embeddings import build_cache, make_embedder, read_cache
@@ -31,17 +39,21 @@ from video_gestures.model import load_sequence_model
 from video_gestures.motion import PAIRS, generate_motion_set, load_hand_crops
 
 HANDS_CSV = SHARED_DATA / "gesture_detection" / "hands_dataset_subhih" / "labels.csv"
+# Whole frame, its left and right halves (horizontal position) and its top and bottom halves (vertical position).
+MOTION_VIEWS = ("whole", "left", "right", "top", "bottom")
 
 
 def embed_motion_set(cache_path: Path, clips_per_class: int, num_frames: int, image_size: int, seed: int = 0,
                      hands_csv: Path = HANDS_CSV, canvas: int = 64, hand_fraction: tuple[float, float] = (0.55, 0.7),
-                     progress: bool = False):
-    """Generate the motion set and embed it into `cache_path`; returns (extraction stats, the set, the embedder)."""
+                     views: tuple[str, ...] = ("whole", "left", "right"), progress: bool = False, reuse: bool = False):
+    """Generate the motion set and embed it into `cache_path`; returns (extraction stats, the set, the embedder).
+    With `reuse`, a complete cache built with the same settings and clips is kept (a stale one is rebuilt)."""
     hands = load_hand_crops(hands_csv, limit=60, seed=seed)
     motion = generate_motion_set(hands, clips_per_class, num_frames, canvas, seed=seed, hand_fraction=hand_fraction)
     items = [VideoItem(f"clip{i:04d}", motion.labels[t]) for i, t in enumerate(motion.targets)]
-    embedder = make_embedder("mobilenet_v2", image_size, ("whole", "left", "right"))
-    cache_path.unlink(missing_ok=True)  # a fresh extraction every time, so its speed is measured too
+    embedder = make_embedder("mobilenet_v2", image_size, views)
+    if not reuse:
+        cache_path.unlink(missing_ok=True)  # a fresh extraction, so its speed is measured too
     stats = build_cache(items, cache_path, embedder, motion.labels, num_frames,
                         clip_reader=lambda item, _: motion.clips[int(item.video_id[4:])], rebuild=True, progress=progress)
     return stats, motion, embedder
@@ -96,37 +108,72 @@ def ms_per_clip(checkpoint: Path, shape: tuple[int, ...], repeats: int = 50, thr
     return float(np.median(timings) * 1000)
 
 
-def main(argv: list[str] | None = None) -> dict:
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--points", type=Path, default=train.DEFAULT_POINTS, help="point-history CSV (default %(default)s)")
     parser.add_argument("--hands-csv", type=Path, default=HANDS_CSV, help="hand photos with boxes for the motion set")
     parser.add_argument("--point-epochs", type=int, default=20, help="epochs on the point-history set")
     parser.add_argument("--motion-epochs", type=int, default=30, help="epochs on the motion embeddings")
-    parser.add_argument("--clips-per-class", type=int, default=150, help="generated clips per motion class")
+    parser.add_argument("--clips-per-class", type=int, default=300, help="generated clips per motion class")
     parser.add_argument("--num-frames", type=int, default=8, help="frames per generated clip")
     parser.add_argument("--canvas", type=int, default=64, help="side of the generated frames in pixels")
     parser.add_argument("--image-size", type=int, default=96, help="MobileNetV2 input size for the embeddings")
+    parser.add_argument("--views", default=",".join(MOTION_VIEWS),
+                        help="frame views embedded for the motion set, one channel each (default %(default)s)")
     parser.add_argument("--timing-threads", type=int, default=2, help="torch threads for embedding_fps and ms_per_clip")
     parser.add_argument("--train-threads", type=int, default=1,
                         help="torch threads for extraction and training (1 is fastest on a shared 2-core machine)")
-    args = parser.parse_args(argv)
-    torch.set_num_threads(args.train_threads)
+    parser.add_argument("--reuse-cache", action="store_true",
+                        help="keep the motion embedding cache of an earlier run when it was built with the same settings "
+                             "(skips the extraction; embedding_fps_cache_build is then not measured)")
+    parser.add_argument("--timing-only", action="store_true",
+                        help="only rerun the timing (embedding_fps, ms_per_clip) with the models of the last full run "
+                             "and update results/video_gestures.json, e.g. on a quiet machine")
+    return parser.parse_args(argv)
 
-    points = train.main(["--threads", str(args.train_threads), "--points", str(args.points), "--run-name", "bench-points", "--max-epochs", str(args.point_epochs),
-                         "--batch-size", "64", "--no-progress-bar"])
+
+def measure_timing(results: dict, hands_csv: Path, threads: int) -> dict:
+    """The timing keys: MobileNetV2 over 20 generated clips with the benchmark's views and sizes, and the trained
+    sequence models on one clip, with `threads` and with 1 torch thread."""
+    motion_checkpoint, points_checkpoint = (REPO_ROOT / results["checkpoints"][k] for k in ("motion", "point_history"))
+    for checkpoint in (motion_checkpoint, points_checkpoint):
+        if not checkpoint.is_file():
+            raise InputError(checkpoint, "trained model not found; run `python -m video_gestures.bench` first")
+    hands = load_hand_crops(hands_csv, limit=4, seed=0)
+    clips = generate_motion_set(hands, clips_per_class=3, num_frames=results["motion_input_shape"][0],
+                                size=results["motion_canvas"], seed=1).clips[:20]
+    embedder = make_embedder("mobilenet_v2", results["embedding_image_size"], results["motion_views"])
+    motion_shape, points_shape = tuple(results["motion_input_shape"]), tuple(results["point_history_input_shape"])
+    return {"embedding_fps": embedding_fps(embedder, clips, threads),
+            "embedding_fps_1_thread": embedding_fps(embedder, clips, 1),
+            "ms_per_clip": ms_per_clip(motion_checkpoint, motion_shape, threads=threads),
+            "ms_per_clip_1_thread": ms_per_clip(motion_checkpoint, motion_shape, threads=1),
+            "ms_per_clip_point_history": ms_per_clip(points_checkpoint, points_shape, threads=threads),
+            "timing_threads": threads, "timing_date": time.strftime("%Y-%m-%d %H:%M")}
+
+
+def _repo_path(path) -> str:
+    """`path` relative to the repository when it lies inside it (the results file stays portable)."""
+    path = Path(path).resolve()
+    return str(path.relative_to(REPO_ROOT)) if path.is_relative_to(REPO_ROOT) else str(path)
+
+
+def run_benchmark(args: argparse.Namespace, argv: list[str] | None) -> dict:
+    """Train and score both sets; returns the results without the timing keys."""
+    points = train.main(["--threads", str(args.train_threads), "--points", str(args.points), "--run-name", "bench-points",
+                         "--max-epochs", str(args.point_epochs), "--batch-size", "64", "--no-progress-bar"])
     cache_path = train.make_run_dir("video_gestures", "bench-motion-cache") / "motion.h5"
-    extraction, motion_set, embedder = embed_motion_set(cache_path, args.clips_per_class, args.num_frames, args.image_size,
-                                                        hands_csv=args.hands_csv, canvas=args.canvas)
+    views = tuple(v for v in args.views.split(",") if v)
+    extraction, motion_set, _ = embed_motion_set(cache_path, args.clips_per_class, args.num_frames, args.image_size,
+                                                 hands_csv=args.hands_csv, canvas=args.canvas, views=views,
+                                                 reuse=args.reuse_cache)
     clip_ids = np.array([f"clip{i:04d}" for i in range(len(motion_set.clips))])
-    fps = embedding_fps(embedder, motion_set.clips[:20], args.timing_threads)
-    fps_one_thread = embedding_fps(embedder, motion_set.clips[:20], 1)
     motion_args = ["--max-epochs", str(args.motion_epochs), "--batch-size", "32", "--hidden", "64", "--learning-rate", "3e-3",
                    "--centre-time", "--standardize", "--threads", str(args.train_threads)]
     motion = train_cached(cache_path, clip_ids, "bench-motion", motion_args)
     shuffled = train_cached(cache_path, clip_ids, "bench-motion-shuffled", motion_args, shuffle=True)
     cache = read_cache(cache_path)
-
-    results = {
+    return {
         "point_history_accuracy": points["test_accuracy"],
         "point_history_test_sequences": points["sequences"]["test"],
         "motion_accuracy": motion["test_accuracy"],
@@ -135,44 +182,64 @@ def main(argv: list[str] | None = None) -> dict:
         "motion_direction_accuracy": direction_accuracy(motion),
         "motion_chance_shuffled": 0.5,
         "motion_test_clips": motion["sequences"]["test"],
+        "motion_train_clips": motion["sequences"]["train"],
+        "motion_val_clips": motion["sequences"]["val"],
         "motion_classes": cache.labels,
-        "embedding_fps": fps,
-        "embedding_fps_1_thread": fps_one_thread,
-        "embedding_fps_cache_build": extraction["frames_per_second"],
-        "embedding_backbone": "mobilenet_v2 (ImageNet), views whole/left/right",
+        "motion_confusion": np.asarray(motion["report"].confusion).tolist(),
+        "motion_shuffled_confusion": np.asarray(shuffled["report"].confusion).tolist(),
+        "motion_views": list(views),
+        "motion_canvas": args.canvas,
+        "embedding_fps_cache_build": extraction["frames_per_second"] if extraction["new"] else None,  # None: cache reused
+        "embedding_backbone": f"mobilenet_v2 (ImageNet), views {'/'.join(views)}",
         "embedding_image_size": args.image_size,
-        "ms_per_clip": ms_per_clip(motion["best_checkpoint"], tuple(cache.embeddings.shape[1:]), threads=args.timing_threads),
-        "ms_per_clip_1_thread": ms_per_clip(motion["best_checkpoint"], tuple(cache.embeddings.shape[1:]), threads=1),
-        "ms_per_clip_point_history": ms_per_clip(points["best_checkpoint"], tuple(points["input_shape"]),
-                                                 threads=args.timing_threads),
         "motion_input_shape": list(cache.embeddings.shape[1:]),
+        "point_history_input_shape": list(points["input_shape"]),
+        "checkpoints": {"motion": _repo_path(motion["best_checkpoint"]), "point_history": _repo_path(points["best_checkpoint"])},
         "train_seconds": {"point_history": points["train_seconds"], "motion": motion["train_seconds"]},
         "epochs": {"point_history": args.point_epochs, "motion": args.motion_epochs},
         "attention_point_history": points["attention"],
-        "timing_threads": args.timing_threads,
+        "attention_motion": motion["attention"],
         "train_threads": args.train_threads,
         "command": "python -m video_gestures.bench " + " ".join(argv or []),
     }
-    write_results("video_gestures", results)
+
+
+def results_table(results: dict) -> str:
+    views = results["motion_views"]
     rows = [
-        [f"point history, 25% hold-out ({results['point_history_test_sequences']} sequences)", "accuracy", f"{results['point_history_accuracy']:.4f}", "≥ 0.993"],
+        [f"point history, 25% hold-out ({results['point_history_test_sequences']} sequences)", "accuracy",
+         f"{results['point_history_accuracy']:.4f}", "≥ 0.993"],
         [f"generated motion, 8 classes ({results['motion_test_clips']} hold-out clips)", "accuracy",
          f"{results['motion_accuracy']:.4f}", "≥ 0.98"],
         ["same, frames shuffled in time (control)", "accuracy", f"{results['motion_shuffled_accuracy']:.4f}", "chance: 0.5"],
         ["same, shuffled: direction right when the motion kind is right", "accuracy",
          f"{results['motion_shuffled_direction_accuracy']:.4f}", "chance: 0.5"],
-        [f"MobileNetV2 embeddings, 3 views, {args.image_size} px, {args.timing_threads} threads (1 thread)", "frames / s",
+        [f"MobileNetV2 embeddings, {len(views)} views, {results['embedding_image_size']} px, "
+         f"{results['timing_threads']} threads (1 thread)", "frames / s",
          f"{results['embedding_fps']:.1f} ({results['embedding_fps_1_thread']:.1f})", ""],
-        [f"sequence model, one clip {tuple(results['motion_input_shape'])}, {args.timing_threads} threads (1 thread)", "ms / clip",
-         f"{results['ms_per_clip']:.2f} ({results['ms_per_clip_1_thread']:.2f})", ""],
+        [f"sequence model, one clip {tuple(results['motion_input_shape'])}, {results['timing_threads']} threads (1 thread)",
+         "ms / clip", f"{results['ms_per_clip']:.2f} ({results['ms_per_clip_1_thread']:.2f})", ""],
     ]
     table = markdown_table(["benchmark", "metric", "value", "target"], rows)
-    table += (f"\n\n`{results['command'].strip()}`; timings on a 2-core machine shared with other jobs (pessimistic; "
-              "with the cores oversubscribed, 2 torch threads run far slower than 1).")
+    return table + (f"\n\n`{results['command'].strip()}`; views {'/'.join(views)}. Timings ({results['timing_date']}) on a "
+                    "2-core machine shared with other jobs (pessimistic; with the cores oversubscribed, 2 torch threads "
+                    "run far slower than 1); `python -m video_gestures.bench --timing-only` reruns just them.")
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = parse_args(argv)
+    torch.set_num_threads(args.train_threads)
+    results = read_results("video_gestures") if args.timing_only else run_benchmark(args, argv)
+    results.update(measure_timing(results, args.hands_csv, args.timing_threads))
+    write_results("video_gestures", results)
+    table = results_table(results)
     publish_table("video_gestures", table)
     print(table)
     return results
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except InputError as error:
+        sys.exit(f"error: {error}")

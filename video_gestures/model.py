@@ -16,6 +16,9 @@ from torch import nn
 from core.training import ClassificationModule
 
 
+CHANNEL_PROJECTIONS = ("separate", "shared")
+
+
 class CNNBiLSTMWithAttention(nn.Module):
     """1-D convolution over each channel's features (shared across channels and frames), softmax attention
     over the channels of each frame, a BiLSTM whose output is added to its input (residual), softmax
@@ -23,7 +26,7 @@ class CNNBiLSTMWithAttention(nn.Module):
 
     def __init__(self, num_classes: int, channels: int, features: int, hidden: int = 128,
                  conv_channels: int = 16, kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2,
-                 deltas: bool = False, centre_time: bool = False):
+                 deltas: bool = False, centre_time: bool = False, channel_projection: str = "separate"):
         super().__init__()
         if hidden % 2:
             raise ValueError(f"hidden size must be even (two LSTM directions), got {hidden}")
@@ -40,8 +43,23 @@ class CNNBiLSTMWithAttention(nn.Module):
         self.conv = nn.Sequential(nn.Conv1d(1, conv_channels, max(kernel_size, stride) | 1, stride=stride,
                                             padding=max(kernel_size, stride) // 2), nn.GELU(),
                                   nn.AdaptiveAvgPool1d(min(features, 8)))
-        self.project = nn.Sequential(nn.Linear(conv_channels * min(features, 8) + features, hidden), nn.LayerNorm(hidden),
-                                     nn.GELU())
+        # Which channel a vector came from matters. With one projection shared by all channels and a weighted sum
+        # over them, a frame is a *set* of channel vectors: "hand in the left half, background in the right" and
+        # its mirror image give the same frame vector, so swipe left/right (and rotation direction) cannot be
+        # told apart. "separate" gives every channel (view, backbone chunk, delta) its own projection;
+        # "shared" is the channel-blind variant, kept for comparison.
+        if channel_projection not in CHANNEL_PROJECTIONS:
+            raise ValueError(f"channel_projection must be one of {CHANNEL_PROJECTIONS}, got {channel_projection!r}")
+        self.channel_projection = channel_projection
+        total_channels = channels * (2 if deltas else 1)
+        width = conv_channels * min(features, 8) + features
+        if channel_projection == "separate":
+            bound = width ** -0.5  # nn.Linear's default initialisation range
+            self.channel_weight = nn.Parameter(torch.empty(total_channels, width, hidden).uniform_(-bound, bound))
+            self.channel_bias = nn.Parameter(torch.empty(total_channels, hidden).uniform_(-bound, bound))
+        else:
+            self.project = nn.Linear(width, hidden)
+        self.project_activation = nn.Sequential(nn.LayerNorm(hidden), nn.GELU())
         self.channel_score = nn.Linear(hidden, 1)  # over 2 x channels when deltas are on
         self.lstm = nn.LSTM(hidden, hidden // 2, num_layers=lstm_layers, batch_first=True, bidirectional=True,
                             dropout=dropout if lstm_layers > 1 else 0.0)
@@ -59,7 +77,7 @@ class CNNBiLSTMWithAttention(nn.Module):
         batch, time, channels, features = x.shape
         flat = x.reshape(batch * time * channels, 1, features)
         conv = self.conv(flat).flatten(1)
-        frame_channels = self.project(torch.cat([conv, flat.squeeze(1)], dim=1)).view(batch, time, channels, -1)
+        frame_channels = self._project(torch.cat([conv, flat.squeeze(1)], dim=1).view(batch, time, channels, -1))
         channel_weights = torch.softmax(self.channel_score(frame_channels).squeeze(-1), dim=2)  # (B, T, C)
         frames = (channel_weights.unsqueeze(-1) * frame_channels).sum(dim=2)  # (B, T, H)
         sequence = self.norm(frames + self.lstm(frames)[0])  # residual BiLSTM
@@ -69,6 +87,12 @@ class CNNBiLSTMWithAttention(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_with_attention(x)[0]
+
+    def _project(self, x: torch.Tensor) -> torch.Tensor:
+        """(B, T, C, width) → (B, T, C, hidden): a linear map (per channel or shared), LayerNorm, GELU."""
+        if self.channel_projection == "separate":
+            return self.project_activation(torch.einsum("btcw,cwh->btch", x, self.channel_weight) + self.channel_bias)
+        return self.project_activation(self.project(x))
 
     def _centred(self, x: torch.Tensor) -> torch.Tensor:
         """With `centre_time`, each clip minus its mean over time: what stays the same in a clip (the person,
@@ -90,14 +114,14 @@ class SequenceModule(ClassificationModule):
                  kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2, optimizer: str = "radam",
                  learning_rate: float = 3e-3, weight_decay: float = 1e-4, scheduler: str = "onecycle",
                  label_smoothing: float = 0.0, input_config: dict | None = None, deltas: bool = False,
-                 centre_time: bool = False):
+                 centre_time: bool = False, channel_projection: str = "separate"):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
         # How inputs were made (point features, or backbones/views/frames of the embedding cache), so that
         # predict.py rebuilds the same front end from the checkpoint alone.
         self.input_config = dict(input_config or {})
         self.network = CNNBiLSTMWithAttention(len(labels), channels, features, hidden, conv_channels, kernel_size,
-                                              lstm_layers, dropout, deltas, centre_time)
+                                              lstm_layers, dropout, deltas, centre_time, channel_projection)
 
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.network.forward_with_attention(x)

@@ -24,11 +24,11 @@ from torch.utils.data import DataLoader, TensorDataset
 from core.env import SHARED_DATA
 from core.io import InputError, save_figure
 from core.metrics import classification_report
-from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,
+from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,
                            trainer_options_from_args, write_run_records)
 from video_gestures.data import (POINT_HISTORY_FEATURES, grouped_stratified_split, point_history_features,
                                  read_point_history, stratified_split)
-from video_gestures.model import (SequenceModule, attention_statistics, format_attention_statistics,
+from video_gestures.model import (CHANNEL_PROJECTIONS, SequenceModule, attention_statistics, format_attention_statistics,
                                   load_sequence_model, plot_attention, predict_with_attention)
 
 DEFAULT_POINTS = SHARED_DATA / "video_gestures" / "mediapipe_point_history" / "point_history.csv"
@@ -64,6 +64,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--test-fraction", type=float, default=0.25, help="stratified hold-out share scored once (default %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the rest used to pick the checkpoint")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out split (default %(default)s)")
+    parser.add_argument("--monitor", default="val_loss", choices=["val_loss", "val_acc"],
+                        help="validation metric that picks the best checkpoint (and early stopping). val_loss by default: "
+                             "validation accuracy often reaches 1.0 early and then cannot rank later epochs (default %(default)s)")
     model = parser.add_argument_group("model and optimisation")
     model.add_argument("--hidden", type=int, default=64, help="LSTM output size (both directions) and projection size")
     model.add_argument("--conv-channels", type=int, default=16, help="filters of the per-channel feature convolution")
@@ -72,6 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--standardize", action="store_true",
                        help="standardise every input feature with training-set mean and std (stored in the checkpoint)")
     model.add_argument("--deltas", action="store_true", help="add frame-to-frame differences as extra channels inside the model")
+    model.add_argument("--channel-projection", default="separate", choices=CHANNEL_PROJECTIONS,
+                       help="separate: every channel (view, backbone chunk) has its own projection, so the model knows "
+                            "which half of the frame a vector came from; shared: one channel-blind projection (default %(default)s)")
     model.add_argument("--centre-time", action="store_true",
                        help="subtract each clip's mean over time inside the model (removes who and where, keeps the motion)")
     model.add_argument("--batch-size", type=int, default=64, help="sequences per batch (default %(default)s)")
@@ -132,16 +138,18 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
         dataset = TensorDataset(torch.from_numpy(np.ascontiguousarray(x[index], dtype=np.float32)), torch.from_numpy(y[index]).long())
         return DataLoader(dataset, batch_size=args.batch_size, shuffle=shuffle, drop_last=shuffle and len(index) > args.batch_size)
 
+    seed_everything(args.seed)  # before the weights are drawn: the same command gives the same model
     module = SequenceModule(labels, x.shape[2], x.shape[3], args.hidden, args.conv_channels, 5, args.lstm_layers,
                             args.dropout, args.optimizer, args.learning_rate, args.weight_decay, args.scheduler,
-                            args.label_smoothing, input_config, args.deltas, args.centre_time)
+                            args.label_smoothing, input_config, args.deltas, args.centre_time, args.channel_projection)
     if args.standardize:
         module.network.fit_input_statistics(x[train_index])
     channel_names = (input_config or {}).get("channel_names")
     if channel_names and args.deltas:
         channel_names = [*channel_names, *(f"Δ{name}" for name in channel_names)]
     run_dir = make_run_dir("video_gestures", args.run_name, args.runs_root)
-    result = fit(module, loader(train_index, True), loader(val_index if len(val_index) else train_index, False), options, run_dir)
+    result = fit(module, loader(train_index, True), loader(val_index if len(val_index) else train_index, False), options, run_dir,
+                 monitor=args.monitor, mode="min" if args.monitor == "val_loss" else "max")
     if not result.trainer.is_global_zero:
         return {}
     model = load_sequence_model(str(result.best_checkpoint))

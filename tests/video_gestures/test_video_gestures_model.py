@@ -72,3 +72,17 @@ def test_centring_in_time_removes_what_does_not_move():
     network = CNNBiLSTMWithAttention(2, channels=1, features=3, hidden=8, centre_time=True).eval()
     x = torch.randn(2, 5, 1, 3)
     assert torch.allclose(network(x), network(x + torch.randn(2, 1, 1, 3) * 5), atol=1e-4)  # a constant offset per clip
+
+
+def test_separate_projection_knows_which_channel_is_which():
+    """A shared projection summed over channels cannot tell "hand left, background right" from its mirror image
+    (swapped channels give the same output); per-channel projections can."""
+    torch.manual_seed(0)
+    x = torch.randn(3, 5, 2, 6)
+    swapped = x.flip(dims=[2])
+    shared = CNNBiLSTMWithAttention(4, channels=2, features=6, hidden=16, channel_projection="shared").eval()
+    separate = CNNBiLSTMWithAttention(4, channels=2, features=6, hidden=16, channel_projection="separate").eval()
+    assert torch.allclose(shared(x), shared(swapped), atol=1e-5)
+    assert not torch.allclose(separate(x), separate(swapped), atol=1e-3)
+    with pytest.raises(ValueError, match="channel_projection"):
+        CNNBiLSTMWithAttention(4, channels=2, features=6, channel_projection="mixed")

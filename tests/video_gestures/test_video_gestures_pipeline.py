@@ -86,6 +86,11 @@ def test_clips_train_predict_and_live_from_the_cli(tmp_path):
     assert read_cache(tmp_path / "cache.h5").embeddings.shape == (12, 4, 3, 32)
     assert (tmp_path / "video_gestures" / "r" / "attention.png").is_file()
     assert len(result["attention"]["time_mean"]) == 4 and result["sequences"]["test"] >= 2
+    again = train.main(["--source", "cache", "--cache", str(tmp_path / "cache.h5"), "--runs-root", str(tmp_path),
+                        "--run-name", "r2", "--max-epochs", "1", "--batch-size", "4", "--hidden", "8",
+                        "--val-fraction", "0.2", "--no-progress-bar"])
+    weights, weights_again = (torch.load(r["best_checkpoint"], weights_only=False)["state_dict"] for r in (result, again))
+    assert all(torch.equal(weights[k], weights_again[k]) for k in weights)  # same command, same model
 
     video = tmp_path / "clip.mp4"
     with AtomicVideoWriter(video, fps=8, size=(32, 32)) as writer:

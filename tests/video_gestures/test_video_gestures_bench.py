@@ -1,0 +1,26 @@
+import pytest
+
+from core.io import InputError
+from video_gestures.bench import measure_timing, results_table
+
+RESULTS = {
+    "point_history_accuracy": 0.9992, "point_history_test_sequences": 1324, "motion_accuracy": 0.985,
+    "motion_test_clips": 600, "motion_shuffled_accuracy": 0.5, "motion_shuffled_direction_accuracy": 0.51,
+    "motion_views": ["whole", "left", "right", "top", "bottom"], "embedding_image_size": 96, "timing_threads": 2,
+    "embedding_fps": 12.34, "embedding_fps_1_thread": 30.0, "ms_per_clip": 1.5, "ms_per_clip_1_thread": 0.9,
+    "motion_input_shape": [8, 5, 1280], "point_history_input_shape": [16, 3, 2], "motion_canvas": 64,
+    "timing_date": "2026-11-22 03:00", "command": "python -m video_gestures.bench ",
+    "checkpoints": {"motion": "runs/video_gestures/no-such-run/best.ckpt", "point_history": "runs/none/best.ckpt"},
+}
+
+
+def test_results_table_reads_the_results_and_says_how_to_rerun_the_timing():
+    table = results_table(RESULTS)
+    assert "| 0.9850 | ≥ 0.98 |" in table and "| 0.9992 | ≥ 0.993 |" in table
+    assert "5 views, 96 px, 2 threads" in table and "12.3 (30.0)" in table and "(8, 5, 1280)" in table
+    assert "--timing-only" in table
+
+
+def test_timing_only_without_trained_models_names_the_missing_checkpoint():
+    with pytest.raises(InputError, match="no-such-run/best.ckpt.*trained model not found"):
+        measure_timing(RESULTS, hands_csv=None, threads=1)

@@ -1,4 +1,4 @@
-"""`CNNBiLSTMWithAttention`: per-frame channels → channel attention → residual BiLSTM → attention over time → linear head.
+"""`CNNBiLSTMWithAttention`: per-frame channels → projection per channel → channel attention → residual BiLSTM → attention over time → linear head.
 
 Input is (batch, time, channels, features). In the original, a frame is 12 channels of 768 features
 (ResNeXt50 and ViT embeddings of the whole frame and its left and right halves, ResNeXt's 2048 cut into
@@ -20,9 +20,9 @@ CHANNEL_PROJECTIONS = ("separate", "shared")
 
 
 class CNNBiLSTMWithAttention(nn.Module):
-    """1-D convolution over each channel's features (shared across channels and frames), softmax attention
-    over the channels of each frame, a BiLSTM whose output is added to its input (residual), softmax
-    attention over time, and a linear classifier."""
+    """1-D convolution over each channel's features (shared across channels and frames), a linear projection per
+    channel, softmax attention over the channels of each frame, a BiLSTM whose output is added to its input
+    (residual), softmax attention over time, and a linear classifier."""
 
     def __init__(self, num_classes: int, channels: int, features: int, hidden: int = 128,
                  conv_channels: int = 16, kernel_size: int = 5, lstm_layers: int = 1, dropout: float = 0.2,

@@ -162,7 +162,9 @@ def run_benchmark(args: argparse.Namespace, argv: list[str] | None) -> dict:
     """Train and score both sets; returns the results without the timing keys."""
     points = train.main(["--threads", str(args.train_threads), "--points", str(args.points), "--run-name", "bench-points",
                          "--max-epochs", str(args.point_epochs), "--batch-size", "64", "--no-progress-bar"])
-    cache_path = train.make_run_dir("video_gestures", "bench-motion-cache") / "motion.h5"
+    # The generator's settings are in the name: the cache itself only checks backbone, views, frames and clip ids.
+    cache_path = (train.make_run_dir("video_gestures", "bench-motion-cache")
+                  / f"motion_{args.clips_per_class}x{args.num_frames}_{args.canvas}px.h5")
     views = tuple(v for v in args.views.split(",") if v)
     extraction, motion_set, _ = embed_motion_set(cache_path, args.clips_per_class, args.num_frames, args.image_size,
                                                  hands_csv=args.hands_csv, canvas=args.canvas, views=views,

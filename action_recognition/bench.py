@@ -9,6 +9,7 @@
    tsn_ft: the same TSN with MobileNetV2's last blocks (11-18) fine-tuned at --finetune-image-size on
    cached maps of the frozen blocks 0-10 for the plain, mirrored and 6 augmented views of each clip;
    a fixed cosine schedule, the last epoch kept (dev is held out of the training videos and saturates).
+   gru_ft: the same fine-tuning under the bidirectional GRU (it shares tsn_ft's cached maps).
 2. keypoint model: MediaPipe Pose through pose_smoothing's person follower on each frame (upscaled
    to 256 px), a GRU over the 3 normalised poses; trained on the first --keypoint-train-per-class
    train clips of each class (MediaPipe is the slow part), scored on the whole val split.
@@ -47,6 +48,8 @@ from core.training import RUNS_DIR  # noqa: E402
 FROZEN = {"frame": ["--model", "frame", "--hidden", "0"], "tsn": ["--model", "tsn", "--hidden", "512"],
           "gru": ["--model", "gru", "--hidden", "256"]}
 FINETUNED = {"tsn_ft": ["--model", "tsn", "--hidden", "0", "--finetune-from", "11", "--views", "6",
+                        "--backbone-lr-scale", "0.3", "--weight-decay", "0.05", "--select", "last"],
+             "gru_ft": ["--model", "gru", "--hidden", "256", "--finetune-from", "11", "--views", "6",
                         "--backbone-lr-scale", "0.3", "--weight-decay", "0.05", "--select", "last"]}
 FRAME_MODELS = (*FROZEN, *FINETUNED)
 MODEL_NAMES = (*FRAME_MODELS, "keypoint")
@@ -130,8 +133,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="the UCF101 mini-set zip (default %(default)s)")
     parser.add_argument("--image-size", type=int, default=112, help="CNN input size for the 64 px frames")
     parser.add_argument("--max-epochs", type=int, default=12, help="epochs for each head on frozen features")
-    parser.add_argument("--finetune-image-size", type=int, default=128, help="CNN input size for tsn_ft")
-    parser.add_argument("--finetune-epochs", type=int, default=10, help="epochs for tsn_ft")
+    parser.add_argument("--finetune-image-size", type=int, default=128, help="CNN input size for tsn_ft and gru_ft")
+    parser.add_argument("--finetune-epochs", type=int, default=10, help="epochs for tsn_ft and gru_ft")
     parser.add_argument("--train-threads", type=int, default=1,
                         help="torch threads while training (the timing always uses 2; default %(default)s)")
     parser.add_argument("--keypoint-train-per-class", type=int, default=100, help="train clips per class for the keypoint model")
@@ -175,7 +178,8 @@ def main(argv: list[str] | None = None) -> dict:
         speed = clips_per_second([run["best_checkpoint"]], args.data, args.speed_clips, name != "keypoint")
         results[name] = {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "clips_per_second": speed,
                          "val_clips": report.n_samples, "train_clips": run["clips"]["train"],
-                         "train_seconds": run["train_seconds"], "per_class_recall": report.per_class_recall,
+                         "train_seconds": run["train_seconds"], "dev_accuracy": dev_score(run["run_dir"])[0],
+                         "per_class_recall": report.per_class_recall,
                          "labels": report.labels, "confusion": report.confusion.tolist()}
     speed = clips_per_second([runs[best_frame]["best_checkpoint"], runs["keypoint"]["best_checkpoint"]],
                              args.data, args.speed_clips, True)
@@ -199,6 +203,8 @@ def main(argv: list[str] | None = None) -> dict:
                     "gru": "gru: bidirectional GRU over the 3 frame features",
                     "tsn_ft": f"tsn_ft: TSN, MobileNetV2 blocks 11-18 fine-tuned at {args.finetune_image_size} px "
                               "(augmented views, label smoothing, cosine schedule)",
+                    "gru_ft": f"gru_ft: bidirectional GRU, MobileNetV2 blocks 11-18 fine-tuned at {args.finetune_image_size} px "
+                              "(as tsn_ft)",
                     "keypoint": "keypoint: GRU over MediaPipe body keypoints",
                     "fused": f"fused: {best_frame} + keypoint, weight {fused['weight']:.2f} chosen on dev"}
     rows = [[descriptions[n], f"{results[n]['accuracy']:.4f}", f"{results[n]['macro_f1']:.4f}",

@@ -14,7 +14,6 @@ train on those maps, so an epoch costs a fraction of a full backward pass.
 from __future__ import annotations
 
 import hashlib
-import io
 import warnings
 from pathlib import Path
 from typing import Sequence
@@ -25,6 +24,7 @@ from torch import nn
 
 from core.env import CACHE_DIR
 from core.io import atomic_path
+from core.onnx import onnx_bytes, onnx_session
 
 BACKBONES = ("mobilenet_v2", "resnet18")
 CACHE_ROOT = CACHE_DIR / "action_recognition"
@@ -73,18 +73,10 @@ class FrameEncoder(nn.Module):
         """The frozen stem as an onnxruntime session (frames -> maps as numpy), or None without onnxruntime.
         For filling the cache: on this CPU it runs MobileNetV2's early blocks about 5x faster than eager torch."""
         try:
-            import onnxruntime
+            session = onnx_session(onnx_bytes(self.stem_blocks, torch.zeros(1, 3, self.image_size, self.image_size),
+                                              ["x"], ["y"]), torch.get_num_threads())
         except ImportError:
             return None
-        buffer = io.BytesIO()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            torch.onnx.export(self.stem_blocks.eval(), torch.zeros(1, 3, self.image_size, self.image_size), buffer,
-                              input_names=["x"], output_names=["y"], dynamic_axes={"x": {0: "n"}, "y": {0: "n"}},
-                              dynamo=False)
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads, options.inter_op_num_threads = torch.get_num_threads(), 1
-        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
         return lambda frames: torch.from_numpy(session.run(None, {"x": self.prepare(frames).numpy()})[0])
 
     def tail(self, maps: torch.Tensor) -> torch.Tensor:

@@ -7,6 +7,8 @@ cache file keyed by the checkpoint's path, size and time, so a retrained checkpo
 from __future__ import annotations
 
 import hashlib
+import io
+import warnings
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -14,23 +16,29 @@ from core.env import CACHE_DIR
 from core.io import atomic_path
 
 
-def export_onnx(network, example_input, target: str | Path, input_names: Sequence[str],
-                output_names: Sequence[str], metadata: Mapping[str, str] | None = None, opset: int = 17) -> Path:
-    """Write `network` (eval mode, CPU) as ONNX with a dynamic batch axis on every input and output;
-    `metadata` goes into the file's metadata_props so it describes itself."""
-    import onnx
+def onnx_bytes(network, example_input, input_names: Sequence[str], output_names: Sequence[str], opset: int = 17) -> bytes:
+    """`network` (eval mode, CPU) as an in-memory ONNX model with a dynamic batch axis on every input and output."""
     import torch
 
-    network = network.eval().cpu()
+    buffer = io.BytesIO()
     dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
+        torch.onnx.export(network.eval().cpu(), example_input, buffer, input_names=list(input_names),
+                          output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset, dynamo=False)
+    return buffer.getvalue()
+
+
+def export_onnx(network, example_input, target: str | Path, input_names: Sequence[str],
+                output_names: Sequence[str], metadata: Mapping[str, str] | None = None, opset: int = 17) -> Path:
+    """Write `network` as an ONNX file (atomically); `metadata` goes into the file's metadata_props so it
+    describes itself."""
+    import onnx
+
+    model = onnx.load_from_string(onnx_bytes(network, example_input, input_names, output_names, opset))
+    for key, value in (metadata or {}).items():
+        model.metadata_props.add(key=key, value=str(value))
     with atomic_path(target) as tmp:
-        with torch.no_grad():
-            torch.onnx.export(network, example_input, str(tmp), input_names=list(input_names),
-                              output_names=list(output_names), dynamic_axes=dynamic_axes, opset_version=opset,
-                              dynamo=False)
-        model = onnx.load(str(tmp))
-        for key, value in (metadata or {}).items():
-            model.metadata_props.add(key=key, value=str(value))
         onnx.save(model, str(tmp))
     return Path(target)
 
@@ -43,11 +51,11 @@ def cached_export_path(checkpoint: str | Path, task: str, suffix: str = "") -> P
     return CACHE_DIR / task / "onnx" / f"{checkpoint.stem}-{key}.onnx"
 
 
-def onnx_session(path: str | Path, threads: int = 2):
-    """A CPU onnxruntime session using `threads` intra-op threads."""
+def onnx_session(model: str | Path | bytes, threads: int = 2):
+    """A CPU onnxruntime session, from a file or from `onnx_bytes`, using `threads` intra-op threads."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])

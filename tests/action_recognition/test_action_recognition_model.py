@@ -152,3 +152,12 @@ def test_augmented_view_is_the_same_for_every_frame_and_fixed_by_its_seed():
     assert (view_frames("c", clip, "flip") == clip[:, :, ::-1]).all() and view_frames("c", clip, "plain") is not None
     with pytest.raises(ValueError, match="unknown view"):
         view_frames("c", clip, "zoom")
+
+
+def test_onnx_stem_matches_the_torch_stem():
+    """The cache filler's onnxruntime stem gives the maps of the torch stem it was exported from."""
+    encoder = FrameEncoder("mobilenet_v2", 32, first_trained=4).eval()
+    frames = torch.from_numpy(np.random.default_rng(0).integers(0, 256, (3, 32, 32, 3), dtype=np.uint8))
+    onnx_stem = encoder.onnx_stem()
+    assert onnx_stem is not None
+    np.testing.assert_allclose(onnx_stem(frames).numpy(), encoder.stem(frames).numpy(), atol=1e-4)

@@ -39,7 +39,7 @@ from action_recognition.inference import load_model, model_inputs, predict_proba
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
-                           trainer_options_from_args, write_run_records)
+                           seed_everything, trainer_options_from_args, write_run_records)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "action_recognition" / "ucf101_10class_3frame_clips.zip"
 
@@ -191,6 +191,7 @@ def main(argv: list[str] | None = None) -> dict:
               f"(their keypoint input is all zeros)", file=sys.stderr)
     dev_set = tensors(dev if len(dev) else train, (False,))
     input_dim = 0 if args.finetune else int(train_set.tensors[0].shape[-1])  # features or keypoints: from the data
+    seed_everything(args.seed)  # before the weights are drawn: the same command gives the same model
     module = ActionModule(labels, args.model, input_dim, args.hidden, args.layers, args.dropout, args.bidirectional,
                           args.backbone, args.image_size, args.finetune, args.allow_download,
                           int(np.shape(train.frames[0])[0]), args.frame_size, args.optimizer, args.learning_rate,

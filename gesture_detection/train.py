@@ -18,7 +18,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
-                           trainer_options_from_args, write_run_records)
+                           seed_everything, trainer_options_from_args, write_run_records)
 
 from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
                                     class_names_of, crop_items, load_annotations, readable, shared_set_csv,
@@ -114,6 +114,7 @@ def main(argv=None) -> dict:
     else:
         import torch
 
+        seed_everything(args.seed)  # before the weights are drawn: the same command gives the same model
         module = CropClassifier(class_names, args.backbone, args.image_size, args.pretrained, box_scale,
                                 args.freeze_blocks, learning_rate=args.learning_rate)
         loader = lambda items, train_mode: torch.utils.data.DataLoader(  # noqa: E731

@@ -20,12 +20,18 @@ def _rows(path):
         return list(csv.DictReader(handle))
 
 
+def _generated_videos(root, per_class: int, first_val: int, seconds: float):
+    """root/{train,val}/<action>/<k>.mp4: clips k >= first_val go to val."""
+    for a, action in enumerate(ACTIONS):
+        for k in range(per_class):
+            write_action_video(root / ("val" if k >= first_val else "train") / action / f"{k}.mp4", action,
+                               seed=10 * a + k, seconds=seconds)
+    return root
+
+
 @pytest.mark.slow
 def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
-    data = tmp_path / "videos"
-    for a, action in enumerate(ACTIONS):
-        for k in range(10):
-            write_action_video(data / ("val" if k >= 8 else "train") / action / f"{k}.mp4", action, seed=10 * a + k, seconds=1.6)
+    data = _generated_videos(tmp_path / "videos", per_class=10, first_val=8, seconds=1.6)
     (data / "train" / ACTIONS[0] / "broken.mp4").write_bytes(b"")
     result = train.main(["--data", str(data), "--model", "gru", "--num-frames", "4", "--frame-size", "64",
                          "--image-size", "64", "--dev-fraction", "0", "--max-epochs", "25", "--batch-size", "8",
@@ -49,10 +55,7 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
 
 @pytest.mark.slow
 def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path):
-    data = tmp_path / "videos"
-    for a, action in enumerate(ACTIONS):
-        for k in range(6):
-            write_action_video(data / ("val" if k >= 4 else "train") / action / f"{k}.mp4", action, seed=10 * a + k, seconds=1.2)
+    data = _generated_videos(tmp_path / "videos", per_class=6, first_val=4, seconds=1.2)
     cache = tmp_path / "cache"
     result = train.main(["--data", str(data), "--model", "tsn", "--num-frames", "3", "--frame-size", "48",
                          "--image-size", "48", "--finetune-from", "14", "--views", "2", "--flip-augment", "--tta-flip",

@@ -37,8 +37,8 @@ RUNS = REPO_ROOT / "runs" / "emotion"
 # model name -> (run name, train.py arguments). The first model is the default recognizer (weights/emotion.ckpt).
 RECIPES = {
     "mobilenet_v2": ("mnv2_joint64", ["--head", "joint", "--input-size", "64", "--max-epochs", "8"]),
-    "compact_cnn": ("cnn48_bal25", ["--architecture", "compact_cnn", "--input-size", "48", "--learning-rate", "3e-3",
-                                    "--max-epochs", "25", "--balance", "0.5", "--threads", "2"]),
+    "compact_cnn": ("cnn48_bal40", ["--architecture", "compact_cnn", "--input-size", "48", "--learning-rate", "3e-3",
+                                    "--max-epochs", "40", "--balance", "0.5", "--threads", "2"]),
 }
 REFERENCE = {"frozen ImageNet MobileNetV2 + logistic regression (issue)": {"test_accuracy": 0.549, "macro_f1": 0.35},
              "FER+ paper VGG13, 28k training images (issue)": {"test_accuracy": 0.8385}}

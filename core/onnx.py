@@ -10,10 +10,12 @@ import hashlib
 import io
 import warnings
 from pathlib import Path
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from core.env import CACHE_DIR
 from core.io import atomic_path
+
+BACKENDS = ("auto", "onnx", "torch")  # auto = onnxruntime when it is installed, else PyTorch
 
 
 def onnx_bytes(network, example_input, input_names: Sequence[str], output_names: Sequence[str], opset: int = 17) -> bytes:
@@ -43,11 +45,11 @@ def export_onnx(network, example_input, target: str | Path, input_names: Sequenc
     return Path(target)
 
 
-def cached_export_path(checkpoint: str | Path, task: str, suffix: str = "") -> Path:
+def cached_export_path(checkpoint: str | Path, task: str, key: str = "") -> Path:
     """Where the ONNX export of `checkpoint` is cached (.cache/<task>/onnx/); changes when the checkpoint does."""
     checkpoint = Path(checkpoint)
     stat = checkpoint.stat()
-    key = hashlib.sha1(f"{checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{suffix}".encode()).hexdigest()[:16]
+    key = hashlib.sha1(f"{checkpoint.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{key}".encode()).hexdigest()[:16]
     return CACHE_DIR / task / "onnx" / f"{checkpoint.stem}-{key}.onnx"
 
 
@@ -59,3 +61,29 @@ def onnx_session(model: str | Path | bytes, threads: int = 2):
     options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     return ort.InferenceSession(model if isinstance(model, bytes) else str(model), options, providers=["CPUExecutionProvider"])
+
+
+def check_backend(backend: str) -> None:
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+def cached_onnx_session(checkpoint: str | Path, task: str, export: Callable[[Path], object], threads: int,
+                        backend: str = "auto", key: str = ""):
+    """The onnxruntime session of `checkpoint`'s ONNX export, made once by `export(path)` into the cache
+    (`key` separates exports of one checkpoint made with other settings). None for backend "torch", and
+    for "auto" when onnx or onnxruntime is not installed; "onnx" then raises the ImportError."""
+    check_backend(backend)
+    if backend == "torch":
+        return None
+    try:
+        import onnxruntime  # noqa: F401  (no export when the runtime is missing)
+
+        path = cached_export_path(checkpoint, task, key)
+        if not path.is_file():
+            export(path)
+        return onnx_session(path, threads)
+    except ImportError:
+        if backend == "onnx":
+            raise
+        return None

@@ -25,6 +25,7 @@ import numpy as np  # noqa: E402
 
 from core.env import REPO_ROOT  # noqa: E402
 from core.io import InputError, atomic_open  # noqa: E402
+from core.onnx import BACKENDS  # noqa: E402
 from emotion.data import CLASSES, SUBMISSION_HEADER, list_test_images, load_images, read_submission  # noqa: E402
 
 DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "emotion.ckpt"
@@ -109,7 +110,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="also write per-class probabilities, valence, arousal and flags to this CSV")
     parser.add_argument("--detector", choices=("mediapipe", "haar", "none"), default="mediapipe",
                         help="face detector; none classifies whole images (already-cropped faces)")
-    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference engine")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine")
     parser.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for inference")

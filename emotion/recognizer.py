@@ -17,12 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from core.io import InputError
-from core.onnx import cached_export_path, onnx_session
+from core.onnx import cached_onnx_session, check_backend, onnx_session
 from core.onnx import export_onnx as core_export_onnx
 from emotion.data import CLASSES, faces_to_tensor, to_gray_square
 from emotion.faces import FaceBox, FaceDetector
-
-BACKENDS = ("auto", "onnx", "torch")
 
 
 @dataclass
@@ -66,14 +64,13 @@ class EmotionRecognizer:
         weights = Path(weights)
         if not weights.is_file():
             raise InputError(weights, "weights file not found (train one with `python -m emotion.train`)")
-        if backend not in BACKENDS:
-            raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+        check_backend(backend)
         self.tta = tta
         self.detector = FaceDetector(detector)
         self._session = None
         self._module = None
         if weights.suffix == ".onnx":
-            self._open_onnx(weights, threads)
+            self._use_session(onnx_session(weights, threads))
         else:
             import torch
 
@@ -85,21 +82,15 @@ class EmotionRecognizer:
             except Exception as error:
                 raise InputError(weights, f"not an emotion checkpoint ({error})") from error
             self.input_size, self.labels, self.head = int(module.input_size), list(module.labels), module.head
-            if backend in ("auto", "onnx"):
-                try:
-                    onnx_path = cached_export_path(weights, "emotion")
-                    if not onnx_path.is_file():
-                        export_onnx(module, onnx_path)
-                    self._open_onnx(onnx_path, threads)
-                except ImportError:
-                    if backend == "onnx":
-                        raise
-            if self._session is None:
+            session = cached_onnx_session(weights, "emotion", lambda target: export_onnx(module, target), threads, backend)
+            if session is not None:
+                self._use_session(session)
+            else:
                 self._module = module
         self.backend = "onnx" if self._session is not None else "torch"
 
-    def _open_onnx(self, path: Path, threads: int) -> None:
-        self._session = onnx_session(path, threads)
+    def _use_session(self, session) -> None:
+        self._session = session
         meta = self._session.get_modelmeta().custom_metadata_map
         self.input_size = int(meta.get("input_size", 64))
         self.labels = json.loads(meta["labels"]) if "labels" in meta else list(CLASSES)

@@ -22,6 +22,7 @@ import core  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from core.io import AtomicVideoWriter, InputError  # noqa: E402
+from core.onnx import BACKENDS  # noqa: E402
 from emotion.predict import DEFAULT_WEIGHTS  # noqa: E402
 
 GREEN, WHITE, GREY, RED = (60, 200, 60), (255, 255, 255), (90, 90, 90), (220, 60, 60)
@@ -132,7 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--show", action="store_true", help="show a window even when writing --output")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = until the end)")
     parser.add_argument("--detector", choices=("mediapipe", "haar"), default="mediapipe", help="face detector")
-    parser.add_argument("--backend", choices=("auto", "onnx", "torch"), default="auto", help="inference engine")
+    parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine")
     parser.add_argument("--classify-no-face", action="store_true", help="classify the whole frame when no face is found")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads")
     return parser

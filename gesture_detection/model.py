@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from core.io import InputError, atomic_path
+from core.onnx import cached_onnx_session, export_onnx
 from core.training import ClassificationModule
 
 # ----------------------------------------------------------------------------------------- landmarks
@@ -203,29 +204,14 @@ class CropClassifier(ClassificationModule):
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "no crop classifier; train one with `python -m gesture_detection.train --classifier crop`")
-        if backend not in ("auto", "onnx", "torch"):
-            raise ValueError(f"unknown backend {backend!r}: auto, onnx or torch")
         module = cls.load_from_checkpoint(str(path), map_location="cpu", pretrained=False).eval()
-        module._onnx = None
-        if backend != "torch":
-            try:
-                module._onnx = module._onnx_session(path)
-            except ImportError:
-                if backend == "onnx":
-                    raise
+        module._onnx = cached_onnx_session(path, "gesture_detection", module._export_onnx, torch.get_num_threads(), backend,
+                                           key=f"crop{module.image_size}")
         return module
 
-    def _onnx_session(self, checkpoint: Path):
-        import onnxruntime  # noqa: F401  (ImportError: no onnx backend)
-
-        from core.onnx import cached_export_path, export_onnx, onnx_session
-
-        target = cached_export_path(checkpoint, "gesture_detection", f"crop{self.image_size}")
-        if not target.is_file():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            export_onnx(self.network, torch.zeros(1, 3, self.image_size, self.image_size), target, ["crops"], ["logits"],
-                        {"labels": ",".join(self.labels), "image_size": self.image_size})
-        return onnx_session(target, threads=torch.get_num_threads())
+    def _export_onnx(self, target: Path) -> None:
+        export_onnx(self.network, torch.zeros(1, 3, self.image_size, self.image_size), target, ["crops"], ["logits"],
+                    {"labels": ",".join(self.labels), "image_size": self.image_size})
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """RGB crops of any size -> (N, 3, size, size) float32, resized (bilinear) and ImageNet-normalised:

@@ -15,12 +15,9 @@ import torch
 
 from core.io import InputError
 from core.metrics import ClassificationReport, classification_report
-from core.onnx import cached_export_path, export_onnx, onnx_session
+from core.onnx import cached_onnx_session, check_backend, export_onnx
 from speaker_id.data import LoadedClips, fix_length
 from speaker_id.model import SpeakerModule
-
-
-BACKENDS = ("auto", "onnx", "torch")
 
 
 class _Heads(torch.nn.Module):
@@ -42,21 +39,16 @@ def load_model(checkpoint: str | Path, device: str = "cpu", backend: str = "auto
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m speaker_id.train`)")
-    if backend not in BACKENDS:
-        raise ValueError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+    check_backend(backend)
     model = SpeakerModule.load_from_checkpoint(checkpoint, map_location=device).eval()
-    model.session = None
-    if backend != "torch" and device == "cpu":
-        try:
-            exported = cached_export_path(checkpoint, "speaker_id")
-            if not exported.is_file():
-                with torch.no_grad():
-                    example = model.frontend(torch.zeros(1, model.num_samples))
-                export_onnx(_Heads(model.network), example, exported, ["spectrogram"], ["probabilities", "embeddings"])
-            model.session = onnx_session(exported, threads or torch.get_num_threads())
-        except ImportError:
-            if backend == "onnx":
-                raise
+
+    def export(target: Path) -> None:
+        with torch.no_grad():
+            example = model.frontend(torch.zeros(1, model.num_samples))
+        export_onnx(_Heads(model.network), example, target, ["spectrogram"], ["probabilities", "embeddings"])
+
+    model.session = (cached_onnx_session(checkpoint, "speaker_id", export, threads or torch.get_num_threads(), backend)
+                     if device == "cpu" else None)
     return model
 
 

@@ -13,8 +13,9 @@ from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
 from core.io import InputError, write_csv
+from core.onnx import BACKENDS
 from speaker_id.data import audio_inputs, read_clips
-from speaker_id.inference import BACKENDS, load_model, predict_probabilities
+from speaker_id.inference import load_model, predict_probabilities
 
 
 def build_parser() -> argparse.ArgumentParser:

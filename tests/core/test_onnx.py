@@ -1,9 +1,10 @@
 import os
 
 import numpy as np
+import pytest
 import torch
 
-from core.onnx import cached_export_path, export_onnx, onnx_session
+from core.onnx import cached_export_path, cached_onnx_session, export_onnx, onnx_session
 
 
 def test_export_runs_in_onnxruntime_with_any_batch_and_metadata(tmp_path):
@@ -27,3 +28,24 @@ def test_cache_path_follows_the_checkpoint(tmp_path):
     checkpoint.write_bytes(b"two, longer")
     os.utime(checkpoint, ns=(1, 1))
     assert cached_export_path(checkpoint, "task") != first
+
+
+def test_cached_session_exports_once_and_honours_the_backend(tmp_path, monkeypatch):
+    monkeypatch.setattr("core.onnx.CACHE_DIR", tmp_path / "cache")
+    checkpoint = tmp_path / "best.ckpt"
+    checkpoint.write_bytes(b"weights")
+    network = torch.nn.Linear(3, 2).eval()
+    exports = []
+
+    def export(target):
+        exports.append(target)
+        export_onnx(network, torch.zeros(1, 3), target, ["x"], ["y"])
+
+    for _ in range(2):
+        session = cached_onnx_session(checkpoint, "task", export, threads=1)
+        (y,) = session.run(None, {"x": np.ones((4, 3), np.float32)})
+        assert y.shape == (4, 2)
+    assert len(exports) == 1, "the second call reuses the cached export"
+    assert cached_onnx_session(checkpoint, "task", export, threads=1, backend="torch") is None
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        cached_onnx_session(checkpoint, "task", export, threads=1, backend="gpu")

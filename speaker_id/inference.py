@@ -71,6 +71,7 @@ def _run_windows(model: SpeakerModule, waveforms: Sequence[np.ndarray], head: st
         segments.extend(parts)
         owner.extend([i] * len(parts))
     session = getattr(model, "session", None)
+    heads = _Heads(model.network) if session is None else None
     outputs = []
     for start in range(0, len(segments), batch_size):
         batch = torch.from_numpy(np.stack(segments[start:start + batch_size])).to(model.device)
@@ -78,7 +79,7 @@ def _run_windows(model: SpeakerModule, waveforms: Sequence[np.ndarray], head: st
         if session is not None:
             probabilities, embeddings = session.run(None, {"spectrogram": spectrogram.cpu().numpy()})
         else:
-            probabilities, embeddings = (t.cpu().numpy() for t in _Heads(model.network)(spectrogram))
+            probabilities, embeddings = (t.cpu().numpy() for t in heads(spectrogram))
         outputs.append(probabilities if head == "probabilities" else embeddings)
     stacked = np.concatenate(outputs)
     owner_index = np.asarray(owner)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+import shutil
 import time
 import warnings
 from dataclasses import dataclass
@@ -241,10 +242,19 @@ def resolve_resume(options: TrainerOptions, run_dir: Path) -> str | None:
     return str(path)
 
 
+def is_launching_process() -> bool:
+    """True in the process a user started, False in the DDP workers that Lightning launches (they get a rank)."""
+    return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"
+
+
 def fit(module: L.LightningModule, train_loader: Any, val_loader: Any, options: TrainerOptions, run_dir: Path,
         monitor: str = "val_acc", mode: str = "max", **trainer_kwargs: Any) -> FitResult:
     """Seed, train with checkpoints and logs in `run_dir`, resume when asked; returns the checkpoints."""
     seed_everything(options.seed)
+    if options.resume is None and is_launching_process():
+        # a fresh start under a used run name: drop the old run's logs, or its epochs would mix into the curves
+        for stale in ("logs", "tensorboard"):
+            shutil.rmtree(run_dir / stale, ignore_errors=True)
     trainer = build_trainer(options, run_dir, monitor=monitor, mode=mode, **trainer_kwargs)
     started = time.perf_counter()
     trainer.fit(module, train_loader, val_loader, ckpt_path=resolve_resume(options, run_dir))

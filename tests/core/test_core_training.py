@@ -69,6 +69,15 @@ def test_fit_checkpoints_resume_and_records(tmp_path):
         assert (tmp_path / name).stat().st_size > 0
 
 
+def test_a_fresh_run_under_a_used_name_logs_only_itself(tmp_path):
+    train, val = toy_loaders()
+    options = TrainerOptions(max_epochs=4, accelerator="cpu", devices="1", progress_bar=False)
+    fit(TinyClassifier(), train, val, options, tmp_path, enable_model_summary=False)
+    fit(TinyClassifier(), train, val, TrainerOptions(**{**options.__dict__, "max_epochs": 2}), tmp_path,
+        enable_model_summary=False)
+    assert list(read_epoch_metrics(tmp_path)["epoch"]) == [0, 1]
+
+
 def test_resume_without_checkpoint_is_a_clear_error(tmp_path):
     train, val = toy_loaders()
     options = TrainerOptions(max_epochs=1, accelerator="cpu", devices="1", progress_bar=False, resume="last")

@@ -53,6 +53,12 @@ def classification_report(y_true: Sequence, y_pred: Sequence, labels: Sequence[s
     )
 
 
+def log_loss(probabilities: np.ndarray, truth: Sequence[int]) -> float:
+    """Mean negative log-probability of the true class (N, C probabilities, N class indices), clipped at 1e-9."""
+    truth = np.asarray(truth, dtype=int)
+    return float(-np.log(np.asarray(probabilities)[np.arange(len(truth)), truth].clip(1e-9)).mean())
+
+
 def plot_confusion(confusion: np.ndarray, labels: Sequence[str], title: str = "", normalize: bool = True):
     """A confusion-matrix figure: colour by row-normalised recall, counts written in the cells."""
     import matplotlib

@@ -7,7 +7,10 @@
 
 Data: the UCF101 zip, a folder per class of videos, or a folder per clip of frames (action_recognition/data.py).
 The train split loses `--dev-fraction` of each class to a dev set, used to pick the checkpoint (and, in
-fusion.py, the fusion weight); the val split (or test) is scored once with the best checkpoint. Clips
+fusion.py and ensemble.py, the fusion weights); the val split (or test) is scored once with the best checkpoint.
+`--dev-split tail` (default) holds out the last clips of each class in source order: UCF101's clips are
+ordered by group (actor and scene), so the dev clips come from videos that no training clip shares, as
+in the val split (a random hold-out, `--dev-split hash`, shares videos with training and saturates). Clips
 without a split are given one first. By default the CNN is frozen: per-frame features are computed
 once and cached under .cache/action_recognition/, and only the head trains (seconds per epoch on a CPU).
 `--finetune` trains the backbone as well, on frames. `--finetune-from K` trains only MobileNetV2's
@@ -23,6 +26,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import sys
+from collections import defaultdict
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -52,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--run-name", help="folder name under runs/action_recognition/ (default: the start time)")
     parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--dev-fraction", type=float, default=0.15, help="share of each class's train clips held out as dev")
+    parser.add_argument("--dev-split", choices=DEV_SPLITS, default="tail",
+                        help="tail: the last clips of each class in source order (unseen videos); "
+                             "hash: a seeded random share (default %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="val share for clips that come without a split")
     parser.add_argument("--limit-per-class", type=int, help="train on the first N clips of each class only (the evaluation split is kept whole)")
     clips = parser.add_argument_group("frames")
@@ -121,9 +128,25 @@ def in_dev(source: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:4], "big") / 2 ** 32 < fraction
 
 
-def split_dev(loaded: LoadedClips, fraction: float, seed: int) -> tuple[LoadedClips, LoadedClips]:
-    """Hold out about `fraction` of the clips (chosen by `in_dev`) as dev."""
-    dev = [i for i, c in enumerate(loaded.clips) if in_dev(c.source, fraction, seed)]
+def tail_of_each_class(loaded: LoadedClips, fraction: float) -> list[int]:
+    """The last round(fraction * n) of each class's n clips in load order, keeping at least one for training."""
+    by_label: dict[str, list[int]] = defaultdict(list)
+    for i, clip in enumerate(loaded.clips):
+        by_label[clip.label].append(i)
+    return sorted(i for indices in by_label.values()
+                  for i in indices[len(indices) - min(round(fraction * len(indices)), len(indices) - 1):])
+
+
+DEV_SPLITS = ("tail", "hash")
+
+
+def split_dev(loaded: LoadedClips, fraction: float, seed: int, how: str = "tail") -> tuple[LoadedClips, LoadedClips]:
+    """Hold out about `fraction` of the clips as dev: each class's tail (`tail_of_each_class`) or those
+    chosen by `in_dev` (hash)."""
+    if how not in DEV_SPLITS:
+        raise ValueError(f"unknown dev split {how!r}; choose from {DEV_SPLITS}")
+    dev = (tail_of_each_class(loaded, fraction) if how == "tail"
+           else [i for i, c in enumerate(loaded.clips) if in_dev(c.source, fraction, seed)])
     chosen = set(dev)
     return loaded.take([i for i in range(len(loaded)) if i not in chosen]), loaded.take(dev)
 
@@ -144,9 +167,10 @@ def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, Loa
     loaded = assign_splits(load_clips(args.data, args.num_frames, args.frame_size), args.val_fraction, args.seed)
     for source, reason in loaded.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
-    train = first_per_class(loaded.select("train"), args.limit_per_class)
     evaluation = loaded.select("val") if any(c.split == "val" for c in loaded.clips) else loaded.select("test")
-    train, dev = split_dev(train, args.dev_fraction, args.seed)
+    # dev first, then the limit: runs with and without --limit-per-class hold out the same dev clips
+    train, dev = split_dev(loaded.select("train"), args.dev_fraction, args.seed, args.dev_split)
+    train = first_per_class(train, args.limit_per_class)
     empty = [label for label in loaded.labels if label not in set(train.labels)]
     if empty:
         print(f"warning: classes with no training clips are left out: {empty}", file=sys.stderr)

@@ -8,13 +8,15 @@
    upscaled to --image-size), trained with mirrored clips added and scored with test-time flip.
    tsn_ft: the same TSN with MobileNetV2's last blocks (11-18) fine-tuned at --finetune-image-size on
    cached maps of the frozen blocks 0-10 for the plain, mirrored and 6 augmented views of each clip;
-   a fixed cosine schedule, the last epoch kept (dev is held out of the training videos and saturates).
+   a fixed cosine schedule, the last epoch kept.
    gru_ft: the same fine-tuning under the bidirectional GRU (it shares tsn_ft's cached maps).
+   Dev (the checkpoint, the weights below) is the last 15% of each class's train clips: other videos.
 2. keypoint model: MediaPipe Pose through pose_smoothing's person follower on each frame (upscaled
    to 256 px), a GRU over the 3 normalised poses; trained on the first --keypoint-train-per-class
    train clips of each class (MediaPipe is the slow part), scored on the whole val split.
-3. fused: the frame-based model with the best dev accuracy (then dev log-loss) with the keypoint
-   model, weight chosen on dev clips; clips where MediaPipe found nobody keep the frame model's answer.
+3. ensemble: the five frame-based models averaged with weights from greedy ensemble selection on the
+   dev clips (action_recognition/ensemble.py). fused: the ensemble with the keypoint model, weight
+   chosen on dev clips; clips where MediaPipe found nobody keep the ensemble's answer.
 4. clips_per_second: from decoded frames to probabilities, no cache (CNN features or MediaPipe
    included), on --speed-clips val clips, 2 CPU threads.
 5. downloader: --download-clips generated videos served on 127.0.0.1, 20% of the URLs answering 404.
@@ -36,12 +38,12 @@ import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-from action_recognition import download, fusion, train  # noqa: E402
+from action_recognition import download, ensemble, fusion, train  # noqa: E402
 from action_recognition.data import read_ucf_zip  # noqa: E402
 from action_recognition.inference import load_model, predict_probabilities  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
 from action_recognition.synthetic import make_source_videos, serve_videos, write_kinetics_csv  # noqa: E402
-from core.metrics import ClassificationReport  # noqa: E402
+from core.metrics import ClassificationReport, log_loss  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from core.training import RUNS_DIR  # noqa: E402
 
@@ -91,8 +93,7 @@ def dev_score(run_dir: Path) -> tuple[float, float]:
     """(accuracy, -log-loss) of a run on its dev clips: how the fusion partner is chosen (never on val)."""
     dev = fusion.read_probabilities(run_dir, "dev")
     truth = np.array([dev["labels"].index(t) for t in dev["truth"]])
-    p = dev["probabilities"][np.arange(len(truth)), truth]
-    return float((dev["probabilities"].argmax(axis=1) == truth).mean()), float(np.log(p.clip(1e-9)).mean())
+    return float((dev["probabilities"].argmax(axis=1) == truth).mean()), -log_loss(dev["probabilities"], truth)
 
 
 def accuracy_where(run_dir: Path, keep: dict[str, bool]) -> float | None:
@@ -165,9 +166,10 @@ def main(argv: list[str] | None = None) -> dict:
                                                    "--hidden", "64", "--limit-per-class", str(args.keypoint_train_per_class),
                                                    "--learning-rate", "3e-3", "--max-epochs", str(args.keypoint_epochs),
                                                    "--batch-size", "32"])
-    best_frame = max(FRAME_MODELS, key=lambda n: dev_score(runs[n]["run_dir"]))
+    ensembled = ensemble.ensemble_runs([runs[n]["run_dir"] for n in FRAME_MODELS], RUNS_DIR / "action_recognition" / "bench-ensemble")
+    members = [n for n, m in zip(FRAME_MODELS, ensembled["members"]) if m["weight"] > 0]
     has_person = clips_with_person(runs["keypoint"]["run_dir"], args.data)
-    fused = fusion.fuse_runs(runs[best_frame]["run_dir"], runs["keypoint"]["run_dir"], has_person)
+    fused = fusion.fuse_runs(ensembled["output"], runs["keypoint"]["run_dir"], has_person)
     evaluation_sources = fusion.read_probabilities(runs["keypoint"]["run_dir"], "evaluation")["sources"]
     person = np.array([has_person[s] for s in evaluation_sources])
 
@@ -181,17 +183,24 @@ def main(argv: list[str] | None = None) -> dict:
                          "train_seconds": run["train_seconds"], "dev_accuracy": dev_score(run["run_dir"])[0],
                          "per_class_recall": report.per_class_recall,
                          "labels": report.labels, "confusion": report.confusion.tolist()}
-    speed = clips_per_second([runs[best_frame]["best_checkpoint"], runs["keypoint"]["best_checkpoint"]],
-                             args.data, args.speed_clips, True)
+    member_checkpoints = [runs[n]["best_checkpoint"] for n in members]
+    report = ensembled["report"]
+    results["ensemble"] = {"accuracy": report.accuracy, "macro_f1": report.macro_f1,
+                           "clips_per_second": clips_per_second(member_checkpoints, args.data, args.speed_clips, True),
+                           "weights": {n: m["weight"] for n, m in zip(FRAME_MODELS, ensembled["members"])},
+                           "val_clips": report.n_samples, "dev_accuracy": ensembled["dev_accuracy"],
+                           "per_class_recall": report.per_class_recall,
+                           "labels": report.labels, "confusion": report.confusion.tolist()}
+    speed = clips_per_second([*member_checkpoints, runs["keypoint"]["best_checkpoint"]], args.data, args.speed_clips, True)
     results["fused"] = {"accuracy": fused["report"].accuracy, "macro_f1": fused["report"].macro_f1, "clips_per_second": speed,
-                        "frame_model": best_frame, "frame_weight": fused["weight"], "val_clips": fused["report"].n_samples,
+                        "frame_model": "ensemble", "frame_weight": fused["weight"], "val_clips": fused["report"].n_samples,
                         "per_class_recall": fused["report"].per_class_recall,
                         "labels": fused["report"].labels, "confusion": fused["report"].confusion.tolist()}
     results["keypoint"]["val_clips_with_person"] = float(person.mean())
     results["keypoint"]["val_frames_with_person"] = frames_with_person(evaluation_sources, args.data)
     results["keypoint"]["accuracy_on_clips_with_person"] = accuracy_where(runs["keypoint"]["run_dir"], has_person)
-    results["fused"]["frame_model_accuracy_on_clips_with_person"] = accuracy_where(runs[best_frame]["run_dir"], has_person)
-    results["best_model"] = max((*MODEL_NAMES, "fused"), key=lambda n: results[n]["accuracy"])
+    results["fused"]["frame_model_accuracy_on_clips_with_person"] = accuracy_where(ensembled["output"], has_person)
+    results["best_model"] = max((*MODEL_NAMES, "ensemble", "fused"), key=lambda n: results[n]["accuracy"])
     results["downloader"] = downloader_benchmark(args.download_clips, args.download_workers)
     command = "python -m action_recognition.bench" + (" " + " ".join(argv) if argv else "")
     results.update(torch_threads=torch.get_num_threads(), command=command,
@@ -206,16 +215,18 @@ def main(argv: list[str] | None = None) -> dict:
                     "gru_ft": f"gru_ft: bidirectional GRU, MobileNetV2 blocks 11-18 fine-tuned at {args.finetune_image_size} px "
                               "(as tsn_ft)",
                     "keypoint": "keypoint: GRU over MediaPipe body keypoints",
-                    "fused": f"fused: {best_frame} + keypoint, weight {fused['weight']:.2f} chosen on dev"}
+                    "ensemble": "ensemble: " + " + ".join(f"{results['ensemble']['weights'][n]:.2f} {n}" for n in members)
+                                + " (weights chosen on dev)",
+                    "fused": f"fused: ensemble + keypoint, weight {fused['weight']:.2f} chosen on dev"}
     rows = [[descriptions[n], f"{results[n]['accuracy']:.4f}", f"{results[n]['macro_f1']:.4f}",
-             f"{results[n]['clips_per_second']:.1f}"] for n in (*MODEL_NAMES, "fused")]
+             f"{results[n]['clips_per_second']:.1f}"] for n in (*MODEL_NAMES, "ensemble", "fused")]
     table = markdown_table(["model (val split, 2,230 clips of 3 frames at 64x64 px)", "accuracy", "macro-F1", "clips/s"], rows)
     d = results["downloader"]
     table += (f"\n\nBest: **{results['best_model']}**, {results[results['best_model']]['accuracy']:.1%} on frames of "
               f"64x64 px, 3 per clip (target 92%; frozen MobileNetV2 + logistic regression reference 83.6%). "
               f"The keypoint model found a person in {results['keypoint']['val_clips_with_person']:.1%} of the val clips "
               f"({results['keypoint']['val_frames_with_person']:.1%} of frames); on those clips it scores "
-              f"{results['keypoint']['accuracy_on_clips_with_person']:.1%}, {best_frame} "
+              f"{results['keypoint']['accuracy_on_clips_with_person']:.1%}, the ensemble "
               f"{results['fused']['frame_model_accuracy_on_clips_with_person']:.1%}. frame/tsn/gru: frozen ImageNet "
               f"MobileNetV2 at {args.image_size} px; clips/s counts CNN features (or MediaPipe) from decoded frames, "
               f"test-time flip included, 2 CPU threads.\n\n"

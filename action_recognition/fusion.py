@@ -7,7 +7,8 @@
 
 The weight w is chosen on the dev clips (held out of the train split by train.py), never on the
 evaluation clips; ties go to the larger w (trust the stronger frame model). The two runs' saved
-per-clip probabilities (probabilities_{dev,evaluation}.json) are matched by clip source.
+per-clip probabilities (probabilities_{dev,evaluation}.json) are matched by clip source. The frame run
+may be an ensemble folder from action_recognition.ensemble; fusion.json then lists all its members.
 """
 from __future__ import annotations
 
@@ -23,9 +24,10 @@ import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
 from core.io import InputError, write_json  # noqa: E402
-from core.metrics import ClassificationReport, classification_report  # noqa: E402
+from core.metrics import ClassificationReport, classification_report, log_loss  # noqa: E402
 
 WEIGHT_GRID = np.round(np.linspace(0.0, 1.0, 21), 2)
+ENSEMBLE_FILE = "ensemble.json"   # written by ensemble.py into its output folder
 
 
 def fuse(frame_probabilities: np.ndarray, keypoint_probabilities: np.ndarray, weight: float,
@@ -44,10 +46,17 @@ def tune_weight(frame_probabilities: np.ndarray, keypoint_probabilities: np.ndar
     for weight in grid:
         fused = fuse(frame_probabilities, keypoint_probabilities, float(weight), has_person)
         accuracy = float((fused.argmax(axis=1) == truth).mean())
-        log_loss = float(-np.log(fused[np.arange(len(truth)), truth].clip(1e-9)).mean())
-        scores[float(weight)] = (accuracy, -log_loss, float(weight))
+        scores[float(weight)] = (accuracy, -log_loss(fused, truth), float(weight))
     best = max(scores, key=lambda w: scores[w])
     return best, {w: s[0] for w, s in scores.items()}
+
+
+def frame_members(run_dir: Path) -> list[dict]:
+    """The checkpoints (and weights) behind a frame run: an ensemble folder's members, or the run's best.ckpt."""
+    ensemble = Path(run_dir) / ENSEMBLE_FILE
+    if ensemble.is_file():
+        return json.loads(ensemble.read_text())["members"]
+    return [{"checkpoint": str(Path(run_dir) / "best.ckpt"), "weight": 1.0}]
 
 
 def read_probabilities(run_dir: Path, name: str) -> dict:
@@ -95,14 +104,15 @@ def fuse_runs(frame_run: Path, keypoint_run: Path, has_person: dict[str, bool] |
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--frame-run", type=Path, required=True, help="run folder of a frame, tsn or gru model")
+    parser.add_argument("--frame-run", type=Path, required=True,
+                        help="run folder of a frame, tsn or gru model, or an ensemble folder from action_recognition.ensemble")
     parser.add_argument("--keypoint-run", type=Path, required=True, help="run folder of a keypoint model")
     parser.add_argument("-o", "--output", type=Path, help="fusion JSON to write (default: KEYPOINT_RUN/fusion.json)")
     args = parser.parse_args(argv)
     result = fuse_runs(args.frame_run, args.keypoint_run)
     report = result["report"]
     output = args.output or args.keypoint_run / "fusion.json"
-    write_json(output, {"frame_checkpoint": str(args.frame_run / "best.ckpt"),
+    write_json(output, {"frame_members": frame_members(args.frame_run),
                         "keypoint_checkpoint": str(args.keypoint_run / "best.ckpt"), "frame_weight": result["weight"],
                         "dev_accuracy_by_weight": result["dev_accuracy_by_weight"], "evaluation": report.as_dict()})
     print(f"frame weight {result['weight']:.2f} (chosen on dev); fused accuracy {report.accuracy:.4f}, "

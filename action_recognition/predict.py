@@ -1,7 +1,8 @@
-"""Predict the action in videos or frame folders with a trained model (or a fused pair).
+"""Predict the action in videos or frame folders with a trained model, an ensemble or a fused pair.
 
     python -m action_recognition.predict --checkpoint runs/action_recognition/tsn/best.ckpt clip.mp4 videos/ -o predictions.csv
     python -m action_recognition.predict --checkpoint best.ckpt frames_of_one_clip/ --top-k 5
+    python -m action_recognition.predict --ensemble runs/action_recognition/ensemble/ensemble.json videos/
     python -m action_recognition.predict --fusion runs/action_recognition/keypoint/fusion.json videos/
 
 Inputs: video files, folders searched recursively for videos (one clip per video), or folders of
@@ -71,26 +72,40 @@ def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> Loaded
     return LoadedClips(clips, frames, skipped)
 
 
+def read_spec(path: Path) -> dict:
+    if not Path(path).is_file():
+        raise InputError(path, "not found (write it with action_recognition.ensemble or action_recognition.fusion)")
+    return json.loads(Path(path).read_text())
+
+
+def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int | None = None,
+                        tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
+    """(labels, clips, the members' probabilities averaged with their weights); clips are read as the
+    first member was trained (frames per clip, frame size)."""
+    models = [(load_model(m["checkpoint"]), float(m["weight"])) for m in members if float(m["weight"]) > 0]
+    hp = models[0][0].hparams
+    loaded = gather_clips(inputs, num_frames or hp.num_frames, hp.frame_size)
+    probabilities = sum(w * predict_probabilities(model, loaded, tta_flip, use_cache=False) for model, w in models)
+    return models[0][0].labels, loaded, probabilities
+
+
 def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | None = None,
-            num_frames: int | None = None, tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
-    """(labels, clips, probabilities (N, C)) for a single model or a fusion JSON from fusion.py."""
+            num_frames: int | None = None, tta_flip: bool = False,
+            ensemble: Path | None = None) -> tuple[list[str], LoadedClips, np.ndarray]:
+    """(labels, clips, probabilities (N, C)) for a single model, an ensemble JSON (ensemble.py) or a fusion
+    JSON (fusion.py)."""
     if fusion is not None:
-        if not Path(fusion).is_file():
-            raise InputError(fusion, "fusion JSON not found")
-        spec = json.loads(Path(fusion).read_text())
-        frame_model, keypoint_model = load_model(spec["frame_checkpoint"]), load_model(spec["keypoint_checkpoint"])
-        hp = frame_model.hparams
-        loaded = gather_clips(inputs, num_frames or hp.num_frames, hp.frame_size)
-        p_frame = predict_probabilities(frame_model, loaded, tta_flip, use_cache=False)
+        spec = read_spec(fusion)
+        labels, loaded, p_frame = weighted_prediction(spec["frame_members"], inputs, num_frames, tta_flip)
         keypoints = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None)
-        p_keypoint = probabilities_from_inputs(keypoint_model, keypoints.features)
+        p_keypoint = probabilities_from_inputs(load_model(spec["keypoint_checkpoint"]), keypoints.features)
         person = keypoints.detected.any(axis=1)
-        return frame_model.labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
+        return labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
+    if ensemble is not None:
+        return weighted_prediction(read_spec(ensemble)["members"], inputs, num_frames, tta_flip)
     if checkpoint is None:
-        raise ValueError("give --checkpoint or --fusion")
-    model = load_model(checkpoint)
-    loaded = gather_clips(inputs, num_frames or model.hparams.num_frames, model.hparams.frame_size)
-    return model.labels, loaded, predict_probabilities(model, loaded, tta_flip, use_cache=False)
+        raise ValueError("give --checkpoint, --ensemble or --fusion")
+    return weighted_prediction([{"checkpoint": checkpoint, "weight": 1.0}], inputs, num_frames, tta_flip)
 
 
 def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.ndarray, top_k: int = 1) -> list[dict]:
@@ -108,6 +123,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or folders of frame images")
     parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train")
+    parser.add_argument("--ensemble", type=Path, help="an ensemble.json from action_recognition.ensemble (instead of --checkpoint)")
     parser.add_argument("--fusion", type=Path, help="a fusion.json from action_recognition.fusion (instead of --checkpoint)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=1, help="also write the next K-1 labels and probabilities (e.g. 5)")
@@ -118,7 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
-    labels, loaded, probabilities = predict(args.inputs, args.checkpoint, args.fusion, args.num_frames, args.tta_flip)
+    labels, loaded, probabilities = predict(args.inputs, args.checkpoint, args.fusion, args.num_frames, args.tta_flip,
+                                         args.ensemble)
     for path, reason in loaded.skipped:
         print(f"skipped {path}: {reason}", file=sys.stderr)
     write_csv(args.output, prediction_rows(labels, loaded, probabilities, args.top_k))

@@ -11,7 +11,7 @@ from action_recognition import predict, train
 from action_recognition.data import load_clips, read_ucf_zip
 from action_recognition.inference import load_model, predict_probabilities
 from action_recognition.synthetic import ACTIONS, write_action_video
-from core.io import write_image
+from core.io import write_image, write_json
 from tests.conftest import shared_data_path
 
 
@@ -51,6 +51,13 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
                                                "label_3", "probability_3"}
     assert all(float(r["probability"]) >= float(r["probability_2"]) >= float(r["probability_3"]) for r in rows)
     assert sum(r["label"] == r["path"].split("/")[-2] for r in rows) >= 3
+
+    # an ensemble of the model with itself (weights 0.25 + 0.75) predicts exactly what the model does
+    members = [{"checkpoint": str(result["best_checkpoint"]), "weight": w} for w in (0.25, 0.75)]
+    write_json(tmp_path / "ensemble.json", {"members": members, "labels": result["labels"]})
+    out = predict.main(["--ensemble", str(tmp_path / "ensemble.json"), str(data / "val"), "-o", str(tmp_path / "e.csv")])
+    assert [(r["path"], r["label"], round(float(r["probability"]), 4)) for r in _rows(out)] == \
+           [(r["path"], r["label"], round(float(r["probability"]), 4)) for r in rows]
 
 
 @pytest.mark.slow

@@ -1,0 +1,113 @@
+"""Ensemble of trained frame-based models: a weighted average of their probabilities, weights chosen on dev.
+
+    python -m action_recognition.ensemble runs/action_recognition/tsn_ft runs/action_recognition/frame \\
+        runs/action_recognition/gru -o runs/action_recognition/ensemble
+
+The weights come from greedy ensemble selection with replacement (Caruana et al., "Ensemble Selection
+from Libraries of Models", ICML 2004): `--rounds` times, add the model that gives the lowest mean
+log-loss on the dev clips; a model's weight is the share of rounds that chose it (one model may take
+them all). Dev clips are held out of the train split by train.py (by default from videos no training
+clip shares); the evaluation clips are scored once with the chosen weights. The output folder looks
+like a run: ensemble.json (members and weights), metrics.json, confusion.png and the per-clip
+probabilities_{dev,evaluation}.json, so fusion.py takes it as a frame run and predict.py as `--ensemble`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import core  # noqa: E402,F401  (offline environment first)
+import numpy as np  # noqa: E402
+
+from action_recognition.fusion import ENSEMBLE_FILE, read_probabilities  # noqa: E402
+from core.io import InputError, write_json  # noqa: E402
+from core.metrics import classification_report, log_loss  # noqa: E402
+from core.training import write_run_records  # noqa: E402
+
+def selection_weights(probabilities: Sequence[np.ndarray], truth: np.ndarray, rounds: int = 20) -> np.ndarray:
+    """Greedy selection with replacement: each round adds the model that minimises the log-loss of the
+    running average (ties to the earlier model); weights = times chosen / rounds."""
+    counts = np.zeros(len(probabilities))
+    total = np.zeros_like(probabilities[0])
+    for step in range(1, rounds + 1):
+        losses = [log_loss((total + p) / step, truth) for p in probabilities]
+        best = int(np.argmin(losses))
+        counts[best] += 1
+        total += probabilities[best]
+    return counts / rounds
+
+
+def combine(probabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np.ndarray:
+    return sum(w * p for w, p in zip(weights, probabilities))
+
+
+def aligned_members(run_dirs: Sequence[Path], name: str) -> tuple[list[np.ndarray], dict]:
+    """Every run's probabilities for split `name`, rows in the first run's clip order, and that first document."""
+    documents = [read_probabilities(run, name) for run in run_dirs]
+    first = documents[0]
+    for run, document in zip(run_dirs, documents):
+        if document["labels"] != first["labels"]:
+            raise InputError(run, f"classes differ from {run_dirs[0]}: {document['labels']} vs {first['labels']}")
+        missing = set(first["sources"]) - set(document["sources"])
+        if missing:
+            raise InputError(run, f"{len(missing)} {name} clip(s) of {run_dirs[0]} have no probabilities here, "
+                                  f"e.g. {sorted(missing)[0]} (train every member on the same data and dev split)")
+    members = []
+    for document in documents:
+        position = {s: i for i, s in enumerate(document["sources"])}
+        members.append(document["probabilities"][[position[s] for s in first["sources"]]])
+    return members, first
+
+
+def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20) -> dict:
+    """Choose the weights on dev, score on evaluation, write the ensemble folder; returns its summary."""
+    if len(run_dirs) < 2:
+        raise ValueError("an ensemble needs at least two runs")
+    run_dirs = [Path(r) for r in run_dirs]
+    dev, dev_document = aligned_members(run_dirs, "dev")
+    labels = dev_document["labels"]
+    dev_truth = np.array([labels.index(t) for t in dev_document["truth"]])
+    weights = selection_weights(dev, dev_truth, rounds)
+    evaluation, document = aligned_members(run_dirs, "evaluation")
+    combined = combine(evaluation, weights)
+    report = classification_report(document["truth"], [labels[i] for i in combined.argmax(axis=1)], labels)
+    members = [{"run": str(run), "checkpoint": str(run / "best.ckpt"), "weight": float(w)}
+               for run, w in zip(run_dirs, weights)]
+    dev_combined = combine(dev, weights)
+    summary = {"members": members, "rounds": rounds, "labels": labels,
+               "dev_accuracy": float((dev_combined.argmax(axis=1) == dev_truth).mean()),
+               "dev_log_loss": log_loss(dev_combined, dev_truth),
+               "dev_log_loss_by_member": [log_loss(p, dev_truth) for p in dev],
+               "evaluation": report.as_dict()}
+    output.mkdir(parents=True, exist_ok=True)
+    for name, doc, probabilities in (("dev", dev_document, dev_combined), ("evaluation", document, combined)):
+        write_json(output / f"probabilities_{name}.json",
+                   {"labels": labels, "sources": doc["sources"], "truth": doc["truth"], "probabilities": np.round(probabilities, 6)})
+    write_run_records(output, {"runs": [str(r) for r in run_dirs], "rounds": rounds}, summary, report)
+    write_json(output / ENSEMBLE_FILE, {"members": members, "labels": labels})
+    return {**summary, "report": report, "output": output}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("runs", nargs="+", type=Path, help="run folders of frame, tsn or gru models (two or more)")
+    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the ensemble's records")
+    parser.add_argument("--rounds", type=int, default=20, help="selection rounds: weights are multiples of 1/ROUNDS")
+    args = parser.parse_args(argv)
+    result = ensemble_runs(args.runs, args.output, args.rounds)
+    weights = ", ".join(f"{Path(m['run']).name} {m['weight']:.2f}" for m in result["members"])
+    print(f"weights (chosen on dev): {weights}; accuracy {result['report'].accuracy:.4f}, "
+          f"macro-F1 {result['report'].macro_f1:.4f} on {result['report'].n_samples} clips; wrote {args.output}")
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (InputError, ValueError) as error:
+        sys.exit(f"error: {error}")

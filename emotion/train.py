@@ -21,7 +21,7 @@ from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,  # noqa: E402
                            trainer_options_from_args, write_run_records)
-from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, find_duplicates, load_fer2013_csv,  # noqa: E402
+from emotion.data import (CLASSES, FaceDataset, concat, FaceSet, balanced_sample_weights, find_duplicates, load_fer2013_csv,  # noqa: E402
                           load_ferplus, load_skillbox_train, resize_faces, train_augmentation)
 from emotion.model import HEADS, EmotionModule, load_module, predict_faces  # noqa: E402
 from emotion.va import va_ccc, va_from_distribution  # noqa: E402
@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--detector", default="mediapipe", choices=("mediapipe", "haar", "none"),
                       help="skillbox: face detector for cropping (FER faces are already cropped)")
     data.add_argument("--clean", action="store_true", help="drop perceptual-hash duplicates and conflicts from the training set")
+    data.add_argument("--train-on-val", action="store_true",
+                      help="final model: train on train + val with a recipe already chosen on val; best.ckpt is then "
+                           "the last epoch and the val figures printed are not held out (test stays untouched)")
     data.add_argument("--limit-train", type=int, default=0, help="use at most this many training faces (0 = all), stratified")
     data.add_argument("--soft-weight", type=float, default=1.0,
                       help="FER+ targets: 1 = vote distributions, 0 = majority label, in between = a mix")
@@ -115,6 +118,8 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
         print(f"clean: {len(report.groups)} duplicate groups, {len(report.conflicts)} with conflicting labels, "
               f"kept {len(report.keep)} of {len(splits['train'])}")
         splits["train"] = splits["train"].subset(report.keep)
+    if args.train_on_val:
+        splits["train"] = concat([splits["train"], splits["val"]])
     if args.limit_train and args.limit_train < len(splits["train"]):
         keep, _ = stratified_split(splits["train"].labels, 1 - args.limit_train / len(splits["train"]), args.seed)
         splits["train"] = splits["train"].subset(keep)
@@ -155,7 +160,8 @@ def main(argv: list[str] | None = None) -> dict:
                            args.weight_decay, args.scheduler, args.label_smoothing, args.va_weight, args.dropout, args.pretrained)
     run_dir = make_run_dir("emotion", args.run_name, args.runs_root)
     options = trainer_options_from_args(args)
-    result = fit(module, train_loader, val_loader, options, run_dir)
+    # with val inside the training set, its accuracy cannot pick an epoch: keep the last one
+    result = fit(module, train_loader, val_loader, options, run_dir, *(("step", "max") if args.train_on_val else ()))
     best = load_module(str(result.best_checkpoint))
     metrics: dict = {"train_seconds": result.train_seconds, "best_checkpoint": str(result.best_checkpoint),
                      "n_train": len(splits["train"]), "epochs": result.trainer.current_epoch}

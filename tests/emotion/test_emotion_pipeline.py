@@ -137,3 +137,26 @@ def test_draw_prediction_without_face():
     draw_prediction(frame, None, 30.0)
     assert frame.any()  # "no face" and the FPS were drawn
     assert draw_face("happy", 64).shape == (64, 64, 3)
+
+
+def test_train_on_val_adds_the_val_faces_and_keeps_the_last_epoch(tmp_path):
+    """The final-model option: val joins training, so the checkpoint is the last epoch, not the best val one."""
+    import torch
+
+    from emotion import train
+
+    rng = np.random.default_rng(0)
+    path = tmp_path / "fer2013.csv"
+    with open(path, "w", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["emotion", "pixels", "Usage"])
+        for k in range(42):
+            usage = "Training" if k < 28 else "PublicTest"
+            writer.writerow([k % 7, " ".join(str(v) for v in rng.integers(0, 256, 48 * 48)), usage])
+    common = ["--data", "fer2013", "--data-root", str(path), "--architecture", "compact_cnn", "--input-size", "32",
+              "--max-epochs", "3", "--batch-size", "8", "--scheduler", "none", "--no-progress-bar", "--accelerator", "cpu",
+              "--runs-root", str(tmp_path / "runs")]
+    plain = train.main([*common, "--run-name", "plain"])
+    final = train.main([*common, "--run-name", "final", "--train-on-val"])
+    assert (plain["n_train"], final["n_train"]) == (28, 42)
+    assert torch.load(final["best_checkpoint"], map_location="cpu", weights_only=False)["epoch"] == 2

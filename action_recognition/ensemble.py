@@ -7,7 +7,12 @@ The weights come from greedy ensemble selection with replacement (Caruana et al.
 from Libraries of Models", ICML 2004): `--rounds` times, add the model that gives the lowest mean
 log-loss on the dev clips; a model's weight is the share of rounds that chose it (one model may take
 them all). Dev clips are held out of the train split by train.py (by default from videos no training
-clip shares); the evaluation clips are scored once with the chosen weights. The output folder looks
+clip shares); the evaluation clips are scored once with the chosen weights. With `--final-runs` (the
+same recipes retrained on the whole train split, `--dev-fraction 0`) the weights found on the dev runs
+are applied to those final models instead:
+
+    python -m action_recognition.ensemble runs/.../tsn_ft runs/.../gru --final-runs runs/.../tsn_ft_all runs/.../gru_all -o ...
+ The output folder looks
 like a run: ensemble.json (members and weights), metrics.json, confusion.png and the per-clip
 probabilities_{dev,evaluation}.json, so fusion.py takes it as a frame run and predict.py as `--ensemble`.
 """
@@ -64,20 +69,27 @@ def aligned_members(run_dirs: Sequence[Path], name: str) -> tuple[list[np.ndarra
     return members, first
 
 
-def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20) -> dict:
-    """Choose the weights on dev, score on evaluation, write the ensemble folder; returns its summary."""
+def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20,
+                  final_runs: Sequence[Path] | None = None) -> dict:
+    """Choose the weights on the dev clips of `run_dirs`, score the members (`final_runs`, when given,
+    in the same order) on evaluation, write the ensemble folder; returns its summary."""
     if len(run_dirs) < 2:
         raise ValueError("an ensemble needs at least two runs")
     run_dirs = [Path(r) for r in run_dirs]
+    final_runs = [Path(r) for r in final_runs] if final_runs is not None else run_dirs
+    if len(final_runs) != len(run_dirs):
+        raise ValueError(f"{len(final_runs)} final runs for {len(run_dirs)} dev runs: give one per dev run, in order")
     dev, dev_document = aligned_members(run_dirs, "dev")
     labels = dev_document["labels"]
     dev_truth = np.array([labels.index(t) for t in dev_document["truth"]])
     weights = selection_weights(dev, dev_truth, rounds)
-    evaluation, document = aligned_members(run_dirs, "evaluation")
+    evaluation, document = aligned_members(final_runs, "evaluation")
+    if document["labels"] != labels:
+        raise InputError(final_runs[0], f"classes differ from the dev runs': {document['labels']} vs {labels}")
     combined = combine(evaluation, weights)
     report = classification_report(document["truth"], [labels[i] for i in combined.argmax(axis=1)], labels)
     members = [{"run": str(run), "checkpoint": str(run / "best.ckpt"), "weight": float(w)}
-               for run, w in zip(run_dirs, weights)]
+               for run, w in zip(final_runs, weights)]
     dev_combined = combine(dev, weights)
     summary = {"members": members, "rounds": rounds, "labels": labels,
                "dev_accuracy": float((dev_combined.argmax(axis=1) == dev_truth).mean()),
@@ -88,7 +100,8 @@ def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20) -> d
     for name, doc, probabilities in (("dev", dev_document, dev_combined), ("evaluation", document, combined)):
         write_json(output / f"probabilities_{name}.json",
                    {"labels": labels, "sources": doc["sources"], "truth": doc["truth"], "probabilities": np.round(probabilities, 6)})
-    write_run_records(output, {"runs": [str(r) for r in run_dirs], "rounds": rounds}, summary, report)
+    write_run_records(output, {"runs": [str(r) for r in run_dirs], "final_runs": [str(r) for r in final_runs],
+                               "rounds": rounds}, summary, report)
     write_json(output / ENSEMBLE_FILE, {"members": members, "labels": labels})
     return {**summary, "report": report, "output": output}
 
@@ -98,8 +111,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of frame, tsn or gru models (two or more)")
     parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the ensemble's records")
     parser.add_argument("--rounds", type=int, default=20, help="selection rounds: weights are multiples of 1/ROUNDS")
+    parser.add_argument("--final-runs", nargs="+", type=Path,
+                        help="the same models retrained on all train clips, one per run and in order: they get the "
+                             "weights and are scored (default: the runs themselves)")
     args = parser.parse_args(argv)
-    result = ensemble_runs(args.runs, args.output, args.rounds)
+    result = ensemble_runs(args.runs, args.output, args.rounds, args.final_runs)
     weights = ", ".join(f"{Path(m['run']).name} {m['weight']:.2f}" for m in result["members"])
     print(f"weights (chosen on dev): {weights}; accuracy {result['report'].accuracy:.4f}, "
           f"macro-F1 {result['report'].macro_f1:.4f} on {result['report'].n_samples} clips; wrote {args.output}")

@@ -86,6 +86,13 @@ def test_ensemble_folder_beats_its_members_and_feeds_fusion(tmp_path):
     assert [m["checkpoint"] for m in frame_members(tmp_path / "ens")] == [str(a / "best.ckpt"), str(b / "best.ckpt")]
     assert frame_members(a) == [{"checkpoint": str(a / "best.ckpt"), "weight": 1.0}]
 
+    # weights found with the dev runs go to the final runs, in order: here the same two runs swapped
+    swapped = ensemble_runs([a, b], tmp_path / "final", final_runs=[b, a])
+    assert [m["checkpoint"] for m in swapped["members"]] == [str(b / "best.ckpt"), str(a / "best.ckpt")]
+    assert [m["weight"] for m in swapped["members"]] == [m["weight"] for m in result["members"]]
+    with pytest.raises(ValueError, match="one per dev run"):
+        ensemble_runs([a, b], tmp_path / "bad", final_runs=[a])
+
     c = _run(tmp_path / "c", {n: s[:-1] for n, s in sources.items()}, {n: t[:-1] for n, t in truth.items()},
              {n: np.ones(299, bool) for n in truth}, seed=4)
     with pytest.raises(InputError, match="have no probabilities"):

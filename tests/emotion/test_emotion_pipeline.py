@@ -139,20 +139,13 @@ def test_draw_prediction_without_face():
     assert draw_face("happy", 64).shape == (64, 64, 3)
 
 
-def test_train_on_val_adds_the_val_faces_and_keeps_the_last_epoch(tmp_path):
+def test_train_on_val_adds_the_val_faces_and_keeps_the_last_epoch(tmp_path, fer2013_csv):
     """The final-model option: val joins training, so the checkpoint is the last epoch, not the best val one."""
     import torch
 
     from emotion import train
 
-    rng = np.random.default_rng(0)
-    path = tmp_path / "fer2013.csv"
-    with open(path, "w", newline="") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["emotion", "pixels", "Usage"])
-        for k in range(42):
-            usage = "Training" if k < 28 else "PublicTest"
-            writer.writerow([k % 7, " ".join(str(v) for v in rng.integers(0, 256, 48 * 48)), usage])
+    path = fer2013_csv([(k % 7, "Training" if k < 28 else "PublicTest") for k in range(42)])
     common = ["--data", "fer2013", "--data-root", str(path), "--architecture", "compact_cnn", "--input-size", "32",
               "--max-epochs", "3", "--batch-size", "8", "--scheduler", "none", "--no-progress-bar", "--accelerator", "cpu",
               "--runs-root", str(tmp_path / "runs")]

@@ -4,9 +4,9 @@
         runs/action_recognition/gru -o runs/action_recognition/ensemble
 
 The weights come from greedy ensemble selection with replacement (Caruana et al., "Ensemble Selection
-from Libraries of Models", ICML 2004): `--rounds` times, add the model that gives the lowest mean
-log-loss on the dev clips; a model's weight is the share of rounds that chose it (one model may take
-them all). Dev clips are held out of the train split by train.py (by default from videos no training
+from Libraries of Models", ICML 2004): `--rounds` times, add the model that gives the best accuracy
+on the dev clips (then the lowest mean log-loss, as fusion.py breaks ties); a model's weight is the
+share of rounds that chose it (one model may take them all). Dev clips are held out of the train split by train.py (by default from videos no training
 clip shares); the evaluation clips are scored once with the chosen weights. With `--final-runs` (the
 same recipes retrained on the whole train split, `--dev-fraction 0`) the weights found on the dev runs
 are applied to those final models instead:
@@ -35,13 +35,18 @@ from core.metrics import classification_report, log_loss  # noqa: E402
 from core.training import write_run_records  # noqa: E402
 
 def selection_weights(probabilities: Sequence[np.ndarray], truth: np.ndarray, rounds: int = 20) -> np.ndarray:
-    """Greedy selection with replacement: each round adds the model that minimises the log-loss of the
-    running average (ties to the earlier model); weights = times chosen / rounds."""
+    """Greedy selection with replacement: each round adds the model that gives the running average the
+    best accuracy, then the lowest log-loss (then the earlier model); weights = times chosen / rounds.
+    Accuracy first because it is what the ensemble is for: log-loss alone favours the best-calibrated
+    model, which need not be the most accurate one."""
     counts = np.zeros(len(probabilities))
     total = np.zeros_like(probabilities[0])
     for step in range(1, rounds + 1):
-        losses = [log_loss((total + p) / step, truth) for p in probabilities]
-        best = int(np.argmin(losses))
+        scores = []
+        for p in probabilities:
+            average = (total + p) / step
+            scores.append((-float((average.argmax(axis=1) == truth).mean()), log_loss(average, truth)))
+        best = min(range(len(probabilities)), key=lambda i: scores[i])
         counts[best] += 1
         total += probabilities[best]
     return counts / rounds

@@ -12,6 +12,7 @@ from action_recognition.ensemble import ensemble_runs, selection_weights
 from action_recognition.fusion import frame_members
 from action_recognition.train import split_dev, tail_of_each_class
 from core.io import InputError, write_json
+from core.metrics import log_loss
 
 LABELS = ["a", "b", "c"]
 
@@ -54,6 +55,13 @@ def test_selection_prefers_the_better_model_and_mixes_complementary_ones():
     left, right = _probabilities(truth, first_half | (rng.random(400) < 0.5)), _probabilities(truth, ~first_half | (rng.random(400) < 0.5))
     weights = selection_weights([left, right], truth)
     assert 0.2 <= weights[0] <= 0.8
+    # accuracy first: a model right 90% of the time but sure when wrong beats a timid one right 80% of the
+    # time, although the timid one has the lower log-loss
+    bold = _probabilities(truth, np.arange(400) % 10 != 0, confidence=0.99999)
+    timid = _probabilities(truth, np.arange(400) % 5 != 0, confidence=0.5)
+    assert log_loss(timid, truth) < log_loss(bold, truth)
+    assert list(selection_weights([timid, bold], truth, rounds=1)) == [0.0, 1.0]
+    assert selection_weights([timid, bold], truth)[1] >= 0.5     # later rounds may add timid: same accuracy, lower loss
 
 
 def _run(folder, sources: dict[str, list[str]], truth: dict[str, np.ndarray], sure: dict[str, np.ndarray], seed: int):

@@ -242,6 +242,11 @@ def resolve_resume(options: TrainerOptions, run_dir: Path) -> str | None:
     return str(path)
 
 
+# `fit(..., *LAST_EPOCH)`: best.ckpt is simply the last epoch (the global step only grows), for a fixed
+# schedule or when no held-out data can rank the epochs
+LAST_EPOCH = ("step", "max")
+
+
 def is_launching_process() -> bool:
     """True in the process a user started, False in the DDP workers that Lightning launches (they get a rank)."""
     return os.environ.get("LOCAL_RANK", "0") == "0" and os.environ.get("NODE_RANK", "0") == "0"

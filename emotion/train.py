@@ -19,10 +19,10 @@ import numpy as np  # noqa: E402
 
 from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
-from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,  # noqa: E402
-                           trainer_options_from_args, write_run_records)
-from emotion.data import (CLASSES, FaceDataset, concat, FaceSet, balanced_sample_weights, find_duplicates, load_fer2013_csv,  # noqa: E402
-                          load_ferplus, load_skillbox_train, resize_faces, train_augmentation)
+from core.training import (LAST_EPOCH, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
+                           seed_everything, trainer_options_from_args, write_run_records)
+from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, concat, find_duplicates,  # noqa: E402
+                          load_fer2013_csv, load_ferplus, load_skillbox_train, resize_faces, train_augmentation)
 from emotion.model import HEADS, EmotionModule, load_module, predict_faces  # noqa: E402
 from emotion.va import va_ccc, va_from_distribution  # noqa: E402
 
@@ -161,7 +161,7 @@ def main(argv: list[str] | None = None) -> dict:
     run_dir = make_run_dir("emotion", args.run_name, args.runs_root)
     options = trainer_options_from_args(args)
     # with val inside the training set, its accuracy cannot pick an epoch: keep the last one
-    result = fit(module, train_loader, val_loader, options, run_dir, *(("step", "max") if args.train_on_val else ()))
+    result = fit(module, train_loader, val_loader, options, run_dir, *(LAST_EPOCH if args.train_on_val else ()))
     best = load_module(str(result.best_checkpoint))
     metrics: dict = {"train_seconds": result.train_seconds, "best_checkpoint": str(result.best_checkpoint),
                      "n_train": len(splits["train"]), "epochs": result.trainer.current_epoch}

@@ -102,14 +102,13 @@ def _keypoints_for(sources: list[str], zip_path: Path):
 def dev_accuracy(run_dir: Path) -> float:
     """A run's accuracy on its dev clips."""
     dev = fusion.read_probabilities(run_dir, "dev")
-    truth = np.array([dev["labels"].index(t) for t in dev["truth"]])
-    return float((dev["probabilities"].argmax(axis=1) == truth).mean())
+    return float((dev["probabilities"].argmax(axis=1) == dev["targets"]).mean())
 
 
 def accuracy_where(run_dir: Path, keep: dict[str, bool]) -> float | None:
     """A run's val accuracy on the clips with keep[source] true (None if there are none)."""
     val = fusion.read_probabilities(run_dir, "evaluation")
-    right = val["probabilities"].argmax(axis=1) == np.array([val["labels"].index(t) for t in val["truth"]])
+    right = val["probabilities"].argmax(axis=1) == val["targets"]
     mask = np.array([keep[s] for s in val["sources"]])
     return float(right[mask].mean()) if mask.any() else None
 
@@ -169,10 +168,10 @@ def main(argv: list[str] | None = None) -> dict:
                for name, extra in FROZEN.items()}
     recipes.update({name: [*common, "--flip-augment", "--tta-flip", "--image-size", str(args.finetune_image_size), *extra,
                            "--max-epochs", str(args.finetune_epochs)] for name, extra in FINETUNED.items()})
-    dev_runs = {name: trained(name, reuse, argv, f"bench-{name}") for name, argv in recipes.items()}
+    dev_runs = {name: trained(name, reuse, recipe, f"bench-{name}") for name, recipe in recipes.items()}
     # the same recipes once more on every train clip (dev included): more videos to learn from; these are scored
-    runs = {name: trained(name, reuse, [*argv, "--dev-fraction", "0", "--select", "last"], f"bench-{name}-all")
-            for name, argv in recipes.items()}
+    runs = {name: trained(name, reuse, [*recipe, "--dev-fraction", "0", "--select", "last"], f"bench-{name}-all")
+            for name, recipe in recipes.items()}
     runs["keypoint"] = trained("keypoint", reuse, [*common, "--model", "keypoint", "--hidden", "64",
                                                    "--limit-per-class", str(args.keypoint_train_per_class),
                                                    "--learning-rate", "3e-3", "--max-epochs", str(args.keypoint_epochs),

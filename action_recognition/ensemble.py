@@ -29,10 +29,11 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
-from action_recognition.fusion import ENSEMBLE_FILE, read_probabilities  # noqa: E402
+from action_recognition.fusion import ENSEMBLE_FILE, aligned, read_probabilities  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.metrics import classification_report, log_loss  # noqa: E402
 from core.training import write_run_records  # noqa: E402
+
 
 def selection_weights(probabilities: Sequence[np.ndarray], truth: np.ndarray, rounds: int = 20) -> np.ndarray:
     """Greedy selection with replacement: each round adds the model that gives the running average the
@@ -58,20 +59,8 @@ def combine(probabilities: Sequence[np.ndarray], weights: Sequence[float]) -> np
 
 def aligned_members(run_dirs: Sequence[Path], name: str) -> tuple[list[np.ndarray], dict]:
     """Every run's probabilities for split `name`, rows in the first run's clip order, and that first document."""
-    documents = [read_probabilities(run, name) for run in run_dirs]
-    first = documents[0]
-    for run, document in zip(run_dirs, documents):
-        if document["labels"] != first["labels"]:
-            raise InputError(run, f"classes differ from {run_dirs[0]}: {document['labels']} vs {first['labels']}")
-        missing = set(first["sources"]) - set(document["sources"])
-        if missing:
-            raise InputError(run, f"{len(missing)} {name} clip(s) of {run_dirs[0]} have no probabilities here, "
-                                  f"e.g. {sorted(missing)[0]} (train every member on the same data and dev split)")
-    members = []
-    for document in documents:
-        position = {s: i for i, s in enumerate(document["sources"])}
-        members.append(document["probabilities"][[position[s] for s in first["sources"]]])
-    return members, first
+    first = read_probabilities(run_dirs[0], name)
+    return [first["probabilities"], *(aligned(first, read_probabilities(run, name), run)[1] for run in run_dirs[1:])], first
 
 
 def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20,
@@ -86,7 +75,7 @@ def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20,
         raise ValueError(f"{len(final_runs)} final runs for {len(run_dirs)} dev runs: give one per dev run, in order")
     dev, dev_document = aligned_members(run_dirs, "dev")
     labels = dev_document["labels"]
-    dev_truth = np.array([labels.index(t) for t in dev_document["truth"]])
+    dev_truth = dev_document["targets"]
     weights = selection_weights(dev, dev_truth, rounds)
     evaluation, document = aligned_members(final_runs, "evaluation")
     if document["labels"] != labels:

@@ -65,23 +65,26 @@ def read_probabilities(run_dir: Path, name: str) -> dict:
         raise InputError(path, "not found: train the model with action_recognition.train first")
     document = json.loads(path.read_text())
     document["probabilities"] = np.asarray(document["probabilities"], dtype=np.float64)
+    document["targets"] = np.array([document["labels"].index(t) for t in document["truth"]], dtype=int)
     return document
 
 
-def aligned(frame: dict, keypoint: dict, path: Path, complete: bool = True) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
-    """The two models' probabilities on the same clips, in the frame model's order. `complete`: every
-    clip of the frame model must be there (evaluation); otherwise the common clips are used (dev,
+def aligned(first: dict, other: dict, path: Path, complete: bool = True) -> tuple[np.ndarray, np.ndarray, list[str], list[str]]:
+    """Two runs' probabilities (documents from `read_probabilities`; `other` read from `path`) on the same
+    clips, in the first run's order, with those clips' truth and sources. `complete`: every clip of the
+    first run must be there (evaluation; ensemble members); otherwise the common clips are used (dev,
     when the keypoint model was trained on a subset)."""
-    if frame["labels"] != keypoint["labels"]:
-        raise InputError(path, f"the two models have different classes: {frame['labels']} vs {keypoint['labels']}")
-    position = {s: i for i, s in enumerate(keypoint["sources"])}
-    missing = [s for s in frame["sources"] if s not in position]
-    if missing and (complete or len(missing) == len(frame["sources"])):
-        raise InputError(path, f"{len(missing)} clip(s) have no keypoint-model probabilities, e.g. {missing[0]}")
-    rows = [i for i, s in enumerate(frame["sources"]) if s in position]
-    order = [position[frame["sources"][i]] for i in rows]
-    return (frame["probabilities"][rows], keypoint["probabilities"][order], [frame["truth"][i] for i in rows],
-            [frame["sources"][i] for i in rows])
+    if first["labels"] != other["labels"]:
+        raise InputError(path, f"the two models have different classes: {first['labels']} vs {other['labels']}")
+    position = {s: i for i, s in enumerate(other["sources"])}
+    missing = [s for s in first["sources"] if s not in position]
+    if missing and (complete or len(missing) == len(first["sources"])):
+        raise InputError(path, f"{len(missing)} clip(s) of the other run have no probabilities here, e.g. {missing[0]} "
+                               "(train both on the same data and dev split)")
+    rows = [i for i, s in enumerate(first["sources"]) if s in position]
+    order = [position[first["sources"][i]] for i in rows]
+    return (first["probabilities"][rows], other["probabilities"][order], [first["truth"][i] for i in rows],
+            [first["sources"][i] for i in rows])
 
 
 def fuse_runs(frame_run: Path, keypoint_run: Path, has_person: dict[str, bool] | None = None) -> dict:

@@ -18,7 +18,7 @@ feature blocks K.. (and the head): the frozen blocks' output maps are cached for
 mirror (--flip-augment) and --views random augmented views of each training clip (random resized crop,
 flip, colour jitter, the same for all frames of a clip), and each epoch draws one view per clip.
 `--select` says which epoch's weights become best.ckpt: the best dev accuracy or loss, or simply the
-last (dev clips are held out of the same videos as the training clips, so dev saturates early).
+last (a fixed schedule; with `--dev-fraction 0` there is no dev to choose by).
 Outputs go to runs/action_recognition/<run-name>/.
 """
 from __future__ import annotations
@@ -42,7 +42,7 @@ from action_recognition.features import BACKBONES, CACHE_ROOT, FrameEncoder, cac
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
-from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
+from core.training import (LAST_EPOCH, SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
                            seed_everything, trainer_options_from_args, write_run_records)
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "action_recognition" / "ucf101_10class_3frame_clips.zip"
@@ -99,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-SELECTION = {"dev_acc": ("val_acc", "max"), "dev_loss": ("val_loss", "min"), "last": ("step", "max")}
+SELECTION = {"dev_acc": ("val_acc", "max"), "dev_loss": ("val_loss", "min"), "last": LAST_EPOCH}
 
 
 class RandomViewDataset(Dataset):
@@ -133,8 +133,11 @@ def tail_of_each_class(loaded: LoadedClips, fraction: float) -> list[int]:
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, clip in enumerate(loaded.clips):
         by_label[clip.label].append(i)
-    return sorted(i for indices in by_label.values()
-                  for i in indices[len(indices) - min(round(fraction * len(indices)), len(indices) - 1):])
+    dev = []
+    for indices in by_label.values():
+        held_out = min(round(fraction * len(indices)), len(indices) - 1)
+        dev.extend(indices[len(indices) - held_out:])
+    return sorted(dev)
 
 
 DEV_SPLITS = ("tail", "hash")

@@ -46,7 +46,7 @@ MOTION_VIEWS = ("whole", "left", "right")
 
 def embed_motion_set(cache_path: Path, clips_per_class: int, num_frames: int, image_size: int, seed: int = 0,
                      hands_csv: Path = HANDS_CSV, canvas: int = 64, hand_fraction: tuple[float, float] = (0.55, 0.7),
-                     views: tuple[str, ...] = ("whole", "left", "right"), progress: bool = False, reuse: bool = False):
+                     views: tuple[str, ...] = MOTION_VIEWS, progress: bool = False, reuse: bool = False):
     """Generate the motion set and embed it into `cache_path`; returns (extraction stats, the set, the embedder).
     With `reuse`, a complete cache built with the same settings and clips is kept (a stale one is rebuilt)."""
     hands = load_hand_crops(hands_csv, limit=60, seed=seed)

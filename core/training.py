@@ -132,6 +132,18 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, label_smoothi
     return F.cross_entropy(logits, target, label_smoothing=label_smoothing)
 
 
+def mixup(inputs: torch.Tensor, targets: torch.Tensor, num_classes: int, alpha: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mixup (Zhang et al., ICLR 2018): the batch blended with a shuffled copy of itself, weight
+    lambda ~ Beta(alpha, alpha), and the targets (indices or distributions) into distributions alike.
+    Integer inputs (uint8 images) are blended and rounded back to their type."""
+    weight = float(torch.distributions.Beta(alpha, alpha).sample())
+    order = torch.randperm(len(inputs), device=inputs.device)
+    mixed = weight * inputs.float() + (1 - weight) * inputs[order].float()
+    mixed = mixed if inputs.is_floating_point() else mixed.round()
+    soft = targets.float() if targets.dim() == 2 else F.one_hot(targets, num_classes).float()
+    return mixed.to(inputs.dtype), weight * soft + (1 - weight) * soft[order]
+
+
 class ClassificationModule(L.LightningModule):
     """Training, validation and test steps for a classifier over `labels`.
 

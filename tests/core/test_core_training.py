@@ -5,7 +5,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.training import (ClassificationModule, TrainerOptions, add_trainer_arguments, fit, read_epoch_metrics,
+from core.training import (ClassificationModule, TrainerOptions, add_trainer_arguments, fit, mixup, read_epoch_metrics,
                            soft_cross_entropy, trainer_options_from_args, write_run_records)
 from core.metrics import classification_report
 
@@ -37,6 +37,25 @@ def test_soft_cross_entropy_matches_hard_labels():
     target = torch.tensor([0, 2, 1, 1, 0])
     one_hot = nn.functional.one_hot(target, 3).float()
     assert torch.allclose(soft_cross_entropy(logits, one_hot), soft_cross_entropy(logits, target))
+
+
+def test_mixup_blends_inputs_and_labels_with_one_weight():
+    torch.manual_seed(0)
+    x, y = torch.randn(8, 3, 5), torch.arange(8) % 4
+    mixed, soft = mixup(x, y, 4, alpha=0.4)
+    assert soft.shape == (8, 4) and torch.allclose(soft.sum(dim=1), torch.ones(8))
+    weight = soft[torch.arange(8), y].min()       # the own label keeps at least the blend weight
+    assert 0 < weight < 1 and not torch.allclose(mixed, x)
+    # each input is weight * itself + (1 - weight) * some other input of the batch, the same one its label came from
+    for i in range(8):
+        rest = (mixed[i] - weight * x[i]) / (1 - weight)
+        j = int(((x - rest).flatten(1).abs().sum(dim=1)).argmin())
+        assert torch.allclose(rest, x[j], atol=1e-4)
+        expected = weight * nn.functional.one_hot(y[i], 4) + (1 - weight) * nn.functional.one_hot(y[j], 4)
+        assert torch.allclose(soft[i], expected.float(), atol=1e-6)
+    frames = torch.randint(0, 256, (4, 2, 6, 6, 3), dtype=torch.uint8)
+    blended, _ = mixup(frames, torch.tensor([0, 1, 2, 3]), 4, alpha=1.0)
+    assert blended.dtype == torch.uint8 and blended.shape == frames.shape
 
 
 @pytest.mark.parametrize("scheduler", ["none", "onecycle", "step", "plateau"])

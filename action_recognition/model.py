@@ -12,6 +12,8 @@ Inputs are frozen CNN features (features.py) unless `finetune` is set: then the 
 backbone and takes frames (B, T, H, W, 3) uint8, and the backbone is trained too. With `finetune_from`
 = k > 0 only MobileNetV2's feature blocks k.. train; the module then also takes the frozen blocks'
 cached output maps (B, T, C, h, w) float (any float input is read as such maps), which is how it trains.
+`temporal_shift` (TSM) shifts channels between neighbouring frames inside the fine-tuned residual
+blocks, so the per-frame features of frame and tsn see the frames around them too.
 """
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ from typing import Any, Sequence
 import torch
 from torch import nn
 
-from core.training import ClassificationModule, soft_cross_entropy
+from core.training import ClassificationModule, mixup, soft_cross_entropy
 
 MODELS = ("frame", "tsn", "gru", "keypoint")
 
@@ -72,19 +74,23 @@ class ActionModule(ClassificationModule):
                  allow_download: bool = False, num_frames: int = 3, frame_size: int | None = None,
                  optimizer: str = "adamw", learning_rate: float = 1e-3, weight_decay: float = 1e-2,
                  scheduler: str = "cosine", label_smoothing: float = 0.1, feature_noise: float = 0.0,
-                 finetune_from: int = 0, backbone_lr_scale: float = 0.1):
+                 finetune_from: int = 0, backbone_lr_scale: float = 0.1, mixup_alpha: float = 0.0,
+                 temporal_shift: bool = False):
         super().__init__(labels, optimizer, learning_rate, weight_decay, scheduler, label_smoothing)
         self.save_hyperparameters()
         if model not in MODELS:
             raise ValueError(f"unknown model {model!r}; choose one of {', '.join(MODELS)}")
         self.model_name, self.feature_noise, self.backbone_lr_scale = model, feature_noise, backbone_lr_scale
+        self.mixup_alpha = mixup_alpha
         self.encoder = None
+        if temporal_shift and not finetune:
+            raise ValueError("the temporal shift lives in the fine-tuned CNN: it needs finetune")
         if finetune:
             if model == "keypoint":
                 raise ValueError("the keypoint model has no CNN to fine-tune")
             from action_recognition.features import FrameEncoder
 
-            self.encoder = FrameEncoder(backbone, image_size, allow_download, first_trained=finetune_from)
+            self.encoder = FrameEncoder(backbone, image_size, allow_download, finetune_from, temporal_shift)
             input_dim = self.encoder.dim
         if model in ("frame", "tsn"):
             self.network = FrameHead(input_dim, len(labels), hidden, dropout)
@@ -98,6 +104,7 @@ class ActionModule(ClassificationModule):
                 inputs = inputs + self.feature_noise * inputs.std() * torch.randn_like(inputs)
             return inputs
         batch, steps = inputs.shape[:2]
+        self.encoder.set_clip_length(steps)
         if self.encoder.first_trained and inputs.is_floating_point():   # cached stem maps (B, T, C, h, w)
             return self.encoder.tail(inputs.flatten(0, 1)).view(batch, steps, -1)
         return self.encoder(inputs.flatten(0, 1)).view(batch, steps, -1)
@@ -114,14 +121,17 @@ class ActionModule(ClassificationModule):
         return self.network(self.features(inputs))
 
     def training_step(self, batch: Any, batch_index: int) -> torch.Tensor:
+        inputs, targets = batch
+        if self.mixup_alpha > 0:                                # whole clips blended, their labels alike
+            inputs, targets = mixup(inputs, targets, len(self.labels), self.mixup_alpha)
         if self.model_name != "frame":
-            return super().training_step(batch, batch_index)
-        inputs, targets = batch                                 # the frame model learns from single frames
-        logits = self.frame_logits(inputs)
+            return self._shared_step((inputs, targets), "train")
+        logits = self.frame_logits(inputs)                      # the frame model learns from single frames
         steps = logits.shape[1]
-        loss = soft_cross_entropy(logits.flatten(0, 1), targets.repeat_interleave(steps), self.label_smoothing)
+        loss = soft_cross_entropy(logits.flatten(0, 1), targets.repeat_interleave(steps, dim=0), self.label_smoothing)
         self.log("train_loss", loss, on_step=True, on_epoch=True, prog_bar=True, batch_size=len(targets))
-        accuracy = (logits.mean(dim=1).argmax(dim=1) == targets).float().mean()
+        hard = targets.argmax(dim=1) if targets.dim() == 2 else targets
+        accuracy = (logits.mean(dim=1).argmax(dim=1) == hard).float().mean()
         self.log("train_acc", accuracy, on_step=False, on_epoch=True, prog_bar=True, batch_size=len(targets))
         return loss
 

@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                             "on cached maps of the frozen blocks (0 = the whole backbone with --finetune)")
     clips.add_argument("--views", type=int, default=6,
                        help="random augmented views cached per training clip with --finetune-from (default %(default)s)")
+    clips.add_argument("--temporal-shift", action="store_true",
+                       help="TSM: shift a quarter of the channels one frame back and forward in time inside the "
+                            "fine-tuned residual blocks (needs --finetune or --finetune-from)")
     clips.add_argument("--backbone-lr-scale", type=float, default=0.1,
                        help="the backbone's learning rate as a share of the head's when fine-tuning (default %(default)s)")
     clips.add_argument("--allow-download", action="store_true", help="let torchvision download resnet18's ImageNet weights")
@@ -93,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     model.add_argument("--weight-decay", type=float, default=1e-2)
     model.add_argument("--scheduler", default="cosine", choices=SCHEDULERS)
     model.add_argument("--label-smoothing", type=float, default=0.1)
+    model.add_argument("--mixup", type=float, default=0.0, metavar="ALPHA",
+                       help="mixup of whole training clips and their labels, weight ~ Beta(ALPHA, ALPHA); 0 = off")
     model.add_argument("--select", choices=SELECTION, default="dev_acc",
                        help="which epoch becomes best.ckpt: best dev accuracy, lowest dev loss, or the last (default %(default)s)")
     add_trainer_arguments(parser, max_epochs=30)
@@ -187,6 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
     args.finetune = args.finetune or args.finetune_from > 0
     options = trainer_options_from_args(args)
     cache = args.cache_dir if args.use_cache else False
+    if args.temporal_shift and not args.finetune:
+        raise ValueError("--temporal-shift works inside the fine-tuned CNN: add --finetune or --finetune-from")
     if args.model == "keypoint" and (args.finetune or args.flip_augment):
         raise ValueError("--finetune, --finetune-from and --flip-augment do not apply to the keypoint model")
     train, dev, evaluation = load_splits(args)
@@ -223,7 +230,7 @@ def main(argv: list[str] | None = None) -> dict:
                           args.backbone, args.image_size, args.finetune, args.allow_download,
                           int(np.shape(train.frames[0])[0]), args.frame_size, args.optimizer, args.learning_rate,
                           args.weight_decay, args.scheduler, args.label_smoothing, args.feature_noise,
-                          args.finetune_from, args.backbone_lr_scale)
+                          args.finetune_from, args.backbone_lr_scale, args.mixup, args.temporal_shift)
     run_dir = make_run_dir("action_recognition", args.run_name, args.runs_root)
     result = fit(module, DataLoader(train_set, batch_size=args.batch_size, shuffle=True,
                                     drop_last=len(train_set) > args.batch_size),

@@ -6,10 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from action_recognition.features import ClipCache, FrameEncoder, cached_stem_maps, view_frames
+from action_recognition.features import ClipCache, FrameEncoder, TemporalShift, cached_stem_maps, view_frames
 from action_recognition.fusion import fuse, tune_weight
 from action_recognition.keypoints import FEATURES_PER_FRAME, normalise_pose
 from action_recognition.model import ActionModule
+from core.training import mixup, soft_cross_entropy
 from pose_smoothing.data import NUM_LANDMARKS
 
 LABELS = ["a", "b", "c"]
@@ -55,6 +56,24 @@ def test_frame_model_trains_on_single_frames():
     loss = module.training_step((x, y), 0)
     expected = torch.nn.functional.cross_entropy(module.frame_logits(x).flatten(0, 1), y.repeat_interleave(3), label_smoothing=0.1)
     assert torch.isclose(loss, expected)
+
+
+@pytest.mark.parametrize("kind", ["frame", "tsn"])
+def test_mixup_trains_on_blended_clips_and_soft_labels(kind):
+    module = ActionModule(LABELS, kind, input_dim=4, dropout=0.0, label_smoothing=0.0, mixup_alpha=0.4)
+    module.log = lambda *args, **kwargs: None
+    x, y = torch.randn(6, 3, 4), torch.tensor([0, 1, 2, 0, 1, 2])
+    torch.manual_seed(1)
+    loss = module.training_step((x, y), 0)
+    torch.manual_seed(1)
+    mixed, soft = mixup(x, y, 3, 0.4)
+    logits = module.frame_logits(mixed)
+    if kind == "frame":
+        expected = soft_cross_entropy(logits.flatten(0, 1), soft.repeat_interleave(3, dim=0))
+    else:
+        expected = soft_cross_entropy(logits.mean(dim=1), soft)
+    assert torch.isclose(loss, expected)
+    assert not torch.isclose(loss, soft_cross_entropy(module(x), y))   # not the loss on the plain clips
 
 
 def test_unknown_model_and_keypoint_finetune_are_errors():
@@ -138,6 +157,33 @@ def test_partial_finetune_freezes_the_stem_and_reads_cached_maps(tmp_path):
         FrameEncoder("mobilenet_v2", 32, first_trained=19)
     with pytest.raises(ValueError, match="needs mobilenet_v2"):
         FrameEncoder("resnet18", 32, first_trained=3)
+
+
+def test_temporal_shift_moves_a_quarter_of_the_channels_between_neighbouring_frames():
+    shift = TemporalShift(fold_div=4)
+    shift.segments = 3
+    x = torch.arange(2 * 3 * 8, dtype=torch.float32).view(6, 8, 1, 1) + 1     # 2 clips of 3 frames, 8 channels
+    clips, out = x.view(2, 3, 8), shift(x).view(2, 3, 8)
+    assert torch.equal(out[:, 1:, :2], clips[:, :-1, :2]) and (out[:, 0, :2] == 0).all()        # from the frame before
+    assert torch.equal(out[:, :-1, 2:4], clips[:, 1:, 2:4]) and (out[:, -1, 2:4] == 0).all()    # from the frame after
+    assert torch.equal(out[:, :, 4:], clips[:, :, 4:])                                          # the rest stays
+    with pytest.raises(ValueError, match="do not split into clips of 3"):
+        shift(torch.zeros(4, 8, 1, 1))
+
+
+def test_tsn_with_temporal_shift_sees_the_order_of_frames():
+    torch.manual_seed(0)
+    module = ActionModule(LABELS, "tsn", finetune=True, image_size=32, finetune_from=11, temporal_shift=True).eval()
+    assert len(module.encoder.shifts) == 4            # in blocks 12, 13, 15 and 16: the residual ones after 11
+    frames = torch.randint(0, 255, (2, 3, 24, 24, 3), dtype=torch.uint8)
+    with torch.no_grad():
+        assert not torch.allclose(module(frames[:, [2, 0, 1]]), module(frames), atol=1e-4)
+        assert torch.allclose(module(frames[:1]), module(frames)[:1], atol=1e-5)   # other clips do not leak in
+    plain = ActionModule(LABELS, "tsn", finetune=True, image_size=32, finetune_from=11).eval()
+    with torch.no_grad():
+        assert torch.allclose(plain(frames[:, [2, 0, 1]]), plain(frames), atol=1e-5)
+    with pytest.raises(ValueError, match="needs finetune"):
+        ActionModule(LABELS, "tsn", input_dim=4, temporal_shift=True)
 
 
 def test_augmented_view_is_the_same_for_every_frame_and_fixed_by_its_seed():

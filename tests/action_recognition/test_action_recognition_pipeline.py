@@ -61,19 +61,23 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
 
 
 @pytest.mark.slow
-def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path):
+@pytest.mark.parametrize("extra", [[], ["--temporal-shift", "--mixup", "0.4"]], ids=["tsn", "tsm_mixup"])
+def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path, extra):
     data = _generated_videos(tmp_path / "videos", per_class=6, first_val=4, seconds=1.2)
     cache = tmp_path / "cache"
     result = train.main(["--data", str(data), "--model", "tsn", "--num-frames", "3", "--frame-size", "48",
                          "--image-size", "48", "--finetune-from", "14", "--views", "2", "--flip-augment", "--tta-flip",
                          "--dev-fraction", "0", "--max-epochs", "2", "--batch-size", "4", "--select", "last",
-                         "--runs-root", str(tmp_path / "runs"), "--run-name", "p", "--cache-dir", str(cache), "--no-progress-bar"])
+                         "--runs-root", str(tmp_path / "runs"), "--run-name", "p", "--cache-dir", str(cache),
+                         "--no-progress-bar", *extra])
     assert result["clips"]["train"] == 12 and result["report"].n_samples == 6
     names = sorted(p.name.split("stem14_")[1] for p in (cache / "features").iterdir())
     assert names == ["aug0_seed0_3frames.npz", "aug1_seed0_3frames.npz", "flip_3frames.npz", "plain_3frames.npz"]
     assert torch.load(result["best_checkpoint"], weights_only=False)["epoch"] == 1   # --select last: the 2nd epoch
     model = load_model(result["best_checkpoint"])
     assert model.hparams.finetune and model.hparams.finetune_from == 14
+    assert len(model.encoder.shifts) == (2 if extra else 0)    # blocks 15 and 16: the residual ones from 14 on
+    assert model.hparams.mixup_alpha == (0.4 if extra else 0.0)
     val = load_clips(data, 3, 48).select("val")
     from_cache = predict_probabilities(model, val, True, cache)                # what train.py scored
     from_frames = predict_probabilities(model, val, True, use_cache=False)     # what predict.py and the timing run
@@ -107,3 +111,8 @@ def test_predict_with_no_readable_input_is_an_error(tmp_path):
     (tmp_path / "empty").mkdir()
     with pytest.raises(Exception, match="no readable clips"):
         predict.gather_clips([str(tmp_path / "empty")], 3, 64)
+
+
+def test_temporal_shift_without_fine_tuning_is_refused_before_any_work(tmp_path):
+    with pytest.raises(ValueError, match="--temporal-shift works inside the fine-tuned CNN"):
+        train.main(["--data", str(tmp_path / "not-read"), "--model", "tsn", "--temporal-shift"])

@@ -11,6 +11,8 @@
    a fixed cosine schedule, the last epoch kept.
    gru_ft: the same fine-tuning under the bidirectional GRU (it shares tsn_ft's cached maps).
    tsn_ft_seed1: tsn_ft with seed 1 (its own augmented views), as one more ensemble member.
+   tsm_ft: tsn_ft with a temporal shift (TSM) in the fine-tuned residual blocks, so each frame's
+   features see its neighbours' (the temporal module inside the CNN; gru_ft's is on top of it).
    Each of these frame-based recipes is trained twice: once without its dev clips (the last 15% of each
    class's train clips, from videos the rest does not share; run bench-<model>), whose dev predictions
    choose the ensemble's weights and give dev_accuracy, and once on every train clip with the last
@@ -62,6 +64,7 @@ FINETUNED = {"tsn_ft": ["--model", "tsn", "--hidden", "0", "--finetune-from", "1
 # tsn_ft once more with another seed (other weights' draw, data order and augmented views): one more
 # ensemble member, since runs of one recipe differ by up to 3 points on val
 FINETUNED["tsn_ft_seed1"] = [*FINETUNED["tsn_ft"], "--seed", "1"]
+FINETUNED["tsm_ft"] = [*FINETUNED["tsn_ft"], "--temporal-shift"]
 FRAME_MODELS = (*FROZEN, *FINETUNED)
 MODEL_NAMES = (*FRAME_MODELS, "keypoint")
 DATA_NOTE = "UCF101 10 classes, 3 frames of 64x64 px per clip (train 3,000 clips -> val 2,230)"
@@ -229,6 +232,7 @@ def main(argv: list[str] | None = None) -> dict:
                     "gru_ft": f"gru_ft: bidirectional GRU, MobileNetV2 blocks 11-18 fine-tuned at {args.finetune_image_size} px "
                               "(as tsn_ft)",
                     "tsn_ft_seed1": "tsn_ft_seed1: tsn_ft with seed 1",
+                    "tsm_ft": "tsm_ft: tsn_ft with a temporal shift (TSM) in the fine-tuned residual blocks",
                     "keypoint": "keypoint: GRU over MediaPipe body keypoints",
                     "ensemble": "ensemble: " + " + ".join(f"{results['ensemble']['weights'][n]:.2f} {n}" for n in members)
                                 + " (weights chosen on dev)",

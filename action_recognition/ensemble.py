@@ -6,15 +6,16 @@
 The weights come from greedy ensemble selection with replacement (Caruana et al., "Ensemble Selection
 from Libraries of Models", ICML 2004): `--rounds` times, add the model that gives the best accuracy
 on the dev clips (then the lowest mean log-loss, as fusion.py breaks ties); a model's weight is the
-share of rounds that chose it (one model may take them all). Dev clips are held out of the train split by train.py (by default from videos no training
-clip shares); the evaluation clips are scored once with the chosen weights. With `--final-runs` (the
-same recipes retrained on the whole train split, `--dev-fraction 0`) the weights found on the dev runs
-are applied to those final models instead:
+share of rounds that chose it (one model may take them all). Dev clips are held out of the train split
+by train.py (by default from videos no training clip shares); the evaluation clips are scored once with
+the chosen weights. With `--final-runs` (the same recipes retrained on the whole train split,
+`--dev-fraction 0`) the weights found on the dev runs are applied to those final models instead:
 
     python -m action_recognition.ensemble runs/.../tsn_ft runs/.../gru --final-runs runs/.../tsn_ft_all runs/.../gru_all -o ...
- The output folder looks
-like a run: ensemble.json (members and weights), metrics.json, confusion.png and the per-clip
-probabilities_{dev,evaluation}.json, so fusion.py takes it as a frame run and predict.py as `--ensemble`.
+
+The output folder looks like a run: ensemble.json (members and weights), metrics.json, confusion.png
+and the per-clip probabilities_{dev,evaluation}.json, so fusion.py takes it as a frame run and
+predict.py as `--ensemble`.
 """
 from __future__ import annotations
 

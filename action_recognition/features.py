@@ -65,10 +65,9 @@ class FrameEncoder(nn.Module):
     def __init__(self, backbone: str = "mobilenet_v2", image_size: int = 112, allow_download: bool = False,
                  first_trained: int = 0, temporal_shift: bool = False):
         super().__init__()
-        if temporal_shift and backbone != "mobilenet_v2":
-            raise ValueError(f"the temporal shift goes into MobileNetV2's residual blocks, not {backbone}'s")
-        if first_trained and backbone != "mobilenet_v2":
-            raise ValueError(f"partial fine-tuning (first_trained) needs mobilenet_v2, not {backbone}")
+        if (first_trained or temporal_shift) and backbone != "mobilenet_v2":   # both work on MobileNetV2's blocks
+            what = "partial fine-tuning (first_trained)" if first_trained else "the temporal shift"
+            raise ValueError(f"{what} needs mobilenet_v2, not {backbone}")
         if not 0 <= first_trained < MOBILENET_V2_BLOCKS:
             raise ValueError(f"first_trained must be in 1..{MOBILENET_V2_BLOCKS - 1} (MobileNetV2 has "
                              f"{MOBILENET_V2_BLOCKS} feature blocks; 0 = no split), got {first_trained}")

@@ -1,12 +1,20 @@
 """Enrol speakers from a few clips and identify or verify them without retraining.
 
-A speaker is the mean of their clips' L2-normalised embeddings (re-normalised); a trial's score is the
-cosine similarity between a clip's embedding and a speaker's. The registry is a JSON file that records
-which checkpoint made the embeddings, so scores are never mixed across models.
+A speaker is the mean of their clips' L2-normalised embeddings (re-normalised); a trial's raw score is the
+cosine similarity between a clip's embedding and a speaker's. Scores can be normalised against an impostor
+cohort (embeddings of other speakers' clips, stored with the registry):
+- S-norm (symmetric normalisation): the mean of the score standardised by the claimed speaker's scores
+  against the cohort and by the test clip's scores against the cohort;
+- adaptive S-norm: the same statistics over only the `top_k` cohort clips closest to each side.
+The accept threshold is calibrated on development speakers that are not the ones scored (`calibrate.py`).
+
+The registry is a JSON file that records which encoder (and checkpoint) made the embeddings, so scores are
+never mixed across models; it is replaced atomically, the previous version kept as `<name>.bak`.
 """
 from __future__ import annotations
 
 import json
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Sequence
@@ -16,30 +24,77 @@ import numpy as np
 from core.io import InputError, write_json
 from core.metrics import equal_error_rate
 
+NORMALISATIONS = ("none", "snorm", "asnorm")
+REGISTRY_VERSION = 2
+
+
+def unit_rows(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.atleast_2d(np.asarray(vectors, dtype=np.float32))
+    return vectors / np.linalg.norm(vectors, axis=1, keepdims=True).clip(1e-12)
+
+
+@dataclass
+class ScoreNormaliser:
+    method: str = "none"
+    cohort: np.ndarray | None = None  # (clips, dim), unit rows
+    top_k: int = 100
+
+    def __post_init__(self):
+        if self.method not in NORMALISATIONS:
+            raise ValueError(f"unknown score normalisation {self.method!r}; choose from {', '.join(NORMALISATIONS)}")
+        if self.method != "none" and (self.cohort is None or len(self.cohort) < 2):
+            raise ValueError(f"{self.method} needs an impostor cohort of at least 2 clips")
+
+    def _cohort_statistics(self, embeddings: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        scores = embeddings @ self.cohort.T
+        if self.method == "asnorm" and self.top_k < scores.shape[1]:
+            scores = np.sort(scores, axis=1)[:, -self.top_k:]
+        return scores.mean(axis=1), scores.std(axis=1).clip(1e-6)
+
+    def __call__(self, scores: np.ndarray, tests: np.ndarray, centroids: np.ndarray) -> np.ndarray:
+        """Normalise raw cosine `scores` (tests × centroids)."""
+        if self.method == "none":
+            return scores
+        test_mean, test_std = self._cohort_statistics(tests)
+        centroid_mean, centroid_std = self._cohort_statistics(centroids)
+        return 0.5 * ((scores - centroid_mean[None, :]) / centroid_std[None, :]
+                      + (scores - test_mean[:, None]) / test_std[:, None])
+
+    def to_json(self) -> dict:
+        return {"method": self.method, "top_k": self.top_k,
+                "cohort": None if self.cohort is None else np.round(self.cohort, 5).tolist()}
+
+    @classmethod
+    def from_json(cls, data: dict) -> "ScoreNormaliser":
+        cohort = data.get("cohort")
+        return cls(data["method"], None if cohort is None else unit_rows(cohort), int(data.get("top_k", 100)))
+
 
 @dataclass
 class SpeakerRegistry:
-    checkpoint: str
+    encoder: dict  # {"name": "ge2e"} or {"name": "cnn", "checkpoint": ...}: what made every embedding here
     threshold: float
+    normaliser: ScoreNormaliser = field(default_factory=ScoreNormaliser)
+    calibration: dict = field(default_factory=dict)  # where the threshold came from
     speakers: dict[str, np.ndarray] = field(default_factory=dict)
     clip_counts: dict[str, int] = field(default_factory=dict)
 
     def enroll(self, name: str, embeddings: np.ndarray) -> None:
         if len(embeddings) == 0:
-            raise ValueError(f"speaker {name!r}: no readable clips to enrol")
-        centre = embeddings.mean(axis=0)
-        self.speakers[name] = centre / max(np.linalg.norm(centre), 1e-12)
+            raise ValueError(f"speaker {name!r}: no usable clips to enrol")
+        self.speakers[name] = unit_rows(np.asarray(embeddings).mean(axis=0))[0]
         self.clip_counts[name] = len(embeddings)
-
-    def scores(self, embeddings: np.ndarray) -> np.ndarray:
-        """Cosine scores, one row per clip and one column per enrolled speaker (sorted names)."""
-        if not self.speakers:
-            raise ValueError("no speakers enrolled yet")
-        return embeddings @ np.stack([self.speakers[name] for name in self.names]).T
 
     @property
     def names(self) -> list[str]:
         return sorted(self.speakers)
+
+    def scores(self, embeddings: np.ndarray, names: Sequence[str] | None = None) -> np.ndarray:
+        """Normalised scores, one row per clip and one column per speaker (`names`, default all, sorted)."""
+        if not self.speakers:
+            raise ValueError("no speakers enrolled yet")
+        centroids = np.stack([self.speakers[name] for name in (names or self.names)])
+        return self.normaliser(embeddings @ centroids.T, embeddings, centroids)
 
     def identify(self, embeddings: np.ndarray) -> list[tuple[str, float]]:
         """Best speaker per clip, or "unknown" when even the best score is under the threshold."""
@@ -50,11 +105,21 @@ class SpeakerRegistry:
     def verify(self, embeddings: np.ndarray, claimed: str) -> list[tuple[bool, float]]:
         if claimed not in self.speakers:
             raise KeyError(f"speaker {claimed!r} is not enrolled; enrolled: {self.names}")
-        scores = embeddings @ self.speakers[claimed]
+        scores = self.scores(embeddings, [claimed])[:, 0]
         return [(bool(s >= self.threshold), float(s)) for s in scores]
 
+    def check_encoder(self, encoder: dict, path: str | Path) -> None:
+        if encoder != self.encoder:
+            raise InputError(path, f"holds {describe_encoder(self.encoder)} embeddings, not {describe_encoder(encoder)}; "
+                                   "embeddings of different encoders cannot be compared: use a new registry")
+
     def save(self, path: str | Path) -> Path:
-        return write_json(path, {"checkpoint": self.checkpoint, "threshold": self.threshold,
+        """Write atomically; the version it replaces is kept as `<path>.bak`."""
+        path = Path(path)
+        if path.is_file():
+            shutil.copy2(path, path.with_name(path.name + ".bak"))
+        return write_json(path, {"version": REGISTRY_VERSION, "encoder": self.encoder, "threshold": self.threshold,
+                                 "calibration": self.calibration, "normalisation": self.normaliser.to_json(),
                                  "speakers": {n: {"embedding": self.speakers[n].tolist(), "clips": self.clip_counts[n]}
                                               for n in self.names}})
 
@@ -63,13 +128,22 @@ class SpeakerRegistry:
         path = Path(path)
         try:
             data = json.loads(path.read_text())
-            return cls(data["checkpoint"], float(data["threshold"]),
+            # Version 1 registries held CNN embeddings only and named just the checkpoint.
+            encoder = data["encoder"] if "encoder" in data else {"name": "cnn", "checkpoint": data["checkpoint"]}
+            normaliser = ScoreNormaliser.from_json(data.get("normalisation", {"method": "none"}))
+            return cls(encoder, float(data["threshold"]), normaliser, data.get("calibration", {}),
                        {n: np.asarray(s["embedding"], dtype=np.float32) for n, s in data["speakers"].items()},
                        {n: int(s["clips"]) for n, s in data["speakers"].items()})
-        except (OSError, ValueError, KeyError) as error:
-            raise InputError(path, f"not a speaker registry ({error})") from error
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
+            raise InputError(path, f"not a speaker registry, or a damaged one ({type(error).__name__}: {error}); "
+                                   f"an earlier version may be in {path.name}.bak") from error
 
 
+def describe_encoder(spec: dict) -> str:
+    return spec["name"] + (f" ({spec['checkpoint']})" if spec.get("checkpoint") else "")
+
+
+# ----------------------------------------------------------------------------------------- trials
 def trial_scores(registry: SpeakerRegistry, embeddings: np.ndarray, speakers: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
     """Every clip against every enrolled speaker: target scores (same speaker) and non-target scores."""
     scores = registry.scores(embeddings)
@@ -82,7 +156,7 @@ def enrolment_eer(embeddings: np.ndarray, speakers: Sequence[str], enroll_per_sp
     every enrolled speaker, and return the EER with its threshold and trial counts."""
     rng = np.random.default_rng(seed)
     speakers = np.asarray(speakers)
-    registry = SpeakerRegistry(checkpoint="", threshold=0.0)
+    registry = SpeakerRegistry(encoder={}, threshold=0.0)
     trial_mask = np.ones(len(speakers), dtype=bool)
     for name in sorted(set(speakers)):
         own = np.flatnonzero(speakers == name)

@@ -10,7 +10,8 @@ import pytest
 import torch
 
 from core.env import REPO_ROOT
-from speaker_id import bench, demo, enroll, predict, train, validate
+from core.io import InputError
+from speaker_id import bench, calibrate, demo, enroll, predict, train, validate
 from speaker_id.data import load_clips, read_clips
 from speaker_id.inference import embed, load_model, predict_probabilities
 
@@ -74,21 +75,34 @@ def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, tmp_
     registry = tmp_path / "registry.json"
     emil = sorted((voices_dir / "emil").glob("*.wav"))
     ada = sorted((voices_dir / "ada").glob("*.wav"))
-    enroll.main(["enroll", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
-                 "--name", "emil", *map(str, emil[:5])])
-    enroll.main(["enroll", "--registry", str(registry), "--name", "ada", *map(str, ada[:5])])
+    raw = ["--no-vad", "--min-speech", "0.2"]  # generated voices: no voice-activity detection
+    enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
+                 *raw, "--name", "emil", *map(str, emil[:5])])
+    enroll.main(["enroll", "--registry", str(registry), *raw, "--name", "ada", *map(str, ada[:5])])
     # Closed-set identification among the enrolled speakers (threshold off): the ranking must be right.
-    rows = enroll.main(["identify", "--registry", str(registry), "--threshold", "-1", *map(str, emil[5:] + ada[5:])])
+    rows = enroll.main(["identify", "--registry", str(registry), *raw, "--threshold", "-1", *map(str, emil[5:] + ada[5:])])
     truth = ["emil"] * len(emil[5:]) + ["ada"] * len(ada[5:])
     assert sum(r["speaker"] == t for r, t in zip(rows, truth)) / len(truth) >= 0.8
-    verified = enroll.main(["verify", "--registry", str(registry), "--claim", "emil", *map(str, emil[5:] + ada[5:])])
+    verified = enroll.main(["verify", "--registry", str(registry), *raw, "--claim", "emil", *map(str, emil[5:] + ada[5:])])
     genuine = [r["score"] for r in verified[:len(emil[5:])]]
     impostor = [r["score"] for r in verified[len(emil[5:]):]]
     assert np.median(genuine) > np.max(impostor), "the claimed speaker's clips must outscore another speaker's"
     assert sum(r["accepted"] for r in verified[len(emil[5:]):]) == 0, "another speaker must be rejected"
 
 
-@pytest.mark.parametrize("module", [train, predict, validate, enroll, bench, demo])
+def test_registry_refuses_clips_of_another_encoder(trained, voices_dir, tmp_path):
+    result, _ = trained
+    registry = tmp_path / "registry.json"
+    emil = sorted((voices_dir / "emil").glob("*.wav"))
+    enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
+                 "--no-vad", "--name", "emil", *map(str, emil[:5])])
+    before = registry.read_bytes()
+    with pytest.raises(InputError, match="holds cnn .* embeddings, not ge2e"):
+        enroll.main(["enroll", "--encoder", "ge2e", "--registry", str(registry), "--no-vad", "--name", "x", *map(str, emil[5:8])])
+    assert registry.read_bytes() == before
+
+
+@pytest.mark.parametrize("module", [train, predict, validate, enroll, calibrate, bench, demo])
 def test_every_script_explains_itself(module, capsys):
     with pytest.raises(SystemExit) as exit_info:
         module.main(["--help"])

@@ -42,7 +42,7 @@ def test_long_clips_are_windowed():
 
 def test_registry_identify_verify_and_round_trip(tmp_path):
     axis = np.eye(4, dtype=np.float32)
-    registry = SpeakerRegistry("model.ckpt", threshold=0.5)
+    registry = SpeakerRegistry({"name": "cnn", "checkpoint": "model.ckpt"}, threshold=0.5)
     registry.enroll("ann", np.stack([axis[0], axis[0] * 0.9 + axis[1] * 0.1]))
     registry.enroll("bob", axis[2:3])
     clips = np.stack([axis[0], axis[2], axis[3]])

@@ -1,0 +1,215 @@
+"""Calibrate the accept threshold (and build the impostor cohort) on development speakers.
+
+    python -m speaker_id.calibrate --encoder ge2e --data ../shared/data/speaker_id/multispeaker/audio \
+        -o speaker_id/calibration/ge2e.json
+
+The development set is a folder with one sub-folder of clips per speaker (or a CSV manifest). Each speaker
+is enrolled from their first `--enroll-clips` clips by file name, and every other clip is scored against
+every speaker. The threshold is the equal-error point of those trials. With `--normalisation snorm|asnorm`
+the cohort is every development clip, and each calibration trial is normalised against a cohort without
+the trial's two speakers, as it will be for speakers enrolled later.
+
+`leave_out_thresholds` estimates how such a threshold does on speakers it has never seen (the benchmark):
+each trial gets the threshold calibrated on the trials of the other speakers only.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+import numpy as np
+
+import core  # noqa: F401  (offline environment first)
+from core.io import InputError, write_json
+from core.metrics import equal_error_rate
+from speaker_id.data import load_clips
+from speaker_id.encoders import ENCODERS, SpeakerEncoder, load_encoder
+from speaker_id.frontend import SpeechFrontend, TooLittleSpeech
+from speaker_id.verification import NORMALISATIONS, ScoreNormaliser, unit_rows
+
+CALIBRATION_DIR = Path(__file__).parent / "calibration"
+ENROLL_CLIPS = 5
+
+
+def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progress: bool = True):
+    """Embeddings of the files whose speech the front-end accepts, with the kept indices and the skipped ones."""
+    speech, kept, skipped = [], [], []
+    for index, path in enumerate(paths):
+        try:
+            speech.append(frontend.read(path))
+            kept.append(index)
+        except InputError as error:
+            skipped.append((path, error.reason))
+            print(f"skipped {error}", file=sys.stderr)
+    if not speech:
+        raise InputError(Path(paths[0]).parent if len(paths) else "<none>", "no clip with enough speech")
+    return encoder.embed(speech, progress=progress), kept, skipped
+
+
+@dataclass
+class DevelopmentTrials:
+    """Every test clip of a development set against every speaker's centroid, with per-trial cohorts."""
+
+    embeddings: np.ndarray  # unit rows, one per clip
+    speakers: np.ndarray  # speaker per clip
+    enrolled: np.ndarray  # True for the clips that make the centroids
+    method: str = "none"
+    top_k: int = 100
+
+    @classmethod
+    def first_clips(cls, embeddings, speakers, paths, enroll_clips: int = ENROLL_CLIPS, **kwargs) -> "DevelopmentTrials":
+        """Enrol each speaker from their first `enroll_clips` clips by file name."""
+        speakers = np.asarray(speakers)
+        enrolled = np.zeros(len(speakers), dtype=bool)
+        for name in sorted(set(speakers)):
+            own = sorted(np.flatnonzero(speakers == name), key=lambda i: Path(paths[i]).name)
+            if len(own) <= enroll_clips:
+                raise ValueError(f"speaker {name!r} has {len(own)} usable clips; need more than {enroll_clips}")
+            enrolled[own[:enroll_clips]] = True
+        return cls(unit_rows(embeddings), speakers, enrolled, **kwargs)
+
+    @cached_property
+    def names(self) -> list[str]:
+        return sorted(set(self.speakers))
+
+    @cached_property
+    def centroids(self) -> np.ndarray:
+        return unit_rows(np.stack([self.embeddings[self.enrolled & (self.speakers == n)].mean(0) for n in self.names]))
+
+    def _normaliser(self, excluded: set[str]) -> ScoreNormaliser:
+        if self.method == "none":
+            return ScoreNormaliser()
+        return ScoreNormaliser(self.method, self.embeddings[~np.isin(self.speakers, sorted(excluded))], self.top_k)
+
+    def scores(self, tested: str, claimed: str, excluded: set[str] = frozenset()) -> np.ndarray:
+        """Scores of `tested`'s test clips against `claimed`'s centroid; the cohort leaves out both speakers
+        and `excluded`."""
+        tests = self.embeddings[(self.speakers == tested) & ~self.enrolled]
+        centroid = self.centroids[self.names.index(claimed)][None]
+        return self._normaliser({tested, claimed} | set(excluded))(tests @ centroid.T, tests, centroid)[:, 0]
+
+    def table(self, pool: list[str] | None = None, excluded: set[str] = frozenset()) -> dict[tuple[str, str], np.ndarray]:
+        """{(tested, claimed): scores} for every pair of speakers in `pool` (default: all)."""
+        pool = self.names if pool is None else pool
+        return {(x, y): self.scores(x, y, excluded) for x in pool for y in pool}
+
+    def identification_accuracy(self, table: dict[tuple[str, str], np.ndarray]) -> float:
+        correct = total = 0
+        for x in self.names:
+            columns = np.stack([table[x, y] for y in self.names], axis=1)
+            correct += int((columns.argmax(axis=1) == self.names.index(x)).sum())
+            total += len(columns)
+        return correct / total
+
+
+def split_trials(table: dict[tuple[str, str], np.ndarray], keep: Callable[[str, str], bool] = lambda x, y: True):
+    """Target and non-target scores of the trials (tested, claimed) that `keep` accepts."""
+    target = [s for (x, y), s in table.items() if x == y and keep(x, y)]
+    nontarget = [s for (x, y), s in table.items() if x != y and keep(x, y)]
+    return (np.concatenate(target) if target else np.zeros(0)), (np.concatenate(nontarget) if nontarget else np.zeros(0))
+
+
+def calibrated_threshold(trials: DevelopmentTrials, pool: list[str] | None = None, excluded: set[str] = frozenset()) -> float:
+    """The equal-error threshold of the trials among `pool`, each normalised without its own speakers."""
+    target, nontarget = split_trials(trials.table(pool, excluded))
+    return equal_error_rate(target, nontarget)[1]
+
+
+def leave_out_thresholds(trials: DevelopmentTrials, group: Callable[[str], str] = lambda name: name) -> dict:
+    """For each pair of speakers, the threshold calibrated on the speakers outside both their groups.
+
+    With the default grouping (each speaker alone) that is leave-two-speakers-out; grouping by corpus
+    calibrates on the other corpora only. Pairs whose leave-out set has no non-target trial get none."""
+    thresholds = {}
+    for x in trials.names:
+        for y in trials.names:
+            left_out = {n for n in trials.names if group(n) in {group(x), group(y)}}
+            pool = [n for n in trials.names if n not in left_out]
+            if len(pool) >= 2:
+                thresholds[x, y] = calibrated_threshold(trials, pool, left_out)
+    return thresholds
+
+
+def error_rates(table: dict[tuple[str, str], np.ndarray], thresholds: dict | float) -> dict:
+    """False-accept and false-reject rates with a threshold per pair (dict) or one for all (float)."""
+    accepted = {"target": [0, 0], "nontarget": [0, 0]}
+    for pair, scores in table.items():
+        threshold = thresholds.get(pair) if isinstance(thresholds, dict) else thresholds
+        if threshold is None:
+            continue
+        kind = "target" if pair[0] == pair[1] else "nontarget"
+        accepted[kind][0] += int((scores >= threshold).sum())
+        accepted[kind][1] += len(scores)
+    (target_accepted, targets), (false_accepts, nontargets) = accepted["target"], accepted["nontarget"]
+    return {"false_accept_rate": false_accepts / max(nontargets, 1), "false_reject_rate": 1 - target_accepted / max(targets, 1),
+            "target_trials": targets, "nontarget_trials": nontargets}
+
+
+def unenrolled_named_rate(trials: DevelopmentTrials, table: dict, thresholds: dict) -> float:
+    """Fraction of clips that would be named as an enrolled speaker if their own speaker were not enrolled
+    (identification's false alarms: any other speaker's score at or above its threshold)."""
+    named = total = 0
+    for x in trials.names:
+        others = [y for y in trials.names if y != x and (x, y) in thresholds]
+        if not others:
+            continue
+        hits = np.stack([table[x, y] >= thresholds[x, y] for y in others], axis=1).any(axis=1)
+        named += int(hits.sum())
+        total += len(hits)
+    return named / max(total, 1)
+
+
+def calibrate(encoder: SpeakerEncoder, data: Path, method: str = "none", top_k: int = 100,
+              enroll_clips: int = ENROLL_CLIPS, frontend: SpeechFrontend = SpeechFrontend()) -> dict:
+    clips = load_clips(data)
+    embeddings, kept, skipped = embed_files([c.path for c in clips], encoder, frontend)
+    clips = [clips[i] for i in kept]
+    trials = DevelopmentTrials.first_clips(embeddings, [c.speaker for c in clips], [c.path for c in clips],
+                                           enroll_clips, method=method, top_k=top_k)
+    target, nontarget = split_trials(trials.table())
+    eer, threshold = equal_error_rate(target, nontarget)
+    normaliser = ScoreNormaliser(method, trials.embeddings if method != "none" else None, top_k)
+    return {"encoder": encoder.spec(), "threshold": threshold, "normalisation": normaliser.to_json(),
+            "calibration": {"data": str(data), "speakers": len(trials.names), "clips": len(clips), "skipped": len(skipped),
+                            "enroll_clips": enroll_clips, "target_trials": int(target.size),
+                            "nontarget_trials": int(nontarget.size), "eer": eer, "date": datetime.date.today().isoformat(),
+                            "command": "python -m speaker_id.calibrate " + " ".join(sys.argv[1:])}}
+
+
+def default_calibration_path(encoder_name: str) -> Path:
+    return CALIBRATION_DIR / f"{encoder_name}.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--encoder", choices=ENCODERS, default="ge2e")
+    parser.add_argument("--checkpoint", type=Path, help="speaker_id.train checkpoint (with --encoder cnn)")
+    parser.add_argument("--data", type=Path, required=True, help="development speakers: one sub-folder per speaker, or a CSV manifest")
+    parser.add_argument("--normalisation", choices=NORMALISATIONS, default="none", help="score normalisation (default %(default)s)")
+    parser.add_argument("--top-k", type=int, default=100, help="cohort clips per side for asnorm (default %(default)s)")
+    parser.add_argument("--enroll-clips", type=int, default=ENROLL_CLIPS, help="clips per speaker for enrolment (default %(default)s)")
+    parser.add_argument("-o", "--output", type=Path, help="calibration JSON (default speaker_id/calibration/<encoder>.json)")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    result = calibrate(load_encoder(args.encoder, args.checkpoint), args.data, args.normalisation, args.top_k, args.enroll_clips)
+    output = args.output or default_calibration_path(args.encoder)
+    write_json(output, result)
+    info = result["calibration"]
+    print(f"{output}: threshold {result['threshold']:.4f} ({args.normalisation}); development EER {info['eer']:.4f} over "
+          f"{info['target_trials']} target and {info['nontarget_trials']} non-target trials of {info['speakers']} speakers")
+    return result
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (InputError, ValueError) as error:
+        sys.exit(f"error: {error}")

@@ -51,6 +51,7 @@ from action_recognition.data import read_ucf_zip  # noqa: E402
 from action_recognition.inference import load_model, predict_probabilities  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
 from action_recognition.synthetic import make_source_videos, serve_videos, write_kinetics_csv  # noqa: E402
+from core.cli import run_main  # noqa: E402
 from core.metrics import ClassificationReport  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from core.training import RUNS_DIR  # noqa: E402
@@ -258,4 +259,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

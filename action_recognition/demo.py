@@ -16,6 +16,7 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 from action_recognition import download, predict, train  # noqa: E402
 from action_recognition.synthetic import make_source_videos, serve_videos, write_kinetics_csv  # noqa: E402
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 
 
@@ -51,4 +52,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

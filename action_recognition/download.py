@@ -31,6 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
+from core.cli import run_main  # noqa: E402
 from core.io import InputError, atomic_path, video_info, write_csv  # noqa: E402
 from action_recognition.data import KineticsEntry, read_kinetics_csv, select_classes  # noqa: E402
 
@@ -318,7 +319,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -31,6 +31,7 @@ import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
 from action_recognition.fusion import ENSEMBLE_FILE, aligned, read_probabilities  # noqa: E402
+from core.cli import run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.metrics import classification_report, log_loss  # noqa: E402
 from core.training import write_run_records  # noqa: E402
@@ -118,7 +119,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -23,6 +23,7 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
+from core.cli import run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.metrics import ClassificationReport, classification_report, log_loss  # noqa: E402
 
@@ -124,7 +125,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -29,6 +29,7 @@ from action_recognition.data import Clip, LoadedClips, resize_frames, sample_vid
 from action_recognition.fusion import fuse  # noqa: E402
 from action_recognition.inference import load_model, predict_probabilities, probabilities_from_inputs  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
+from core.cli import run_main  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
 
 
@@ -144,7 +145,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -41,6 +41,7 @@ from action_recognition.data import LoadedClips, assign_splits, load_clips  # no
 from action_recognition.features import BACKBONES, CACHE_ROOT, FrameEncoder, cached_stem_maps  # noqa: E402
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
+from core.cli import run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.training import (LAST_EPOCH, SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
                            seed_everything, trainer_options_from_args, write_run_records)
@@ -264,7 +265,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

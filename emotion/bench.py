@@ -25,8 +25,9 @@ import core  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
-from core.io import atomic_path  # noqa: E402
+from core.io import InputError, atomic_path  # noqa: E402
 from core.metrics import classification_report, plot_confusion  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from emotion.data import CLASSES, load_ferplus, resize_faces  # noqa: E402
@@ -51,7 +52,7 @@ def ensure_checkpoint(name: str, train_missing: bool) -> Path:
     checkpoint = RUNS / run / "best.ckpt"
     if not checkpoint.is_file():
         if not train_missing:
-            raise SystemExit(f"{checkpoint}: missing; train it with `python -m emotion.train {' '.join(arguments)} --run-name {run}`")
+            raise InputError(checkpoint, f"missing; train it with `python -m emotion.train {' '.join(arguments)} --run-name {run}`")
         from emotion import train
 
         print(f"training {name}: python -m emotion.train {' '.join(arguments)} --run-name {run}")
@@ -237,4 +238,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

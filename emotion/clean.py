@@ -21,7 +21,8 @@ if __package__ in (None, ""):
 
 import core  # noqa: E402,F401
 
-from core.io import InputError, atomic_open  # noqa: E402
+from core.cli import run_main  # noqa: E402
+from core.io import atomic_open  # noqa: E402
 from emotion.data import find_duplicates, load_fer2013_csv, load_ferplus, load_skillbox_train  # noqa: E402
 from emotion.train import FERPLUS_ROOT  # noqa: E402
 
@@ -44,23 +45,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    try:
-        if args.data == "ferplus":
-            faces = load_ferplus(args.data_root or FERPLUS_ROOT, splits=args.splits, drop_ties=False)
-        elif args.data == "fer2013":
-            faces = load_fer2013_csv(args.data_root)
-        else:
-            if args.data_root is None:
-                raise SystemExit("--data skillbox needs --data-root")
-            cropper = None
-            if args.detector != "none":
-                from emotion.faces import FaceDetector
+    if args.data == "ferplus":
+        faces = load_ferplus(args.data_root or FERPLUS_ROOT, splits=args.splits, drop_ties=False)
+    elif args.data == "fer2013":
+        faces = load_fer2013_csv(args.data_root)
+    else:
+        if args.data_root is None:
+            raise ValueError("--data skillbox needs --data-root")
+        cropper = None
+        if args.detector != "none":
+            from emotion.faces import FaceDetector
 
-                cropper = FaceDetector(args.detector)
-            faces = load_skillbox_train(args.data_root, size=args.hash_size, face_cropper=cropper)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        raise SystemExit(2)
+            cropper = FaceDetector(args.detector)
+        faces = load_skillbox_train(args.data_root, size=args.hash_size, face_cropper=cropper)
     report = find_duplicates(faces, max_distance=args.max_distance)
     rows = report.rows(faces.names, faces.labels)
     with atomic_open(args.report) as handle:
@@ -82,4 +79,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -15,6 +15,7 @@ if __package__ in (None, ""):
 
 import core  # noqa: E402,F401
 
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 
 
@@ -57,4 +58,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -23,6 +23,7 @@ import core  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.io import InputError, atomic_open  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
@@ -128,7 +129,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{args.check}: {'INVALID' if problems else 'valid'}")
         return 1 if problems else 0
     if args.test_dir is None:
-        raise SystemExit("--test-dir is required (or --check FILE)")
+        raise ValueError("--test-dir is required (or --check FILE)")
     from emotion.recognizer import EmotionRecognizer
 
     try:
@@ -151,4 +152,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -17,6 +17,7 @@ if __package__ in (None, ""):  # `python emotion/train.py`: put the repository r
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
 from core.training import (LAST_EPOCH, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
@@ -97,7 +98,7 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
                   "test": load_ferplus(root, ("test",))}
     elif args.data == "fer2013":
         if args.data_root is None:
-            raise SystemExit("--data fer2013 needs --data-root path/to/fer2013.csv")
+            raise ValueError("--data fer2013 needs --data-root path/to/fer2013.csv")
         splits = {"train": load_fer2013_csv(args.data_root, ("Training",)), "val": load_fer2013_csv(args.data_root, ("PublicTest",))}
         try:
             splits["test"] = load_fer2013_csv(args.data_root, ("PrivateTest",))
@@ -105,7 +106,7 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
             pass
     else:
         if args.data_root is None:
-            raise SystemExit("--data skillbox needs --data-root (a folder with train/<emotion>/)")
+            raise ValueError("--data skillbox needs --data-root (a folder with train/<emotion>/)")
         from emotion.faces import FaceDetector
 
         detector = FaceDetector(args.detector)
@@ -177,4 +178,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -21,6 +21,7 @@ import core  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
+from core.cli import run_main  # noqa: E402
 from core.io import AtomicVideoWriter, InputError  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
 from emotion.predict import DEFAULT_WEIGHTS  # noqa: E402
@@ -157,4 +158,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -25,11 +25,12 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main, skip
 from core.io import InputError, write_json
 from core.metrics import equal_error_rate
 from speaker_id.data import load_clips
 from speaker_id.encoders import ENCODERS, SpeakerEncoder, load_encoder
-from speaker_id.frontend import SpeechFrontend, TooLittleSpeech
+from speaker_id.frontend import SpeechFrontend
 from speaker_id.verification import NORMALISATIONS, ScoreNormaliser, unit_rows
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
@@ -45,7 +46,7 @@ def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progre
             kept.append(index)
         except InputError as error:
             skipped.append((path, error.reason))
-            print(f"skipped {error}", file=sys.stderr)
+            skip(path, error.reason)
     if not speech:
         raise InputError(Path(paths[0]).parent if len(paths) else "<none>", "no clip with enough speech")
     return encoder.embed(speech, progress=progress), kept, skipped
@@ -209,7 +210,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -9,6 +9,7 @@ import shutil
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.env import REPO_ROOT
 from speaker_id import enroll, predict, train
 from speaker_id.synth import DEMO_VOICES, Voice, write_demo_speakers
@@ -53,4 +54,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

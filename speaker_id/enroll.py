@@ -21,10 +21,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.io import InputError, write_csv
 from speaker_id.calibrate import default_calibration_path, embed_files
 from speaker_id.data import audio_inputs, scan_speaker_folders
@@ -161,7 +161,4 @@ def main(argv: list[str] | None = None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (InputError, ValueError) as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -8,11 +8,11 @@ too-short files are listed on stderr and left out; the CSV appears only when com
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.io import InputError, write_csv
+from core.cli import run_main, skip
+from core.io import write_csv
 from core.onnx import BACKENDS
 from speaker_id.data import audio_inputs, read_clips
 from speaker_id.inference import load_model, predict_probabilities
@@ -44,14 +44,11 @@ def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
     rows, skipped = predict(args.checkpoint, args.inputs, args.batch_size, args.backend)
     for path, reason in skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        skip(path, reason)
     write_csv(args.output, rows, columns=["path", "speaker", "probability"])
     print(f"wrote {len(rows)} predictions to {args.output}" + (f" ({len(skipped)} file(s) skipped)" if skipped else ""))
     return args.output
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -10,7 +10,6 @@ with the best checkpoint (lowest validation loss). Outputs go to runs/speaker_id
 from __future__ import annotations
 
 import argparse
-import sys
 import warnings
 from pathlib import Path
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
+from core.cli import run_main
 from core.env import SHARED_DATA
 from core.io import InputError, atomic_path
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,
@@ -145,7 +145,4 @@ def _store_threshold(checkpoint: Path, threshold: float) -> None:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -5,11 +5,11 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.io import InputError, save_figure, write_json
+from core.cli import run_main
+from core.io import save_figure, write_json
 from core.metrics import plot_confusion
 from speaker_id.data import assign_splits, load_clips, read_clips
 from speaker_id.inference import evaluate, load_model
@@ -42,7 +42,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

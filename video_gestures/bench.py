@@ -29,6 +29,7 @@ import core  # noqa: F401  (offline environment first)
 import numpy as np
 import torch
 
+from core.cli import run_main
 from core.env import REPO_ROOT, SHARED_DATA
 from core.io import InputError
 from core.results import markdown_table, publish_table, read_results, write_results
@@ -249,7 +250,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

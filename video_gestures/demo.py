@@ -17,6 +17,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 import numpy as np
 
+from core.cli import run_main
 from core.env import REPO_ROOT
 from core.io import AtomicVideoWriter
 from video_gestures import predict, train
@@ -81,4 +82,4 @@ def main(argv: list[str] | None = None) -> Path:
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

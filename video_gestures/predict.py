@@ -21,6 +21,7 @@ import core  # noqa: F401  (offline environment first)
 import numpy as np
 import pandas as pd
 
+from core.cli import run_main
 from core.io import IMAGE_EXTENSIONS, InputError, iter_video_frames, write_csv
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_encoder_for
@@ -113,7 +114,4 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -13,7 +13,6 @@ config.json, metrics.json (with attention statistics), curves.png, confusion.png
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
@@ -21,6 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from core.cli import run_main
 from core.env import SHARED_DATA
 from core.io import InputError, save_figure
 from core.metrics import classification_report
@@ -179,7 +179,4 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except InputError as error:
-        sys.exit(f"error: {error}")
+    run_main(main)

@@ -1,0 +1,56 @@
+"""core.cli.run_main: the exit statuses and messages every script's __main__ shares."""
+import pytest
+
+from core.cli import run_main, skip
+from core.io import InputError
+
+
+def _status(main, argv, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(main, argv)
+    return exit_info.value.code, capsys.readouterr().err
+
+
+def test_success_is_zero_and_an_int_result_is_the_status(capsys):
+    assert _status(lambda argv: {"done": True}, [], capsys)[0] == 0
+    assert _status(lambda argv: 3, [], capsys)[0] == 3
+    assert _status(lambda argv: True, [], capsys)[0] == 0, "a bool result is not a status"
+
+
+def test_skipped_inputs_give_status_one_and_are_listed(capsys):
+    def main(argv):
+        skip("clips/b.wav", "cannot decode audio")
+        return 0
+
+    status, err = _status(main, [], capsys)
+    assert status == 1
+    assert "skipped clips/b.wav: cannot decode audio" in err and "1 input(s) failed" in err
+    assert _status(lambda argv: 0, [], capsys)[0] == 0, "the list starts empty on every run"
+
+
+@pytest.mark.parametrize("error", [InputError("weights/x.ckpt", "checkpoint not found"), ValueError("weights/x.ckpt: bad value")])
+def test_user_mistakes_are_status_two_without_a_traceback(error, capsys):
+    def main(argv):
+        raise error
+
+    status, err = _status(main, [], capsys)
+    assert (status, err) == (2, f"error: {error}\n")
+    status, err = _status(main, ["--debug"], capsys)
+    assert status == 2 and "Traceback" in err
+
+
+def test_debug_flag_is_removed_and_bad_usage_keeps_argparse_status(capsys):
+    import argparse
+
+    def main(argv):
+        parser = argparse.ArgumentParser()
+        parser.add_argument("--size", type=int, required=True)
+        return parser.parse_args(argv).size
+
+    assert _status(main, ["--size", "4", "--debug"], capsys)[0] == 4
+    assert _status(main, [], capsys)[0] == 2
+
+
+def test_a_bug_keeps_its_traceback():
+    with pytest.raises(ZeroDivisionError):
+        run_main(lambda argv: 1 / 0, [])

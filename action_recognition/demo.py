@@ -18,6 +18,7 @@ from action_recognition import download, predict, train  # noqa: E402
 from action_recognition.synthetic import make_source_videos, serve_videos, write_kinetics_csv  # noqa: E402
 from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
+from core.results import SMOKE_TEST_NOTE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> Path:
     print(f"\naction_recognition demo outputs in {out}:\n  clips/ (downloaded and cut), clips/manifest.csv, "
           f"clips/failures.csv ({summary['failed']} failures)\n  run: {result['run_dir']} (curves.png, confusion.png, "
           f"metrics.json)\n  predictions: {predictions}")
+    print(SMOKE_TEST_NOTE.format(readme="action_recognition/README.md"))
     return out
 
 

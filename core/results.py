@@ -46,3 +46,9 @@ def publish_table(task: str, table: str) -> None:
     """Put a task's results table into its own README and into the top-level README."""
     for readme in (REPO_ROOT / task / "README.md", REPO_ROOT / "README.md"):
         replace_marked_block(readme, f"results:{task}", table)
+
+
+# Printed at the end of every demo: the demos train on generated data for a minute, so their accuracies
+# say that each stage runs, not how good the task's model is.
+SMOKE_TEST_NOTE = ("note: a smoke test on generated data; its figures show that every stage runs, not how well the "
+                   "real model does (see the results table in {readme})")

@@ -17,6 +17,7 @@ import core  # noqa: E402,F401
 
 from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
+from core.results import SMOKE_TEST_NOTE  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -54,6 +55,7 @@ def main(argv: list[str] | None = None) -> int:
     webcam_demo.main(["--source", str(video), "--weights", weights, "--output", str(args.out / "webcam_annotated.mp4")])
     print(f"4/4 webcam demo on a generated video: {args.out / 'webcam_annotated.mp4'}")
     print(f"emotion demo done in {time.perf_counter() - started:.0f} s; outputs under {args.out}")
+    print(SMOKE_TEST_NOTE.format(readme="emotion/README.md"))
     return 0 if not problems else 1
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.cli import run_main
 from core.env import REPO_ROOT
+from core.results import SMOKE_TEST_NOTE
 from speaker_id import enroll, predict, train
 from speaker_id.synth import DEMO_VOICES, Voice, write_demo_speakers
 
@@ -50,6 +51,7 @@ def main(argv: list[str] | None = None) -> Path:
                  *map(str, sorted((data / DEMO_VOICES[1].name).glob("*.wav"))[:4])])
     print(f"\nspeaker_id demo outputs in {out}:\n  run: {result['run_dir']} (curves.png, confusion.png, metrics.json)\n"
           f"  predictions.csv, registry.json, identified.csv, verified.csv")
+    print(SMOKE_TEST_NOTE.format(readme="speaker_id/README.md"))
     return out
 
 

@@ -2,8 +2,9 @@
 
 - `ge2e`: the GE2E speaker encoder (Wan et al. 2018) that the `resemblyzer` wheel ships (`pretrained.pt`,
   Apache-2.0; a 3-layer LSTM trained on thousands of LibriSpeech / VoxCeleb speakers), loaded from the
-  installed package with no download. Long clips are cut into 1.6 s windows at 50% overlap whose embeddings
-  are averaged (resemblyzer's `embed_utterance`). The default for enrolment: it has heard far more voices
+  installed package with no download. Speech is raised to -30 dBFS as GE2E's training data was (resemblyzer's
+  level normalisation), and long clips are cut into 1.6 s windows at 50% overlap whose embeddings are
+  averaged (resemblyzer's `embed_utterance`). The default for enrolment: it has heard far more voices
   than any model trained here.
 - `cnn`: the pooled embedding of a `speaker_id.train` checkpoint (closed-set FSDD model, 8 kHz).
 
@@ -46,8 +47,10 @@ class Ge2eEncoder:
         return {"name": self.name}
 
     def embed(self, speech: Sequence[np.ndarray], progress: bool = False) -> np.ndarray:
+        from resemblyzer.audio import normalize_volume
+
         encoder = _voice_encoder()
-        embeddings = [encoder.embed_utterance(waveform)
+        embeddings = [encoder.embed_utterance(normalize_volume(waveform, -30, increase_only=True))
                       for waveform in tqdm(speech, desc="GE2E embeddings", unit="clip", disable=not progress, leave=False)]
         return np.stack(embeddings).astype(np.float32)  # embed_utterance returns unit-length vectors
 

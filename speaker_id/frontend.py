@@ -3,8 +3,7 @@
 Voice embeddings should describe the voice, not the room tone between sentences, and a clip that holds no
 speech at all (silence, music, a door slam) must be refused rather than enrolled as somebody. Speech is
 found with Silero VAD (the ONNX model that the `silero-vad` wheel ships, run in onnxruntime); the speech
-segments are joined and normalised in level the way GE2E's training data was (resemblyzer's -30 dBFS,
-raise only).
+segments are joined.
 """
 from __future__ import annotations
 
@@ -49,9 +48,7 @@ class SpeechFrontend:
     min_speech_seconds: float = MIN_SPEECH_SECONDS
 
     def speech(self, waveform: np.ndarray, name: str | Path = "<waveform>") -> np.ndarray:
-        """The speech of a 16 kHz mono waveform, level-normalised; TooLittleSpeech when under the minimum."""
-        from resemblyzer.audio import normalize_volume
-
+        """The speech of a 16 kHz mono waveform; TooLittleSpeech when under the minimum."""
         if self.vad:
             segments = speech_segments(waveform)
             waveform = (np.concatenate([waveform[start:end] for start, end in segments]) if segments
@@ -61,7 +58,7 @@ class SpeechFrontend:
             found = "no speech found" if seconds == 0 else f"only {seconds:.2f} s of speech"
             raise TooLittleSpeech(name, f"{found} after silence trimming (need ≥ {self.min_speech_seconds:.2f} s): "
                                         "silence, music or noise?")
-        return normalize_volume(waveform, -30, increase_only=True).astype(np.float32)
+        return np.ascontiguousarray(waveform, dtype=np.float32)
 
     def read(self, path: str | Path) -> np.ndarray:
         return self.speech(read_audio(path, SAMPLE_RATE), path)

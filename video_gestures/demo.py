@@ -20,6 +20,7 @@ import numpy as np
 from core.cli import run_main
 from core.env import REPO_ROOT
 from core.io import AtomicVideoWriter
+from core.results import SMOKE_TEST_NOTE
 from video_gestures import predict, train
 from video_gestures.bench import HANDS_CSV
 from video_gestures.motion import generate_motion_set, load_hand_crops, write_motion_folders
@@ -78,6 +79,7 @@ def main(argv: list[str] | None = None) -> Path:
                   str(args.out / "videos" / "long.mp4"), "-o", str(args.out / "timeline.csv")])
     print(f"demo outputs in {args.out}: frames/, embeddings.h5, runs/video_gestures/motion/ (attention.png, confusion.png), "
           "predictions.csv, timeline.csv")
+    print(SMOKE_TEST_NOTE.format(readme="video_gestures/README.md"))
     return args.out
 
 

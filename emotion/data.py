@@ -426,9 +426,13 @@ def faces_to_tensor(gray: np.ndarray):
 
 
 def train_augmentation(strength: str = "medium"):
-    """Albumentations pipeline for gray uint8 faces; `none` returns None."""
+    """Albumentations pipeline for gray uint8 faces; `none` returns None; `robust` is emotion.augment's."""
     if strength == "none":
         return None
+    if strength == "robust":
+        from emotion.augment import robust_augmentation
+
+        return robust_augmentation()
     import albumentations as A
 
     scale = {"light": 0.08, "medium": 0.12, "strong": 0.18}[strength]

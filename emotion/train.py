@@ -50,7 +50,8 @@ def build_parser() -> argparse.ArgumentParser:
                       help="FER+ targets: 1 = vote distributions, 0 = majority label, in between = a mix")
     data.add_argument("--balance", type=float, default=0.0,
                       help="class-balanced sampling: weight count^-BALANCE (0 = off, 0.5 = sqrt, 1 = fully balanced)")
-    data.add_argument("--augment", choices=("none", "light", "medium", "strong"), default="medium", help="albumentations strength")
+    data.add_argument("--augment", choices=("none", "light", "medium", "strong", "robust"), default="medium",
+                      help="albumentations strength; robust adds resolution, JPEG, blur and lighting (emotion/augment.py)")
     data.add_argument("--batch-size", type=int, default=64, help="training batch size (default %(default)s)")
     model = parser.add_argument_group("model")
     model.add_argument("--architecture", default="mobilenet_v2",

@@ -68,6 +68,12 @@ class FaceSet:
             return self.soft.astype(np.float32)
         return one_hot(self.labels)
 
+    def strata(self) -> np.ndarray:
+        """A class per face for sampling and stratifying: the label, or for a tie the most-voted class."""
+        if self.soft is None:
+            return self.labels
+        return np.where(self.labels >= 0, self.labels, self.soft.argmax(axis=1))
+
     def class_counts(self) -> dict[str, int]:
         return {name: int((self.labels == i).sum()) for i, name in enumerate(CLASSES)}
 

@@ -46,6 +46,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="final model: train on train + val with a recipe already chosen on val; best.ckpt is then "
                            "the last epoch and the val figures printed are not held out (test stays untouched)")
     data.add_argument("--limit-train", type=int, default=0, help="use at most this many training faces (0 = all), stratified")
+    data.add_argument("--keep-ties", action="store_true",
+                      help="FER+: also train on the faces whose votes have no single majority, with their vote "
+                           "distribution as the target (scoring always leaves ties out)")
     data.add_argument("--soft-weight", type=float, default=1.0,
                       help="FER+ targets: 1 = vote distributions, 0 = majority label, in between = a mix")
     data.add_argument("--balance", type=float, default=0.0,
@@ -95,7 +98,7 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
     size = args.input_size
     if args.data == "ferplus":
         root = args.data_root or FERPLUS_ROOT
-        splits = {"train": load_ferplus(root, ("train",)), "val": load_ferplus(root, ("valid",)),
+        splits = {"train": load_ferplus(root, ("train",), drop_ties=not args.keep_ties), "val": load_ferplus(root, ("valid",)),
                   "test": load_ferplus(root, ("test",))}
     elif args.data == "fer2013":
         if args.data_root is None:
@@ -123,7 +126,7 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
     if args.train_on_val:
         splits["train"] = concat([splits["train"], splits["val"]])
     if args.limit_train and args.limit_train < len(splits["train"]):
-        keep, _ = stratified_split(splits["train"].labels, 1 - args.limit_train / len(splits["train"]), args.seed)
+        keep, _ = stratified_split(splits["train"].strata(), 1 - args.limit_train / len(splits["train"]), args.seed)
         splits["train"] = splits["train"].subset(keep)
     for name, faces in splits.items():
         faces.images = resize_faces(faces.images, size)
@@ -152,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
     train_set = FaceDataset(splits["train"], train_augmentation(args.augment), soft_weight=args.soft_weight)
     sampler = None
     if args.balance > 0:
-        weights = balanced_sample_weights(splits["train"].labels, args.balance)
+        weights = balanced_sample_weights(splits["train"].strata(), args.balance)
         sampler = WeightedRandomSampler(torch.from_numpy(weights), num_samples=len(weights), replacement=True,
                                         generator=torch.Generator().manual_seed(args.seed))
     train_loader = DataLoader(train_set, batch_size=args.batch_size, shuffle=sampler is None, sampler=sampler, drop_last=len(train_set) > args.batch_size)

@@ -122,7 +122,21 @@ def test_ferplus_votes_to_hard_and_soft_labels(tmp_path):
     assert list(kept.labels) == [CLASS_INDEX["neutral"], -1]
     targets = FaceDataset(kept).targets
     np.testing.assert_allclose(targets[1, [CLASS_INDEX["happy"], CLASS_INDEX["surprise"]]], [0.5, 0.5])
+    assert list(kept.strata()) == [CLASS_INDEX["neutral"], CLASS_INDEX["happy"]], "a tie samples as its first top class"
     assert majority_label(np.array([3, 3, 0])) == -1 and majority_label(np.zeros(3)) == -1
+
+
+def test_train_keeps_tied_faces_only_when_asked(tmp_path):
+    from emotion import train
+
+    _ferplus_fixture(tmp_path, [("train", [6, 0, 0, 0, 0, 0, 0, 0, 2, 2]), ("train", [0, 5, 5, 0, 0, 0, 0, 0, 0, 0]),
+                                ("valid", [0, 4, 4, 0, 0, 0, 0, 0, 0, 0]), ("valid", [0, 9, 0, 0, 0, 0, 0, 0, 0, 0]),
+                                ("test", [0, 0, 0, 8, 0, 0, 0, 0, 0, 0])])
+    common = ["--data-root", str(tmp_path), "--input-size", "48"]
+    default = train.load_splits(train.build_parser().parse_args(common))
+    with_ties = train.load_splits(train.build_parser().parse_args([*common, "--keep-ties"]))
+    assert len(default["train"]) == 1 and len(with_ties["train"]) == 2
+    assert len(with_ties["val"]) == 1, "scoring leaves ties out"
 
 
 def test_ferplus_missing_member(tmp_path):

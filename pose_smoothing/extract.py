@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # `python pose_smoothing/extract.py`: the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.io import InputError, write_json  # noqa: E402
+from core.io import InputError, check_decoded_length, write_json  # noqa: E402
 from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, open_frames, write_landmarks_json  # noqa: E402
 from pose_smoothing.filters import smooth_sequence  # noqa: E402
@@ -49,6 +49,7 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
     source = open_frames(path, folder_fps)
     follower = PersonFollower(source.fps, detect_people=follow)
     images, worlds, visibilities, timestamps = [], [], [], []
+    container_timestamps = []  # as decoded, before the fallback below, for the truncation check
     size = source.size
     started = time.perf_counter()
     pose_seconds = 0.0
@@ -58,6 +59,7 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
         for index, timestamp, rgb in source.frames:
             if max_frames and index >= max_frames:
                 break
+            container_timestamps.append(timestamp)
             if timestamps and timestamp <= timestamps[-1]:  # broken container time: fall back to index / fps
                 timestamp = timestamps[-1] + 1.0 / source.fps
             timestamps.append(timestamp)
@@ -82,11 +84,15 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
         follower.close()
     if not timestamps:
         raise InputError(path, "no frame could be read")
+    decoded_length = None
+    if not source.path.is_dir() and not (max_frames and len(timestamps) >= max_frames):
+        decoded_length = check_decoded_length(source.path, len(timestamps), max(container_timestamps)).as_dict()
     sequence = LandmarkSequence(image=np.array(images), world=np.array(worlds), visibility=np.array(visibilities),
                                 timestamps=np.array(timestamps), fps=source.fps, image_size=size,
                                 source=str(source.path))
     stats = {"frames": len(sequence), "pose_seconds": pose_seconds,
-             "pose_fps": len(sequence) / pose_seconds if pose_seconds > 0 else 0.0, **follower.stats}
+             "pose_fps": len(sequence) / pose_seconds if pose_seconds > 0 else 0.0,
+             "decoded_length": decoded_length, **follower.stats}
     if not sequence.detected.any():
         raise InputError(path, f"no person detected in any of the {len(sequence)} frames")
     return sequence, stats
@@ -150,6 +156,11 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
     out_dir = Path(out_dir)
     raw, stats = extract_landmarks(video, folder_fps, progress, follow, max_frames)
     notes = []
+    if stats["decoded_length"] and stats["decoded_length"]["truncated"]:
+        length = stats["decoded_length"]
+        notes.append(f"truncated video: decoded {length['decoded_frames']} frames ({length['decoded_seconds']:.2f} s) of "
+                     f"the {length['header_frames']} ({length['header_seconds']:.2f} s) its container states; "
+                     f"the outputs cover only the decoded part")
     if len(raw) == 1:
         notes.append("only one frame: nothing to fill or smooth, the pose is written as detected")
     smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill)
@@ -162,6 +173,7 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
     seconds = time.perf_counter() - started
     summary = {
         "source": str(video), "frames": len(raw), "video_fps": raw.fps, "image_size": list(raw.image_size),
+        "truncated": bool(stats["decoded_length"] and stats["decoded_length"]["truncated"]),
         "detected_frames": int(raw.detected.sum()), "detection_rate": raw.detection_rate,
         "frames_left_as_gaps_after_fill": int((~smoothed.detected).sum()),
         "filter": method, "fill": "neighbour-mean" if method == "neighbour-mean" else (fill or "linear"),

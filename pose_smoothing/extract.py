@@ -1,6 +1,6 @@
 """Video or image folder -> per-frame MediaPipe Pose landmarks -> gap filling, smoothing -> angles and BVH.
 
-    python -m pose_smoothing.extract VIDEO -o OUT_DIR [--filter one-euro|savgol|kalman|neighbour-mean|none]
+    python -m pose_smoothing.extract VIDEO -o OUT_DIR [--filter one-euro|kalman|fixed-lag|savgol|rts|neighbour-mean|none]
 
 Writes into OUT_DIR (each file atomically, and only once the whole video was processed):
   raw_landmarks.json   MediaPipe's output, frames with no person as null (format: pose_smoothing.data)
@@ -28,14 +28,16 @@ import core  # noqa: E402,F401  (offline environment first)
 from core.io import InputError, check_decoded_length, write_json  # noqa: E402
 from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, open_frames, write_landmarks_json  # noqa: E402
-from pose_smoothing.filters import smooth_sequence  # noqa: E402
+from pose_smoothing.filters import DEFAULT_LAG_FRAMES, smooth_sequence  # noqa: E402
 from pose_smoothing.follow import PersonFollower  # noqa: E402
-from pose_smoothing.gaps import FILL_METHODS, fill_gaps  # noqa: E402
+from pose_smoothing.gaps import FILL_METHODS, fill_gaps, reject_outliers  # noqa: E402
 from pose_smoothing.simulate import jitter  # noqa: E402
 from pose_smoothing.skeleton import NECK_BASE, SPINE_BASE, VERTEX_INDEX, skeleton_points, with_dummy_vertices  # noqa: E402
 from pose_smoothing.writers import write_angles_csv  # noqa: E402
 
-FILTER_CHOICES = ("one-euro", "savgol", "kalman", "neighbour-mean", "none")
+FILTER_CHOICES = ("one-euro", "kalman", "fixed-lag", "savgol", "rts", "neighbour-mean", "none")
+OFFLINE_FILTERS = ("savgol", "rts")  # they see the whole recording, so outliers can be judged from both sides
+DEFAULT_OUTLIER_THRESHOLD = 6.0
 
 
 # ----------------------------------------------------------------------------------------- pipeline
@@ -99,24 +101,31 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
 
 
 def clean_sequence(raw: LandmarkSequence, method: str, max_gap: int, visibility_threshold: float,
-                   fill: str | None = None) -> LandmarkSequence:
-    """Gap filling then smoothing. `method` 'neighbour-mean' is the original script: neighbour-mean
-    filling and no smoothing; otherwise `fill` (default linear) then the named filter."""
+                   fill: str | None = None, lag_frames: int = DEFAULT_LAG_FRAMES,
+                   outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> LandmarkSequence:
+    """Outlier rejection (offline filters only), gap filling, then smoothing. `method` 'neighbour-mean'
+    is the original script: neighbour-mean filling and no smoothing; otherwise `fill` (default
+    linear) then the named filter. The live filters get no outlier rejection, because it looks
+    at later frames: their batch output stays what they give live."""
     if method == "neighbour-mean":
         fill, method = "neighbour-mean", "none"
+    if method in OFFLINE_FILTERS and outlier_threshold > 0:
+        raw, _ = reject_outliers(raw, outlier_threshold)
     filled = fill_gaps(raw, method=fill or "linear", max_gap=max_gap, visibility_threshold=visibility_threshold)
-    return smooth_sequence(filled, method)
+    return smooth_sequence(filled, method, lag_frames)
 
 
 def animation_sequence(raw: LandmarkSequence, smoothed: LandmarkSequence, method: str, max_gap: int,
-                       fill: str | None) -> tuple[LandmarkSequence, float]:
+                       fill: str | None, lag_frames: int = DEFAULT_LAG_FRAMES,
+                       outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> tuple[LandmarkSequence, float]:
     """The sequence for angles and BVH, which need every joint: a landmark that is a gap only because
     MediaPipe rated it not visible (legs out of frame, a hidden arm) takes MediaPipe's own estimate,
     filled and smoothed the same way. Returns it and the fraction of landmark values so replaced."""
     holes = np.isnan(smoothed.world)
     if not holes.any():
         return smoothed, 0.0
-    estimate = clean_sequence(raw, method, max_gap, visibility_threshold=0.0, fill=fill)
+    estimate = clean_sequence(raw, method, max_gap, visibility_threshold=0.0, fill=fill, lag_frames=lag_frames,
+                              outlier_threshold=outlier_threshold)
     replaced = holes & np.isfinite(estimate.world)
     merged = smoothed.copy(image=np.where(np.isnan(smoothed.image), estimate.image, smoothed.image),
                            world=np.where(holes, estimate.world, smoothed.world))
@@ -148,7 +157,8 @@ def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequen
 
 def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: str | None = None, max_gap: int = 10,
         visibility_threshold: float = 0.5, folder_fps: float = 30.0, progress: bool = True,
-        follow: bool = True, max_frames: int | None = None) -> dict:
+        follow: bool = True, max_frames: int | None = None, lag_frames: int = DEFAULT_LAG_FRAMES,
+        outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> dict:
     """The whole command; returns the summary that is also written to OUT_DIR/summary.json."""
     if method not in FILTER_CHOICES:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTER_CHOICES)}")
@@ -163,9 +173,9 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
                      f"the outputs cover only the decoded part")
     if len(raw) == 1:
         notes.append("only one frame: nothing to fill or smooth, the pose is written as detected")
-    smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill)
+    smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill, lag_frames, outlier_threshold)
     raw_jitter, smooth_jitter = jitter_pair(raw, smoothed)
-    animation, estimated = animation_sequence(raw, smoothed, method, max_gap, fill)
+    animation, estimated = animation_sequence(raw, smoothed, method, max_gap, fill, lag_frames, outlier_threshold)
     if estimated > 0:
         notes.append(f"{estimated:.1%} of the landmark values in angles.csv and skeleton.bvh are MediaPipe's estimates "
                      f"for landmarks it rated not visible (an animation needs every joint)")
@@ -178,6 +188,8 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
         "frames_left_as_gaps_after_fill": int((~smoothed.detected).sum()),
         "filter": method, "fill": "neighbour-mean" if method == "neighbour-mean" else (fill or "linear"),
         "max_gap_frames": max_gap, "visibility_threshold": visibility_threshold,
+        "lag_frames": lag_frames if method == "fixed-lag" else None,
+        "outlier_threshold": outlier_threshold if method in OFFLINE_FILTERS else None,
         "seconds": seconds, "processing_fps": len(raw) / seconds, **stats,
         "jitter_raw": raw_jitter, "jitter_smoothed": smooth_jitter,
         "jitter_reduction": 1.0 - smooth_jitter / raw_jitter if raw_jitter and np.isfinite(raw_jitter) and raw_jitter > 0 else None,
@@ -195,9 +207,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("video", help="video file, or a folder of images taken as consecutive frames")
     parser.add_argument("-o", "--out-dir", required=True, help="folder for the outputs (created if needed)")
     parser.add_argument("--filter", default="one-euro", choices=FILTER_CHOICES,
-                        help="smoothing: one-euro (MediaPipe's parameters, causal), savgol (offline, centred), kalman "
-                             "(constant velocity, causal), neighbour-mean (the original script: gaps get the mean of "
-                             "their neighbours, no smoothing), none (linear gap filling only). Default: one-euro")
+                        help="smoothing: one-euro (MediaPipe's parameters, causal, live), kalman (constant velocity, "
+                             "causal, live), fixed-lag (the Kalman filter plus an RTS pass over the last --lag-frames "
+                             "frames: nearly live), savgol (offline, centred), rts (offline: the Kalman filter and "
+                             "Rauch-Tung-Striebel smoother over the whole recording), neighbour-mean (the original "
+                             "script: gaps get the mean of their neighbours, no smoothing), none (linear gap filling "
+                             "only). Default: one-euro")
+    parser.add_argument("--lag-frames", type=int, default=DEFAULT_LAG_FRAMES,
+                        help=f"fixed-lag: how many later frames each estimate waits for (default {DEFAULT_LAG_FRAMES})")
+    parser.add_argument("--outlier-threshold", type=float, default=DEFAULT_OUTLIER_THRESHOLD,
+                        help="savgol and rts: a landmark further from the curve through its neighbours (2 and 3 frames "
+                             "either side) than this many robust standard deviations is a gap, filled like the others; "
+                             f"0 turns it off (default {DEFAULT_OUTLIER_THRESHOLD:g})")
     parser.add_argument("--fill", default=None, choices=FILL_METHODS,
                         help="gap filling before the filter (default linear; neighbour-mean when --filter neighbour-mean)")
     parser.add_argument("--max-gap", type=int, default=10,
@@ -218,7 +239,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         summary = run(args.video, args.out_dir, args.filter, args.fill, args.max_gap, args.visibility_threshold,
-                      args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames)
+                      args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames,
+                      lag_frames=args.lag_frames, outlier_threshold=args.outlier_threshold)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -29,6 +29,8 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
+
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -36,7 +38,8 @@ import core  # noqa: E402,F401
 from core.env import REPO_ROOT  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from pose_smoothing.data import read_landmarks_json  # noqa: E402
-from pose_smoothing.extract import clean_sequence, jitter_pair, run  # noqa: E402
+from pose_smoothing.extract import DEFAULT_OUTLIER_THRESHOLD, clean_sequence, jitter_pair, run  # noqa: E402
+from pose_smoothing.gaps import mask_low_visibility, outlier_mask  # noqa: E402
 from pose_smoothing.simulate import (SIMULATIONS, corrupt, ground_truth, noise_model, oracle_lowpass, score,  # noqa: E402
                                      wiener_bounds)
 
@@ -61,6 +64,9 @@ def real_video(path: Path, out_dir: Path) -> dict:
     summary = run(path, out_dir, "one-euro", progress=False)
     load_after = os.getloadavg()[0]
     raw = read_landmarks_json(out_dir / "raw_landmarks.json")
+    seen = mask_low_visibility(raw, 0.5)
+    judged = np.isfinite(seen.image[..., 0])
+    rejected = outlier_mask(seen.image, DEFAULT_OUTLIER_THRESHOLD) & judged
     jitter_reduction, jitter_raw = {}, None
     for name in FILTERS:
         jitter_raw, smoothed_jitter = jitter_pair(raw, smooth(raw, name))
@@ -68,6 +74,7 @@ def real_video(path: Path, out_dir: Path) -> dict:
     return {"frames": summary["frames"], "fps": summary["processing_fps"], "pose_fps": summary["pose_fps"],
             "detection_rate": summary["detection_rate"], "truncated": summary["truncated"],
             "load_average_1min": [load_before, load_after],
+            "outliers_rejected_fraction": float(rejected.sum() / max(judged.sum(), 1)),
             "jitter_raw": jitter_raw, "jitter_reduction": jitter_reduction}
 
 
@@ -123,10 +130,11 @@ def tables(results: dict) -> str:
     first = markdown_table(header, rows)
     real = markdown_table(
         ["video", "frames", "whole extract command (frames/s)", "MediaPipe alone (frames/s)", "person detected",
-         "load average (1 min) before / after"],
+         "load average (1 min) before / after", "values rejected as outliers (offline)", "truncated"],
         [[f"{label}", results[key]["frames"], f"{results[key]['fps']:.1f}", f"{results[key]['pose_fps']:.1f}",
           f"{results[key]['detection_rate']:.1%}",
-          " / ".join(f"{v:.1f}" for v in results[key]["load_average_1min"])]
+          " / ".join(f"{v:.1f}" for v in results[key]["load_average_1min"]),
+          f"{results[key]['outliers_rejected_fraction']:.1%}", "yes" if results[key]["truncated"] else "no"]
          for label, key in (("dancer (518x496, 25 fps)", "dancer"), ("walker (1280x720, 30 fps)", "walker"))])
     return (f"{first}\n\n"
             f"Simulations (dancer, noise seed {white['seed']}; parameters chosen on seed 1): `white`: raw RMSE "

@@ -5,13 +5,16 @@
             pixels; world landmarks min_cutoff 0.1, beta 40, no value scaling. Causal.
   kalman    constant-velocity Kalman filter per coordinate (white-noise acceleration); noise levels are
             relative to the person's size for image landmarks and in metres for world ones. Causal.
+  fixed-lag the same Kalman filter plus a Rauch-Tung-Striebel backward pass over the last K frames:
+            each frame's estimate comes K frames late and uses them (nearly live).
+  rts       the same over the whole recording (offline): fixed-lag with K = the sequence length.
   savgol    Savitzky-Golay (quadratic, 0.5 s window): the batch form is centred (zero lag, offline);
             the streaming form fits the same polynomial to the last frames and evaluates it at the
             newest one, so live output differs from the offline one (it cannot see the future).
 
 Gaps (NaN) are never bridged by a filter: a NaN input gives a NaN output and resets that coordinate,
-so fill short gaps first (`pose_smoothing.gaps`). The streaming forms of one-euro and kalman give
-exactly the batch output (the batch form runs the same per-frame code).
+so fill short gaps first (`pose_smoothing.gaps`). The streaming forms of one-euro, kalman and
+fixed-lag give exactly the batch output (the batch form runs the same per-frame code).
 """
 from __future__ import annotations
 
@@ -26,7 +29,7 @@ from pose_smoothing.data import LandmarkSequence
 from pose_smoothing.gaps import gap_runs
 
 FILTERS = ("one-euro", "savgol", "kalman", "fixed-lag", "rts", "none")
-LAGGED_FILTERS = ("fixed-lag", "rts")  # their estimate of a frame waits for later frames
+STREAMING_FILTERS = ("one-euro", "kalman", "fixed-lag", "savgol")  # rts needs the whole recording
 DEFAULT_LAG_FRAMES = 2  # 0.90 of the oracle's reduction from 2 frames on (bench simulation, seed 1)
 
 
@@ -294,11 +297,11 @@ def make_filter(method: str, fps: float, world: bool, lag_frames: int = DEFAULT_
         return OneEuroFilter(MEDIAPIPE_WORLD_ONE_EURO if world else MEDIAPIPE_IMAGE_ONE_EURO, frequency=fps)
     if method == "kalman":
         return ConstantVelocityKalman(KALMAN_WORLD if world else KALMAN_IMAGE)
-    if method in LAGGED_FILTERS:
+    if method == "fixed-lag":
         return FixedLagKalman(KALMAN_WORLD if world else KALMAN_IMAGE, lag_frames)
     if method == "savgol":
         return CausalSavGol(SavGolParams(), fps=fps)
-    raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTERS)}")
+    raise ValueError(f"unknown filter {method!r} for frame-by-frame use; choose one of {', '.join(STREAMING_FILTERS)}")
 
 
 class PoseSmoother:
@@ -312,7 +315,7 @@ class PoseSmoother:
                  lag_frames: int = DEFAULT_LAG_FRAMES):
         self.method = method
         self.image_size = image_size
-        self.lag_frames = lag_frames if method in LAGGED_FILTERS else 0
+        self.lag_frames = lag_frames if method == "fixed-lag" else 0
         self.pixel_scale = np.array(image_size if image_size[0] > 0 else (1, 1))[[0, 1, 0]].astype(np.float64)
         self.image_filter = make_filter(method, fps, world=False, lag_frames=lag_frames)
         self.world_filter = make_filter(method, fps, world=True, lag_frames=lag_frames)
@@ -345,8 +348,9 @@ def smooth_sequence(sequence: LandmarkSequence, method: str, lag_frames: int = D
                              world=savgol_array(sequence.world, sequence.fps))
     if method not in FILTERS:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTERS)}")
-    smoother = PoseSmoother(method, sequence.fps, sequence.image_size,
-                            lag_frames=len(sequence) if method == "rts" else lag_frames)
+    if method == "rts":
+        method, lag_frames = "fixed-lag", len(sequence)
+    smoother = PoseSmoother(method, sequence.fps, sequence.image_size, lag_frames=lag_frames)
     estimates = [smoother(sequence.timestamps[t], sequence.image[t], sequence.world[t]) for t in range(len(sequence))]
     estimates = [pair for pair in estimates if pair is not None] + smoother.flush()
     return sequence.copy(image=np.array([image for image, _ in estimates]),

@@ -503,3 +503,8 @@ def test_trajectory_plot_shades_gaps_and_draws_no_line_through_them(tmp_path, mo
         assert np.isnan(y[35:65]).all() and np.isnan(y[68:]).all()  # no line where the wrist was not seen
         if line.get_label() == "filled across a gap":
             assert np.isfinite(y[10:13]).all()
+
+
+def test_rts_is_offline_only():
+    with pytest.raises(ValueError, match="frame-by-frame"):
+        PoseSmoother("rts", fps=25.0)

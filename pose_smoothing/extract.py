@@ -240,7 +240,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.lag_frames < 0:
+        parser.error(f"--lag-frames must be 0 or more, got {args.lag_frames}")
     try:
         summary = run(args.video, args.out_dir, args.filter, args.fill, args.max_gap, args.visibility_threshold,
                       args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames,

@@ -177,6 +177,14 @@ def test_video_with_nobody(tmp_path, capsys):
     assert not out.exists() or not any(out.iterdir())
 
 
+def test_negative_lag_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        extract_main([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out"), "--filter", "fixed-lag",
+                      "--lag-frames", "-1"])
+    assert exit_info.value.code == 2 and "--lag-frames must be 0 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_render_without_extraction(tmp_path, capsys):
     assert render_main([str(tmp_path)]) == 2
     assert "no summary.json" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import contextlib
 import io
 import json
 import os
+import sys
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -270,6 +271,72 @@ def iter_video_frames(path: str | os.PathLike) -> Iterator[tuple[int, float, np.
         capture.release()
     if index == 0:
         raise InputError(path, "no frame could be decoded")
+
+
+def container_duration_seconds(path: str | os.PathLike) -> float:
+    """The duration ffmpeg reads from the container's header (0.0 when it states none or cannot be read);
+    it does not decode the video, so it still tells the full length of a file whose end is cut off."""
+    import imageio_ffmpeg
+
+    try:
+        reader = imageio_ffmpeg.read_frames(str(path))
+        try:
+            meta = next(reader)
+        finally:
+            reader.close()
+    except (OSError, RuntimeError, StopIteration):  # imageio-ffmpeg raises these for unreadable headers
+        return 0.0
+    duration = meta.get("duration")
+    return float(duration) if duration and duration > 0 else 0.0
+
+
+@dataclass(frozen=True)
+class DecodedLength:
+    """How much of a video decoded, against what its container says. `truncated` when more than
+    `tolerance_frames` frames are missing by count or by duration (headers are often one frame off)."""
+
+    path: Path
+    fps: float
+    decoded_frames: int
+    decoded_seconds: float      # last decoded frame's timestamp plus one frame
+    header_frames: int          # 0 when the container states none
+    header_seconds: float       # 0.0 when the container states none
+    tolerance_frames: int = 1
+
+    @property
+    def missing_frames(self) -> int:
+        by_count = self.header_frames - self.decoded_frames if self.header_frames > 0 else 0
+        by_duration = (self.header_seconds - self.decoded_seconds) * self.fps if self.header_seconds > 0 else 0.0
+        return max(0, by_count, int(round(by_duration)))
+
+    @property
+    def truncated(self) -> bool:
+        return self.missing_frames > self.tolerance_frames
+
+    def warning(self) -> str:
+        return (f"{self.path}: truncated video? decoded {self.decoded_frames} frames ({self.decoded_seconds:.2f} s), "
+                f"the container says {self.header_frames} frames ({self.header_seconds:.2f} s); "
+                f"the output covers only the decoded part")
+
+    def as_dict(self) -> dict:
+        return {"truncated": self.truncated, "decoded_frames": self.decoded_frames,
+                "decoded_seconds": self.decoded_seconds, "header_frames": self.header_frames,
+                "header_seconds": self.header_seconds, "missing_frames": self.missing_frames}
+
+
+def check_decoded_length(path: str | os.PathLike, decoded_frames: int, last_timestamp: float,
+                         info: VideoInfo | None = None, tolerance_frames: int = 1, warn: bool = True) -> DecodedLength:
+    """Compare what a reader decoded (frame count, timestamp of the last frame) with the container's
+    frame count and duration; with `warn`, a truncated video prints `warning: <path>: ...` to stderr."""
+    info = info or video_info(path)
+    fps = info.fps if info.fps > 0 else 30.0  # a container with no frame rate: the readers' own fallback
+    check = DecodedLength(path=Path(path), fps=fps, decoded_frames=decoded_frames,
+                          decoded_seconds=(last_timestamp + 1.0 / fps) if decoded_frames else 0.0,
+                          header_frames=max(info.frame_count, 0), header_seconds=container_duration_seconds(path),
+                          tolerance_frames=tolerance_frames)
+    if warn and check.truncated:
+        print(f"warning: {check.warning()}", file=sys.stderr)
+    return check
 
 
 class AtomicVideoWriter:

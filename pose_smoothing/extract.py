@@ -1,6 +1,6 @@
 """Video or image folder -> per-frame MediaPipe Pose landmarks -> gap filling, smoothing -> angles and BVH.
 
-    python -m pose_smoothing.extract VIDEO -o OUT_DIR [--filter one-euro|savgol|kalman|neighbour-mean|none]
+    python -m pose_smoothing.extract VIDEO -o OUT_DIR [--filter one-euro|kalman|fixed-lag|savgol|rts|neighbour-mean|none]
 
 Writes into OUT_DIR (each file atomically, and only once the whole video was processed):
   raw_landmarks.json   MediaPipe's output, frames with no person as null (format: pose_smoothing.data)
@@ -25,17 +25,19 @@ if __package__ in (None, ""):  # `python pose_smoothing/extract.py`: the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.io import InputError, write_json  # noqa: E402
+from core.io import InputError, check_decoded_length, write_json  # noqa: E402
 from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, open_frames, write_landmarks_json  # noqa: E402
-from pose_smoothing.filters import smooth_sequence  # noqa: E402
+from pose_smoothing.filters import DEFAULT_LAG_FRAMES, smooth_sequence  # noqa: E402
 from pose_smoothing.follow import PersonFollower  # noqa: E402
-from pose_smoothing.gaps import FILL_METHODS, fill_gaps  # noqa: E402
+from pose_smoothing.gaps import FILL_METHODS, fill_gaps, reject_outliers  # noqa: E402
 from pose_smoothing.simulate import jitter  # noqa: E402
 from pose_smoothing.skeleton import NECK_BASE, SPINE_BASE, VERTEX_INDEX, skeleton_points, with_dummy_vertices  # noqa: E402
 from pose_smoothing.writers import write_angles_csv  # noqa: E402
 
-FILTER_CHOICES = ("one-euro", "savgol", "kalman", "neighbour-mean", "none")
+FILTER_CHOICES = ("one-euro", "kalman", "fixed-lag", "savgol", "rts", "neighbour-mean", "none")
+OFFLINE_FILTERS = ("savgol", "rts")  # they see the whole recording, so outliers can be judged from both sides
+DEFAULT_OUTLIER_THRESHOLD = 6.0
 
 
 # ----------------------------------------------------------------------------------------- pipeline
@@ -49,6 +51,7 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
     source = open_frames(path, folder_fps)
     follower = PersonFollower(source.fps, detect_people=follow)
     images, worlds, visibilities, timestamps = [], [], [], []
+    container_timestamps = []  # as decoded, before the fallback below, for the truncation check
     size = source.size
     started = time.perf_counter()
     pose_seconds = 0.0
@@ -58,6 +61,7 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
         for index, timestamp, rgb in source.frames:
             if max_frames and index >= max_frames:
                 break
+            container_timestamps.append(timestamp)
             if timestamps and timestamp <= timestamps[-1]:  # broken container time: fall back to index / fps
                 timestamp = timestamps[-1] + 1.0 / source.fps
             timestamps.append(timestamp)
@@ -82,35 +86,46 @@ def extract_landmarks(path: str | Path, folder_fps: float = 30.0, progress: bool
         follower.close()
     if not timestamps:
         raise InputError(path, "no frame could be read")
+    decoded_length = None
+    if not source.path.is_dir() and not (max_frames and len(timestamps) >= max_frames):
+        decoded_length = check_decoded_length(source.path, len(timestamps), max(container_timestamps)).as_dict()
     sequence = LandmarkSequence(image=np.array(images), world=np.array(worlds), visibility=np.array(visibilities),
                                 timestamps=np.array(timestamps), fps=source.fps, image_size=size,
                                 source=str(source.path))
     stats = {"frames": len(sequence), "pose_seconds": pose_seconds,
-             "pose_fps": len(sequence) / pose_seconds if pose_seconds > 0 else 0.0, **follower.stats}
+             "pose_fps": len(sequence) / pose_seconds if pose_seconds > 0 else 0.0,
+             "decoded_length": decoded_length, **follower.stats}
     if not sequence.detected.any():
         raise InputError(path, f"no person detected in any of the {len(sequence)} frames")
     return sequence, stats
 
 
 def clean_sequence(raw: LandmarkSequence, method: str, max_gap: int, visibility_threshold: float,
-                   fill: str | None = None) -> LandmarkSequence:
-    """Gap filling then smoothing. `method` 'neighbour-mean' is the original script: neighbour-mean
-    filling and no smoothing; otherwise `fill` (default linear) then the named filter."""
+                   fill: str | None = None, lag_frames: int = DEFAULT_LAG_FRAMES,
+                   outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> LandmarkSequence:
+    """Outlier rejection (offline filters only), gap filling, then smoothing. `method` 'neighbour-mean'
+    is the original script: neighbour-mean filling and no smoothing; otherwise `fill` (default
+    linear) then the named filter. The live filters get no outlier rejection, because it looks
+    at later frames: their batch output stays what they give live."""
     if method == "neighbour-mean":
         fill, method = "neighbour-mean", "none"
+    if method in OFFLINE_FILTERS and outlier_threshold > 0:
+        raw, _ = reject_outliers(raw, outlier_threshold)
     filled = fill_gaps(raw, method=fill or "linear", max_gap=max_gap, visibility_threshold=visibility_threshold)
-    return smooth_sequence(filled, method)
+    return smooth_sequence(filled, method, lag_frames)
 
 
 def animation_sequence(raw: LandmarkSequence, smoothed: LandmarkSequence, method: str, max_gap: int,
-                       fill: str | None) -> tuple[LandmarkSequence, float]:
+                       fill: str | None, lag_frames: int = DEFAULT_LAG_FRAMES,
+                       outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> tuple[LandmarkSequence, float]:
     """The sequence for angles and BVH, which need every joint: a landmark that is a gap only because
     MediaPipe rated it not visible (legs out of frame, a hidden arm) takes MediaPipe's own estimate,
     filled and smoothed the same way. Returns it and the fraction of landmark values so replaced."""
     holes = np.isnan(smoothed.world)
     if not holes.any():
         return smoothed, 0.0
-    estimate = clean_sequence(raw, method, max_gap, visibility_threshold=0.0, fill=fill)
+    estimate = clean_sequence(raw, method, max_gap, visibility_threshold=0.0, fill=fill, lag_frames=lag_frames,
+                              outlier_threshold=outlier_threshold)
     replaced = holes & np.isfinite(estimate.world)
     merged = smoothed.copy(image=np.where(np.isnan(smoothed.image), estimate.image, smoothed.image),
                            world=np.where(holes, estimate.world, smoothed.world))
@@ -142,31 +157,44 @@ def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequen
 
 def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: str | None = None, max_gap: int = 10,
         visibility_threshold: float = 0.5, folder_fps: float = 30.0, progress: bool = True,
-        follow: bool = True, max_frames: int | None = None) -> dict:
+        follow: bool = True, max_frames: int | None = None, lag_frames: int = DEFAULT_LAG_FRAMES,
+        outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> dict:
     """The whole command; returns the summary that is also written to OUT_DIR/summary.json."""
     if method not in FILTER_CHOICES:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTER_CHOICES)}")
-    started = time.perf_counter()
+    started, started_cpu = time.perf_counter(), time.process_time()
     out_dir = Path(out_dir)
     raw, stats = extract_landmarks(video, folder_fps, progress, follow, max_frames)
     notes = []
+    if stats["decoded_length"] and stats["decoded_length"]["truncated"]:
+        length = stats["decoded_length"]
+        notes.append(f"truncated video: decoded {length['decoded_frames']} frames ({length['decoded_seconds']:.2f} s) of "
+                     f"the {length['header_frames']} ({length['header_seconds']:.2f} s) its container states; "
+                     f"the outputs cover only the decoded part")
     if len(raw) == 1:
         notes.append("only one frame: nothing to fill or smooth, the pose is written as detected")
-    smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill)
+    smoothed = clean_sequence(raw, method, max_gap, visibility_threshold, fill, lag_frames, outlier_threshold)
     raw_jitter, smooth_jitter = jitter_pair(raw, smoothed)
-    animation, estimated = animation_sequence(raw, smoothed, method, max_gap, fill)
+    animation, estimated = animation_sequence(raw, smoothed, method, max_gap, fill, lag_frames, outlier_threshold)
     if estimated > 0:
         notes.append(f"{estimated:.1%} of the landmark values in angles.csv and skeleton.bvh are MediaPipe's estimates "
                      f"for landmarks it rated not visible (an animation needs every joint)")
     paths = write_outputs(out_dir, raw, smoothed, animation)
     seconds = time.perf_counter() - started
+    # CPU time of every thread of this process: on a shared machine it says what the command needs,
+    # whatever else runs; with MediaPipe on several threads, wall time on an idle machine is lower
+    cpu_seconds = time.process_time() - started_cpu
     summary = {
         "source": str(video), "frames": len(raw), "video_fps": raw.fps, "image_size": list(raw.image_size),
+        "truncated": bool(stats["decoded_length"] and stats["decoded_length"]["truncated"]),
         "detected_frames": int(raw.detected.sum()), "detection_rate": raw.detection_rate,
         "frames_left_as_gaps_after_fill": int((~smoothed.detected).sum()),
         "filter": method, "fill": "neighbour-mean" if method == "neighbour-mean" else (fill or "linear"),
         "max_gap_frames": max_gap, "visibility_threshold": visibility_threshold,
-        "seconds": seconds, "processing_fps": len(raw) / seconds, **stats,
+        "lag_frames": lag_frames if method == "fixed-lag" else None,
+        "outlier_threshold": outlier_threshold if method in OFFLINE_FILTERS else None,
+        "seconds": seconds, "processing_fps": len(raw) / seconds,
+        "cpu_seconds": cpu_seconds, "frames_per_cpu_second": len(raw) / cpu_seconds if cpu_seconds > 0 else None, **stats,
         "jitter_raw": raw_jitter, "jitter_smoothed": smooth_jitter,
         "jitter_reduction": 1.0 - smooth_jitter / raw_jitter if raw_jitter and np.isfinite(raw_jitter) and raw_jitter > 0 else None,
         "animation_landmarks_estimated": estimated, "notes": notes, "outputs": {k: str(v) for k, v in paths.items()},
@@ -183,9 +211,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("video", help="video file, or a folder of images taken as consecutive frames")
     parser.add_argument("-o", "--out-dir", required=True, help="folder for the outputs (created if needed)")
     parser.add_argument("--filter", default="one-euro", choices=FILTER_CHOICES,
-                        help="smoothing: one-euro (MediaPipe's parameters, causal), savgol (offline, centred), kalman "
-                             "(constant velocity, causal), neighbour-mean (the original script: gaps get the mean of "
-                             "their neighbours, no smoothing), none (linear gap filling only). Default: one-euro")
+                        help="smoothing: one-euro (MediaPipe's parameters, causal, live), kalman (constant velocity, "
+                             "causal, live), fixed-lag (the Kalman filter plus an RTS pass over the last --lag-frames "
+                             "frames: nearly live), savgol (offline, centred), rts (offline: the Kalman filter and "
+                             "Rauch-Tung-Striebel smoother over the whole recording), neighbour-mean (the original "
+                             "script: gaps get the mean of their neighbours, no smoothing), none (linear gap filling "
+                             "only). Default: one-euro")
+    parser.add_argument("--lag-frames", type=int, default=DEFAULT_LAG_FRAMES,
+                        help=f"fixed-lag: how many later frames each estimate waits for (default {DEFAULT_LAG_FRAMES})")
+    parser.add_argument("--outlier-threshold", type=float, default=DEFAULT_OUTLIER_THRESHOLD,
+                        help="savgol and rts: a landmark further from the curve through its neighbours (2 and 3 frames "
+                             "either side) than this many robust standard deviations is a gap, filled like the others; "
+                             f"0 turns it off (default {DEFAULT_OUTLIER_THRESHOLD:g})")
     parser.add_argument("--fill", default=None, choices=FILL_METHODS,
                         help="gap filling before the filter (default linear; neighbour-mean when --filter neighbour-mean)")
     parser.add_argument("--max-gap", type=int, default=10,
@@ -203,10 +240,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.lag_frames < 0:
+        parser.error(f"--lag-frames must be 0 or more, got {args.lag_frames}")
     try:
         summary = run(args.video, args.out_dir, args.filter, args.fill, args.max_gap, args.visibility_threshold,
-                      args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames)
+                      args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames,
+                      lag_frames=args.lag_frames, outlier_threshold=args.outlier_threshold)
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

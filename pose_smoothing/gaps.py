@@ -67,6 +67,42 @@ def mask_low_visibility(sequence: LandmarkSequence, threshold: float) -> Landmar
     return sequence.copy(image=image, world=world)
 
 
+# A frame's reference value: the quadratic least-squares fit through the frames 2 and 3 before and after
+# it, evaluated at the frame. Leaving out the frame and its direct neighbours keeps a jump of 1 or 2
+# frames out of its own reference; a centred quadratic follows fast, curved motion (a median would not).
+REFERENCE_OFFSETS = np.array([-3, -2, 2, 3])
+REFERENCE_WEIGHTS = np.linalg.pinv(np.vander(REFERENCE_OFFSETS.astype(np.float64), 3, increasing=True))[0]
+
+
+def outlier_mask(image: np.ndarray, threshold: float = 6.0) -> np.ndarray:
+    """(T, 33) True where a landmark's image x, y jumps away from its reference (above) by more than
+    `threshold` times that landmark's typical distance to it (1.4826 x the median over the sequence,
+    a robust standard deviation). Uses later frames, so it is for offline use; the first and last 3
+    frames, and frames next to a gap, are not judged."""
+    xy = image[..., :2]
+    frames, reach = xy.shape[0], int(REFERENCE_OFFSETS.max())
+    mask = np.zeros(xy.shape[:2], dtype=bool)
+    if frames < 2 * reach + 1:
+        return mask
+    centre = slice(reach, frames - reach)
+    reference = sum(weight * xy[reach + offset:frames - reach + offset]
+                    for weight, offset in zip(REFERENCE_WEIGHTS, REFERENCE_OFFSETS))
+    distance = np.linalg.norm(xy[centre] - reference, axis=2)
+    typical = 1.4826 * np.nanmedian(distance, axis=0)
+    with np.errstate(invalid="ignore"):
+        mask[centre] = distance > threshold * np.maximum(typical, 1e-9)
+    return mask
+
+
+def reject_outliers(sequence: LandmarkSequence, threshold: float = 6.0) -> tuple[LandmarkSequence, int]:
+    """Outlier landmarks (`outlier_mask`) become gaps in both coordinate sets, to be filled like the others.
+    Returns the sequence and how many landmark values were rejected."""
+    outliers = outlier_mask(sequence.image, threshold)
+    image, world = sequence.image.copy(), sequence.world.copy()
+    image[outliers], world[outliers] = np.nan, np.nan
+    return sequence.copy(image=image, world=world), int(outliers.sum())
+
+
 def check_not_all_gaps(sequence: LandmarkSequence) -> None:
     if len(sequence) == 0 or not np.isfinite(sequence.image).any():
         raise InputError(sequence.source or "<landmark sequence>",

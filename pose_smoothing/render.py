@@ -8,7 +8,7 @@ and the source video named in the summary (or --video), and writes, atomically, 
   side_by_side.mp4   every frame: left the raw skeleton (red), right the smoothed one (green)
   side_by_side.gif   the same, smaller, at most --gif-frames frames
   skeleton_3d.gif    the smoothed world skeleton (metres, Y up) turning in 3-D
-  trajectory.png     x and y of one landmark over time, raw vs smoothed
+  trajectory.png     x and y of one landmark over time, raw vs smoothed, spans where it was not seen shaded
 """
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401
 from core.io import AtomicVideoWriter, InputError, atomic_path, save_figure  # noqa: E402
 from pose_smoothing.data import LANDMARK_INDEX, LandmarkSequence, open_frames, read_landmarks_json  # noqa: E402
+from pose_smoothing.gaps import gap_runs  # noqa: E402
 from pose_smoothing.skeleton import BONES, skeleton_points, with_dummy_vertices  # noqa: E402
 
 RAW_COLOUR, SMOOTH_COLOUR = (230, 40, 40), (40, 200, 60)
@@ -139,7 +140,23 @@ def render_3d(smoothed: LandmarkSequence, target: Path, max_frames: int = 80) ->
     return target
 
 
-def plot_trajectory(raw: LandmarkSequence, smoothed: LandmarkSequence, landmark: str, target: Path) -> Path:
+def gap_spans(timestamps: np.ndarray, visible: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) seconds of every run of frames where `visible` (T,) is False, each frame covering the
+    half intervals to its neighbours, so a one-frame gap is a visible span and two spans never touch."""
+    times = np.asarray(timestamps, dtype=np.float64)
+    if times.size == 0:
+        return []
+    step = float(np.median(np.diff(times))) if times.size > 1 else 1.0
+    edges = np.concatenate([[times[0] - step / 2], (times[:-1] + times[1:]) / 2, [times[-1] + step / 2]])
+    return [(float(edges[start]), float(edges[end])) for start, end in gap_runs(visible)]
+
+
+def plot_trajectory(raw: LandmarkSequence, smoothed: LandmarkSequence, landmark: str, target: Path,
+                    visibility_threshold: float = 0.5) -> Path:
+    """x and y of one landmark over time. Frames where MediaPipe did not see it (nobody detected, or
+    visibility under the threshold) are shaded "not visible"; across them the smoothed line is dotted
+    where the gap was filled between two seen frames, and absent where nothing was seen on one side
+    (the fill only holds the last value there), so no line claims motion that was not seen."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,11 +164,26 @@ def plot_trajectory(raw: LandmarkSequence, smoothed: LandmarkSequence, landmark:
 
     index = LANDMARK_INDEX[landmark]
     width, height = raw.image_size if raw.image_size[0] > 0 else (1, 1)
+    visible = np.isfinite(raw.image[:, index, 0]) & (raw.visibility[:, index] >= visibility_threshold)
+    seen = np.flatnonzero(visible)
+    between_seen = np.zeros(len(raw), dtype=bool)
+    if seen.size:
+        between_seen[seen[0]:seen[-1] + 1] = True
+    # the dotted part joins the solid line: one seen frame on each side of a filled gap
+    filled = ~visible & between_seen
+    filled_with_ends = filled | np.concatenate([filled[1:], [False]]) | np.concatenate([[False], filled[:-1]])
     figure, axes = plt.subplots(2, 1, figsize=(9, 5), sharex=True)
     for axis, (name, scale) in enumerate((("x", width), ("y", height))):
-        axes[axis].plot(raw.timestamps, raw.image[:, index, axis] * scale, ".", ms=3, color="tab:red", label="raw")
-        axes[axis].plot(smoothed.timestamps, smoothed.image[:, index, axis] * scale, "-", lw=1.5, color="tab:green",
+        for number, (start, end) in enumerate(gap_spans(raw.timestamps, visible)):
+            axes[axis].axvspan(start, end, color="0.85", lw=0, label="not visible" if number == 0 else None)
+        values = smoothed.image[:, index, axis] * scale
+        axes[axis].plot(raw.timestamps, np.where(visible, raw.image[:, index, axis], np.nan) * scale, ".", ms=3,
+                        color="tab:red", label="raw")
+        axes[axis].plot(smoothed.timestamps, np.where(visible, values, np.nan), "-", lw=1.5, color="tab:green",
                         label=f"smoothed ({smoothed.meta.get('filter', '')})")
+        if filled.any():
+            axes[axis].plot(smoothed.timestamps, np.where(filled_with_ends, values, np.nan), ":", lw=1.5,
+                            color="tab:green", label="filled across a gap")
         axes[axis].set_ylabel(f"{name} (px)" if raw.image_size[0] > 0 else name)
     axes[0].legend(loc="best")
     axes[0].set_title(f"{landmark}: raw vs smoothed")
@@ -175,7 +207,8 @@ def render(out_dir: str | Path, video: str | Path | None = None, landmark: str =
     mp4, gif = render_side_by_side(raw, smoothed, source, out_dir, gif_frames)
     return {"side_by_side_mp4": mp4, "side_by_side_gif": gif,
             "skeleton_3d": render_3d(smoothed, out_dir / "skeleton_3d.gif"),
-            "trajectory": plot_trajectory(raw, smoothed, landmark, out_dir / "trajectory.png")}
+            "trajectory": plot_trajectory(raw, smoothed, landmark, out_dir / "trajectory.png",
+                                          summary.get("visibility_threshold", 0.5))}
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -125,6 +125,31 @@ def test_webm_at_another_frame_rate(tmp_path):
     assert raw.fps == pytest.approx(12.0) and len(raw) == 8 and raw.detection_rate >= 0.75
     np.testing.assert_allclose(np.diff(raw.timestamps), 1 / 12, atol=2e-3)
     assert read_bvh(tmp_path / "out" / "skeleton.bvh").frame_time == pytest.approx(1 / 12, rel=1e-6)
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["truncated"] is False
+
+
+@pytest.mark.real_data
+def test_truncated_video_is_warned_and_marked(tmp_path, walker_frames, capsys):
+    """An mp4 whose second half is cut off: processed as far as it decodes, never silently."""
+    import imageio_ffmpeg
+
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    # The index (moov) first, so that the cut file still states the full length; every frame a key frame,
+    # so that the bytes left decode to about half the frames.
+    writer = imageio_ffmpeg.write_frames(str(whole), (640, 360), fps=30, macro_block_size=8,
+                                         output_params=["-movflags", "+faststart", "-g", "1"])
+    writer.send(None)
+    for frame in walker_frames:
+        writer.send(frame)
+    writer.close()
+    cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
+    assert extract_main([str(cut), "-o", str(tmp_path / "out"), "--quiet"]) == 0
+    captured = capsys.readouterr()
+    assert "warning:" in captured.err and "cut.mp4" in captured.err and "20 frames" in captured.err
+    assert "note: truncated video" in captured.out
+    summary = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert summary["truncated"] is True and summary["decoded_length"]["header_frames"] == 20
+    assert 0 < summary["frames"] == summary["decoded_length"]["decoded_frames"] < 20
 
 
 # ----------------------------------------------------------------------------------------- bad inputs
@@ -150,6 +175,14 @@ def test_video_with_nobody(tmp_path, capsys):
     assert extract_main([str(clip), "-o", str(out), "--quiet"]) == 2
     assert "no person detected in any of the 5 frames" in capsys.readouterr().err
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_negative_lag_is_refused_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        extract_main([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "out"), "--filter", "fixed-lag",
+                      "--lag-frames", "-1"])
+    assert exit_info.value.code == 2 and "--lag-frames must be 0 or more" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
 
 
 def test_render_without_extraction(tmp_path, capsys):

@@ -11,8 +11,8 @@ import pytest
 from core.io import InputError
 from pose_smoothing.bvh import bvh_world_positions, complete_frames, read_bvh, write_bvh
 from pose_smoothing.data import (LANDMARK_NAMES, LandmarkSequence, read_landmarks_json, write_landmarks_json)
-from pose_smoothing.filters import (ConstantVelocityKalman, KalmanParams, OneEuroFilter, OneEuroParams, PoseSmoother,
-                                    savgol_array, smooth_sequence)
+from pose_smoothing.filters import (ConstantVelocityKalman, FixedLagKalman, KalmanParams, OneEuroFilter, OneEuroParams,
+                                    PoseSmoother, savgol_array, smooth_sequence)
 from pose_smoothing.gaps import fill_array, fill_gaps, gap_runs
 from pose_smoothing.skeleton import (BONES, CHILDREN, PARENT, ROOT, VERTEX_INDEX, VERTEX_NAMES, euler_zxy_from_quat,
                                      forward_kinematics, forward_kinematics_spherical, local_rotations,
@@ -327,3 +327,184 @@ def test_causal_savgol_is_exact_on_quadratics_and_restarts_after_gaps():
     finite = np.isfinite(values)
     np.testing.assert_allclose(out[finite], values[finite], atol=1e-9)   # no lag on a quadratic motion
     assert np.isnan(out[12]) and out[13] == values[13]                   # restart: first value passes through
+
+
+# ----------------------------------------------------------------------------------------- fixed-lag smoother
+def reference_rts(values, times, params, value_scale):
+    """Textbook Kalman filter + Rauch-Tung-Striebel smoother in matrix form, one coordinate, no gaps."""
+    r, q = (params.measurement_std / value_scale) ** 2, (params.acceleration_std / value_scale) ** 2
+    x, p = np.array([values[0], 0.0]), np.diag([r, (params.initial_velocity_std / value_scale) ** 2])
+    filtered, covariances, predicted, predicted_cov, transitions = [x], [p], [None], [None], [None]
+    h = np.array([[1.0, 0.0]])
+    for k in range(1, len(values)):
+        dt = times[k] - times[k - 1]
+        f = np.array([[1.0, dt], [0.0, 1.0]])
+        x, p = f @ x, f @ p @ f.T + q * np.array([[dt ** 3 / 3, dt ** 2 / 2], [dt ** 2 / 2, dt]])
+        predicted.append(x), predicted_cov.append(p), transitions.append(f)
+        gain = p @ h.T / (h @ p @ h.T + r)
+        x = x + (gain * (values[k] - h @ x)).ravel()
+        p = (np.eye(2) - gain @ h) @ p
+        filtered.append(x), covariances.append(p)
+    smoothed = [filtered[-1]]
+    for k in range(len(values) - 2, -1, -1):
+        gain = covariances[k] @ transitions[k + 1].T @ np.linalg.inv(predicted_cov[k + 1])
+        smoothed.append(filtered[k] + gain @ (smoothed[-1] - predicted[k + 1]))
+    return np.array([s[0] for s in smoothed[::-1]])
+
+
+def test_fixed_lag_with_a_long_lag_is_the_full_rts_smoother():
+    params = KalmanParams(measurement_std=0.05, acceleration_std=1.5, initial_velocity_std=2.0)
+    rng = np.random.default_rng(6)
+    times = np.cumsum(rng.uniform(0.02, 0.06, size=50))
+    values = np.sin(3 * times) + 0.05 * rng.normal(size=50)
+    for lag in (50, 80):
+        smoother = FixedLagKalman(params, lag_frames=lag)
+        assert all(smoother(t, np.array([v]), 2.0) is None for t, v in zip(times, values))
+        ours = np.array([estimate[0] for estimate in smoother.flush()])
+        np.testing.assert_allclose(ours, reference_rts(values, times, params, 2.0), rtol=1e-9, atol=1e-12)
+
+
+def test_fixed_lag_estimate_of_a_frame_is_the_rts_of_the_frames_up_to_lag_later():
+    params = KalmanParams(measurement_std=0.05, acceleration_std=1.5)
+    rng = np.random.default_rng(7)
+    times = np.arange(40) / 25.0
+    values = np.sin(3 * times) + 0.05 * rng.normal(size=40)
+    smoother = FixedLagKalman(params, lag_frames=3)
+    outputs = [smoother(t, np.array([v])) for t, v in zip(times, values)]
+    assert outputs[:3] == [None] * 3
+    for frame in (0, 10, 30):  # returned at call frame + 3, it has seen frames 0 .. frame + 3
+        expected = reference_rts(values[:frame + 4], times[:frame + 4], params, 1.0)[frame]
+        assert outputs[frame + 3][0] == pytest.approx(expected, rel=1e-9, abs=1e-12)
+    assert len(smoother.flush()) == 3 and smoother.flush() == []
+
+
+def test_fixed_lag_streaming_equals_batch_and_never_smooths_across_a_gap():
+    sequence = fill_gaps(make_sequence(90, noise=0.005), max_gap=0)
+    sequence.image[40:45] = np.nan
+    batch = smooth_sequence(sequence, "fixed-lag", lag_frames=4)
+    live = PoseSmoother("fixed-lag", sequence.fps, sequence.image_size, lag_frames=4)
+    emitted = [live(sequence.timestamps[t], sequence.image[t], sequence.world[t]) for t in range(len(sequence))]
+    assert emitted[:4] == [None] * 4
+    emitted = emitted[4:] + live.flush()
+    for t, (image, world) in enumerate(emitted):
+        np.testing.assert_array_equal(image, batch.image[t])
+        np.testing.assert_array_equal(world, batch.world[t])
+    assert np.isnan(batch.image[40:45]).all() and np.isfinite(batch.image[:40]).all()
+    # frames before the gap: what the filter alone gives on the frames up to the gap, smoothed backwards
+    before_gap = smooth_sequence(sequence.copy(image=sequence.image[:40], world=sequence.world[:40],
+                                               visibility=sequence.visibility[:40], timestamps=sequence.timestamps[:40]),
+                                 "rts")
+    np.testing.assert_allclose(batch.image[36:40], before_gap.image[36:40], rtol=1e-12)
+
+
+def test_causal_filters_use_no_future_frames():
+    sequence = make_sequence(60, noise=0.005)
+    changed = sequence.copy()
+    changed.image[30:] += 0.05
+    changed.world[30:] -= 0.05
+    for method in ("one-euro", "kalman"):
+        np.testing.assert_array_equal(smooth_sequence(sequence, method).image[:30],
+                                      smooth_sequence(changed, method).image[:30])
+    lagged, lagged_changed = smooth_sequence(sequence, "fixed-lag", 4), smooth_sequence(changed, "fixed-lag", 4)
+    np.testing.assert_array_equal(lagged.image[:26], lagged_changed.image[:26])   # frame t waits for t + 4 only
+    assert not np.allclose(lagged.image[26:30], lagged_changed.image[26:30])
+
+
+# ----------------------------------------------------------------------------------------- outliers
+def test_outlier_simulation_moves_whole_limbs_for_one_or_two_frames():
+    from pose_smoothing.simulate import LIMBS, NoiseModel, corrupt
+
+    clean = make_sequence(400, fps=25.0)
+    std = np.full((33, 3), 1e-9)  # next to no jitter: what differs from the truth is the jumps
+    model = NoiseModel(outlier_rate=0.03)
+    noisy, dropped, outliers = corrupt(clean, std, std, dropout=0.0, seed=2, model=model)
+    assert outliers.any() and not dropped.any()
+    moved = np.linalg.norm(noisy.image[..., :2] - clean.image[..., :2], axis=2) > 1e-6
+    np.testing.assert_array_equal(moved, outliers)
+    limb_sets = [set(limb) for limb in LIMBS.values()]
+    for frame in np.flatnonzero(outliers.any(axis=1)):
+        assert set(np.flatnonzero(outliers[frame])) in limb_sets or \
+            any(set(np.flatnonzero(outliers[frame])) == a | b for a in limb_sets for b in limb_sets)
+    runs = [end - start for column in outliers.T for start, end in gap_runs(~column)]
+    assert max(runs) <= 2 * model.max_jump_frames  # two jumps in a row at most join up
+    size = np.mean(np.ptp(clean.image[0, :, :2], axis=0))
+    jump = np.linalg.norm(noisy.image[outliers][:, :2] - clean.image[outliers][:, :2], axis=1)
+    assert jump.min() >= 0.1 * size * 0.99
+
+
+def test_white_simulation_is_unchanged_by_the_outlier_machinery():
+    from pose_smoothing.simulate import corrupt, correlated_noise
+
+    clean = make_sequence(100, fps=25.0)
+    std = np.full((33, 3), 0.002)
+    noisy, dropped, outliers = corrupt(clean, std, std, seed=4)
+    rng = np.random.default_rng(4)
+    np.testing.assert_array_equal(noisy.image[~dropped], (clean.image + rng.normal(size=clean.image.shape) * std)[~dropped])
+    assert not outliers.any()
+    white = np.random.default_rng(0).normal(size=(20000, 2))
+    ar = correlated_noise(white, 0.6)
+    assert np.std(ar) == pytest.approx(1.0, rel=0.05)
+    assert np.mean(ar[1:] * ar[:-1]) == pytest.approx(0.6, abs=0.05)
+
+
+def test_outlier_rejection_finds_limb_jumps_and_the_chain_repairs_them():
+    from pose_smoothing.extract import clean_sequence
+    from pose_smoothing.gaps import outlier_mask
+    from pose_smoothing.simulate import NoiseModel, corrupt
+
+    clean = make_sequence(400, fps=25.0)
+    std = np.full((33, 3), 0.001)
+    noisy, dropped, outliers = corrupt(clean, std, std, dropout=0.0, seed=3, model=NoiseModel(outlier_rate=0.02))
+    found = outlier_mask(noisy.image)
+    judged = np.zeros_like(outliers)
+    judged[3:-3] = True
+    assert (found & outliers).sum() >= 0.95 * (outliers & judged).sum()    # nearly every jump found
+    assert (found & ~outliers).sum() <= 0.01 * (~outliers).sum()           # few false alarms
+    error = lambda s: np.sqrt(np.mean((s.image[outliers][:, :2] - clean.image[outliers][:, :2]) ** 2))  # noqa: E731
+    kept = clean_sequence(noisy, "savgol", max_gap=10, visibility_threshold=0.5, outlier_threshold=0)
+    rejected = clean_sequence(noisy, "savgol", max_gap=10, visibility_threshold=0.5)
+    assert error(rejected) < 0.3 * error(kept)
+
+
+# ----------------------------------------------------------------------------------------- plots
+def test_gap_spans_cover_each_unseen_run_by_half_frames():
+    from pose_smoothing.render import gap_spans
+
+    times = np.arange(10) / 10.0
+    visible = np.array([1, 1, 0, 1, 0, 0, 0, 1, 1, 0], dtype=bool)
+    spans = gap_spans(times, visible)
+    np.testing.assert_allclose(spans, [(0.15, 0.25), (0.35, 0.65), (0.85, 0.95)])
+    assert gap_spans(times, np.ones(10, dtype=bool)) == []
+
+
+def test_trajectory_plot_shades_gaps_and_draws_no_line_through_them(tmp_path, monkeypatch):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from pose_smoothing import render
+
+    raw = make_sequence(75, fps=25.0)
+    wrist = LANDMARK_NAMES.index("RIGHT_WRIST")
+    raw.visibility[35:65, wrist] = 0.1  # not seen for 1.2 s: longer than --max-gap, stays a gap
+    raw.visibility[68:, wrist] = 0.1    # seen again briefly, then lost until the end
+    raw.visibility[10:13, wrist] = 0.1  # and a short gap the fill bridges
+    smoothed = smooth_sequence(fill_gaps(raw, max_gap=10), "kalman")
+    assert np.isfinite(smoothed.image[68:, wrist]).all()  # the fill holds the last value: a flat line to hide
+    figures = []
+    monkeypatch.setattr(render, "save_figure", lambda figure, target: figures.append(figure) or target)
+    render.plot_trajectory(raw, smoothed, "RIGHT_WRIST", tmp_path / "t.png")
+    axes = figures[0].axes[0]
+    spans = sorted((patch.get_x(), patch.get_x() + patch.get_width()) for patch in axes.patches)
+    np.testing.assert_allclose(spans, [(9.5 / 25, 12.5 / 25), (34.5 / 25, 64.5 / 25), (67.5 / 25, 74.5 / 25)])
+    labels = [text.get_text() for text in axes.get_legend().get_texts()]
+    assert labels.count("not visible") == 1 and "filled across a gap" in labels
+    for line in axes.lines:
+        y = np.asarray(line.get_data()[1], dtype=float)
+        assert np.isnan(y[35:65]).all() and np.isnan(y[68:]).all()  # no line where the wrist was not seen
+        if line.get_label() == "filled across a gap":
+            assert np.isfinite(y[10:13]).all()
+
+
+def test_rts_is_offline_only():
+    with pytest.raises(ValueError, match="frame-by-frame"):
+        PoseSmoother("rts", fps=25.0)

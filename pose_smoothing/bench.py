@@ -35,6 +35,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from pose_smoothing.data import read_landmarks_json  # noqa: E402
@@ -195,4 +196,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -17,6 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401
+from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.io import AtomicVideoWriter, read_image  # noqa: E402
 
@@ -89,4 +90,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

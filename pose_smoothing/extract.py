@@ -25,6 +25,7 @@ if __package__ in (None, ""):  # `python pose_smoothing/extract.py`: the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
+from core.cli import run_main  # noqa: E402
 from core.io import InputError, check_decoded_length, write_json  # noqa: E402
 from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, open_frames, write_landmarks_json  # noqa: E402
@@ -261,4 +262,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -23,6 +23,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401
+from core.cli import run_main  # noqa: E402
 from core.io import AtomicVideoWriter, InputError, atomic_path, save_figure  # noqa: E402
 from pose_smoothing.data import LANDMARK_INDEX, LandmarkSequence, open_frames, read_landmarks_json  # noqa: E402
 from pose_smoothing.gaps import gap_runs  # noqa: E402
@@ -235,4 +236,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

@@ -126,6 +126,8 @@ class SpeakerRegistry:
     @classmethod
     def load(cls, path: str | Path) -> "SpeakerRegistry":
         path = Path(path)
+        if not path.is_file():
+            raise InputError(path, "registry not found (create one with `python -m speaker_id.enroll enroll`)")
         try:
             data = json.loads(path.read_text())
             # Version 1 registries held CNN embeddings only and named just the checkpoint.

@@ -7,12 +7,14 @@ The network returns logits, and `forward_with_attention` also returns both atten
 """
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import torch
 from torch import nn
 
+from core.io import InputError
 from core.training import ClassificationModule
 
 
@@ -128,6 +130,8 @@ class SequenceModule(ClassificationModule):
 
 
 def load_sequence_model(checkpoint: str) -> SequenceModule:
+    if not Path(checkpoint).is_file():
+        raise InputError(checkpoint, "checkpoint not found (train one with `python -m video_gestures.train`)")
     return SequenceModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
 
 

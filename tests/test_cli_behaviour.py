@@ -1,0 +1,33 @@
+"""Every task's CLI ends the same way (core.cli.run_main): status 2 and one line naming the file for a
+missing input or model, no traceback, no output file. Run in-process on each script's real `main`."""
+import importlib
+
+import numpy as np
+import pytest
+
+from core.cli import run_main
+from core.io import write_audio
+
+CASES = [  # module, arguments ({tmp} is a fresh folder), what the message must say
+    ("speaker_id.predict", ["--checkpoint", "{tmp}/none.ckpt", "{tmp}/voice.wav", "-o", "{tmp}/out.csv"], "none.ckpt: checkpoint not found"),
+    ("speaker_id.predict", ["--checkpoint", "{tmp}/none.ckpt", "-o", "{tmp}/out.csv"], "the following arguments are required"),
+    ("speaker_id.enroll", ["identify", "--registry", "{tmp}/none.json", "{tmp}/voice.wav", "-o", "{tmp}/out.csv"], "none.json: registry not found"),
+    ("speaker_id.enroll", ["enroll", "--registry", "{tmp}/r.json", "--name", "ann", "{tmp}/missing.wav"], "missing.wav: no such file"),
+    ("emotion.predict", ["--weights", "{tmp}/none.ckpt", "--test-dir", "{tmp}", "--output", "{tmp}/out.csv"], "none.ckpt: weights file not found"),
+    ("emotion.predict", ["--output", "{tmp}/out.csv"], "--test-dir is required"),
+    ("action_recognition.predict", ["--checkpoint", "{tmp}/none.ckpt", "{tmp}", "-o", "{tmp}/out.csv"], "none.ckpt: checkpoint not found"),
+    ("video_gestures.predict", ["--checkpoint", "{tmp}/none.ckpt", "{tmp}/clip.mp4", "-o", "{tmp}/out.csv"], "none.ckpt: checkpoint not found"),
+    ("pose_smoothing.extract", ["{tmp}/missing.mp4", "-o", "{tmp}/out.csv"], "missing.mp4: file not found"),
+]
+
+
+@pytest.mark.parametrize("module, arguments, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
+def test_a_users_mistake_is_status_two_with_the_file_and_reason(module, arguments, message, tmp_path, capsys):
+    write_audio(tmp_path / "voice.wav", np.zeros(8000, np.float32), 8000)
+    argv = [a.format(tmp=tmp_path) for a in arguments]
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(importlib.import_module(module).main, argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "r.json").exists()

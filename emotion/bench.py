@@ -30,6 +30,7 @@ from core.env import REPO_ROOT  # noqa: E402
 from core.io import InputError, atomic_path  # noqa: E402
 from core.metrics import classification_report, plot_confusion  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
+from emotion.augment import DEGRADATIONS, degrade  # noqa: E402
 from emotion.data import CLASSES, load_ferplus, resize_faces  # noqa: E402
 from emotion.train import FERPLUS_ROOT  # noqa: E402
 from emotion.va import decode_nearest_centre, va_ccc, va_from_distribution  # noqa: E402
@@ -89,6 +90,18 @@ def time_per_face(recognizer, faces: np.ndarray, repeats: int = 100) -> float:
     return statistics.median(times)
 
 
+def robustness(module, test) -> dict:
+    """Accuracy on the test faces degraded once each way (emotion.augment.degrade, seed 0), flip TTA as on clean."""
+    from emotion.model import predict_faces
+
+    rows = {}
+    for kind in DEGRADATIONS:
+        faces = resize_faces(degrade(test.images, kind, seed=0), int(module.input_size))
+        probabilities, _ = predict_faces(module, faces, tta=True)
+        rows[kind] = {"accuracy": float(np.mean(probabilities.argmax(axis=1) == test.labels))}
+    return rows
+
+
 def evaluate_model(name: str, checkpoint: Path, test, threads: int, leaked: np.ndarray) -> tuple[dict, dict]:
     import torch
 
@@ -107,6 +120,7 @@ def evaluate_model(name: str, checkpoint: Path, test, threads: int, leaked: np.n
         "macro_f1": report.macro_f1,
         "test_accuracy_no_tta": float(np.mean(no_tta.argmax(axis=1) == test.labels)),
         "test_accuracy_without_train_duplicates": float(np.mean(probabilities.argmax(axis=1)[~leaked] == test.labels[~leaked])),
+        "robustness": robustness(module, test),
         "per_class_recall": report.per_class_recall,
         "head": module.head,
         "input_size": int(module.input_size),
@@ -164,6 +178,10 @@ def results_markdown(results: dict) -> str:
     recall_rows = [[name, *(f"{results[name]['per_class_recall'].get(c, float('nan')):.2f}" for c in CLASSES)]
                    for name in RECIPES if name in results]
     recall = markdown_table(["recall on FER+ test", *CLASSES], recall_rows)
+    robust_rows = [[name, f"{results[name]['test_accuracy']:.3f}",
+                    *(f"{results[name]['robustness'][kind]['accuracy']:.3f}" for kind in DEGRADATIONS)]
+                   for name in RECIPES if name in results and "robustness" in results[name]]
+    robust = markdown_table(["FER+ test accuracy, degraded", "clean", *DEGRADATIONS], robust_rows) if robust_rows else ""
     ccc = results["va_ccc"]
     first = results[next(iter(RECIPES))]
     return (f"{table}\n\nFER+ test: {first['n_test']} faces with a unique majority label (ties excluded), flip TTA; "
@@ -171,7 +189,9 @@ def results_markdown(results: dict) -> str:
             f"({results.get('test_faces_with_train_or_valid_duplicate', '-')} in train + valid, for the models trained on "
             f"both) and are left out of the 'w/o' column. VA CCC ({results['va_ccc_model']}, VA head vs. vote-derived VA): valence {ccc['valence']:.3f}, "
             f"arousal {ccc['arousal']:.3f}. Webcam pipeline on a 640x480 video (detect + classify + draw + encode): "
-            f"{results['webcam_fps']:.1f} FPS. Machine: {results['machine']}; measured {results['measured']}.\n\n{recall}\n")
+            f"{results['webcam_fps']:.1f} FPS. Machine: {results['machine']}; measured {results['measured']}.\n\n{recall}\n"
+            + (f"\n{robust}\n\nDegraded once each with seed 0 (`emotion.augment.degrade`): to 16 px and back, JPEG quality 20, "
+               "box shifted and scaled by up to 15%, tilted 20 degrees.\n" if robust else ""))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -215,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
     va_model = next((m for m in args.models if results[m]["head"] in ("va", "joint")), main_model)
     results["va_ccc"] = results[va_model]["va_ccc"]
     results["va_ccc_model"] = va_model
+    results["robustness"] = results[main_model]["robustness"]  # the default recognizer's rows
     main_checkpoint = RUNS / RECIPES[main_model][0] / "best.ckpt"
     stats = webcam_fps(main_checkpoint, args.video_frames, args.threads)
     results["webcam_fps"] = stats["fps"]

@@ -53,3 +53,15 @@ def test_robust_augmentation_is_seeded_and_keeps_gray_uint8(faces):
     assert all(np.array_equal(a, b) for a, b in zip(first, again))
     assert len({a.tobytes() for a in first}) == 5, "every draw differs"
     assert train_augmentation("robust") is not None
+
+
+def test_bench_robustness_rows_score_every_degradation(faces):
+    from emotion import bench
+    from emotion.data import CLASSES, FaceSet
+    from emotion.model import EmotionModule
+
+    module = EmotionModule(CLASSES, "compact_cnn", "class", 48).eval()
+    test = FaceSet(faces, np.array([4, 4]), ["a", "b"])
+    rows = bench.robustness(module, test)
+    assert set(rows) == set(DEGRADATIONS)
+    assert all(row["accuracy"] in (0.0, 0.5, 1.0) for row in rows.values())

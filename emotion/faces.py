@@ -1,6 +1,10 @@
 """Face detection and cropping with shipped detectors: MediaPipe face detection (the `.tflite` models
 inside mediapipe 0.10.21), OpenCV's Haar cascade as the fallback. When no face is found the caller
 gets the whole image and `found=False`, so every input still gets a prediction and a flag.
+
+FER2013's faces are registered upright; a tilted head in a webcam frame is not. With MediaPipe's eye
+keypoints the crop is taken from the frame turned about the face centre until the eyes are level
+(`align=True`, the default), so the network sees faces the way it was trained on them.
 """
 from __future__ import annotations
 
@@ -18,6 +22,15 @@ class FaceBox:
     w: int
     h: int
     score: float
+    eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (right, left) eye in pixels, MediaPipe only
+
+    @property
+    def eye_angle(self) -> float:
+        """Degrees the eye line is turned from level (0 when the eyes are unknown)."""
+        if self.eyes is None:
+            return 0.0
+        (rx, ry), (lx, ly) = self.eyes
+        return float(np.degrees(np.arctan2(ly - ry, lx - rx)))
 
     @property
     def area(self) -> int:
@@ -27,12 +40,14 @@ class FaceBox:
 class FaceDetector:
     """Largest-face detector. `backend`: mediapipe (falls back to haar if MediaPipe fails to load), haar, none.
 
-    `margin` widens the square crop around the box (the FER faces include forehead and chin)."""
+    `margin` widens the square crop around the box (the FER faces include forehead and chin); `align` levels
+    the eyes first when the detector gives them."""
 
-    def __init__(self, backend: str = "mediapipe", min_confidence: float = 0.5, margin: float = 0.25):
+    def __init__(self, backend: str = "mediapipe", min_confidence: float = 0.5, margin: float = 0.25, align: bool = True):
         if backend not in DETECTORS:
             raise ValueError(f"unknown face detector {backend!r}; choose one of {DETECTORS}")
         self.margin = margin
+        self.align = align
         self.min_confidence = min_confidence
         self._mediapipe = None
         self._haar = None
@@ -72,8 +87,10 @@ class FaceDetector:
             w, h = int(rel.width * width), int(rel.height * height)
             x0, y0 = max(x, 0), max(y, 0)
             w, h = min(x + w, width) - x0, min(y + h, height) - y0
+            right_eye, left_eye = detection.location_data.relative_keypoints[:2]  # as seen in the image: right eye left
+            eyes = ((right_eye.x * width, right_eye.y * height), (left_eye.x * width, left_eye.y * height))
             if w > 4 and h > 4:
-                boxes.append(FaceBox(x0, y0, w, h, float(detection.score[0])))
+                boxes.append(FaceBox(x0, y0, w, h, float(detection.score[0]), eyes))
         return boxes
 
     def _detect_haar(self, rgb: np.ndarray) -> list[FaceBox]:
@@ -87,10 +104,16 @@ class FaceDetector:
         return [FaceBox(int(x / scale), int(y / scale), int(w / scale), int(h / scale), 1.0) for x, y, w, h in found]
 
     def square_crop(self, rgb: np.ndarray, box: FaceBox) -> np.ndarray:
-        """A square crop around `box` widened by `margin`, clipped to the image."""
+        """A square crop around `box` widened by `margin`, clipped to the image; eyes levelled when `align`."""
         height, width = rgb.shape[:2]
         side = int(max(box.w, box.h) * (1 + self.margin))
         cx, cy = box.x + box.w / 2, box.y + box.h / 2
+        if self.align and abs(box.eye_angle) > 1.0:
+            import cv2
+
+            # Turn the frame about the face centre (edges replicated), then crop centred on the face.
+            turn = cv2.getRotationMatrix2D((cx, cy), box.eye_angle, 1.0)
+            rgb = cv2.warpAffine(rgb, turn, (width, height), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         x0 = int(np.clip(cx - side / 2, 0, max(width - side, 0)))
         y0 = int(np.clip(cy - side / 2, 0, max(height - side, 0)))
         return rgb[y0:y0 + side, x0:x0 + side]

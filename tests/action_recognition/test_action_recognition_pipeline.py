@@ -61,7 +61,8 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--temporal-shift", "--mixup", "0.4"]], ids=["tsn", "tsm_mixup"])
+@pytest.mark.parametrize("extra", [[], ["--temporal-shift", "--mixup", "0.4"], ["--backbone", "efficientnet_lite0", "--temporal-shift"]],
+                         ids=["tsn", "tsm_mixup", "efficientnet_tsm"])
 def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path, extra):
     data = _generated_videos(tmp_path / "videos", per_class=6, first_val=4, seconds=1.2)
     cache = tmp_path / "cache"
@@ -71,13 +72,16 @@ def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_pa
                          "--runs-root", str(tmp_path / "runs"), "--run-name", "p", "--cache-dir", str(cache),
                          "--no-progress-bar", *extra])
     assert result["clips"]["train"] == 12 and result["report"].n_samples == 6
+    backbone = extra[extra.index("--backbone") + 1] if "--backbone" in extra else "mobilenet_v2"
+    assert all(p.name.startswith(f"{backbone}_48px_stem14_") for p in (cache / "features").iterdir())
     names = sorted(p.name.split("stem14_")[1] for p in (cache / "features").iterdir())
     assert names == ["aug0_seed0_3frames.npz", "aug1_seed0_3frames.npz", "flip_3frames.npz", "plain_3frames.npz"]
     assert torch.load(result["best_checkpoint"], weights_only=False)["epoch"] == 1   # --select last: the 2nd epoch
     model = load_model(result["best_checkpoint"])
-    assert model.hparams.finetune and model.hparams.finetune_from == 14
-    assert len(model.encoder.shifts) == (2 if extra else 0)    # blocks 15 and 16: the residual ones from 14 on
-    assert model.hparams.mixup_alpha == (0.4 if extra else 0.0)
+    assert model.hparams.finetune and model.hparams.finetune_from == 14 and model.hparams.backbone == backbone
+    # the residual blocks from 14 on: MobileNetV2's 15 and 16, EfficientNet-Lite0's 14 and 15
+    assert len(model.encoder.shifts) == (2 if "--temporal-shift" in extra else 0)
+    assert model.hparams.mixup_alpha == (0.4 if "--mixup" in extra else 0.0)
     val = load_clips(data, 3, 48).select("val")
     from_cache = predict_probabilities(model, val, True, cache)                # what train.py scored
     from_frames = predict_probabilities(model, val, True, use_cache=False)     # what predict.py and the timing run

@@ -1,7 +1,7 @@
 """Per-frame CNN features: the ImageNet backbones, frame preprocessing, and a disk cache.
 
 Training heads on frozen features computed once is what keeps this task fast on a CPU: the UCF101
-mini set's 15,690 frames go through MobileNetV2 once, then every head trains in seconds. The cache
+mini set's 30,000 frames go through the CNN once, then every head trains in seconds. The cache
 (`ClipCache`) stores features per clip source, in one file per backbone, image size and flip, so
 subsets of a data set share it and only new clips are computed.
 
@@ -80,10 +80,10 @@ class FrameEncoder(nn.Module):
         if (first_trained or temporal_shift) and backbone not in FEATURE_BLOCKS:   # both work on feature blocks
             what = "partial fine-tuning (first_trained)" if first_trained else "the temporal shift"
             raise ValueError(f"{what} needs one of {', '.join(FEATURE_BLOCKS)}, not {backbone}")
-        blocks = FEATURE_BLOCKS.get(backbone, 0)
-        if first_trained and not 0 < first_trained < blocks:
-            raise ValueError(f"first_trained must be in 1..{blocks - 1} ({backbone} has {blocks} feature blocks; "
-                             f"0 = no split), got {first_trained}")
+        block_count = FEATURE_BLOCKS.get(backbone, 0)
+        if first_trained and not 0 < first_trained < block_count:
+            raise ValueError(f"first_trained must be in 1..{block_count - 1} ({backbone} has {block_count} feature "
+                             f"blocks; 0 = no split), got {first_trained}")
         self.backbone_name, self.image_size, self.first_trained = backbone, image_size, first_trained
         self.body, self.dim = build_backbone(backbone, allow_download)
         mean, std = INPUT_STATISTICS[backbone]

@@ -1,6 +1,6 @@
 """Action clips in three layouts, and Kinetics-format clip lists.
 
-Clip layouts (`load_clips` tells them apart):
+Clip layouts (`find_clips` tells them apart):
 1. The UCF101 mini set: a zip with `<split>Clips/<NNNNN>/{1,2,3}.jpg` and `labels.csv`
    (`clip_dir,split,label_id,label_name_inferred,...`), read in place (members are never extracted).
 2. A folder per clip of frame images: `root/[<split>/]<class>/<clip>/*.jpg` (frames in name order).
@@ -8,8 +8,12 @@ Clip layouts (`load_clips` tells them apart):
    `num_frames` frames are sampled evenly over each video.
 A top folder level named train/val/test gives the split; otherwise `assign_splits` draws one.
 
-Every reader returns `LoadedClips`: frames as uint8 arrays (T, H, W, 3), one per clip, plus the inputs
-it skipped with the reason (broken or zero-length videos, empty clip folders), so a run goes on.
+Finding clips and reading their frames are two steps, so that a run reads only the clips it uses:
+`find_clips` lists sources, labels and splits (`FoundClips`) without decoding a frame; splits and
+limits are applied to that list; `read_clips` then decodes what is left into `LoadedClips`: frames as
+uint8 arrays (T, H, W, 3), one per clip. Both carry the inputs skipped with the reason (files outside a
+class folder, broken or zero-length videos, empty clip folders), so a run goes on. `load_clips`, and
+`read_ucf_zip`, `read_frame_folders`, `read_video_folders` for one layout, do both steps at once.
 
 Kinetics CSV (`label,youtube_id,time_start,time_end,split`): `read_kinetics_csv` validates it and
 `select_classes` picks classes by name pattern and a per-class count.
@@ -22,7 +26,8 @@ import random
 import re
 import zipfile
 from collections import Counter, defaultdict
-from dataclasses import dataclass, field
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -42,11 +47,14 @@ class Clip:
     split: str = ""
 
 
-@dataclass
-class LoadedClips:
+class ClipSelection:
+    """What a list of clips offers whether or not its frames are read: its labels, counts per class, the
+    clips of a split, the first clips of each class. Subclasses hold `clips` and say how to `take` some."""
+
     clips: list[Clip]
-    frames: list[np.ndarray]                       # (T, H, W, 3) uint8 per clip
-    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def take(self, indices: Sequence[int]):
+        raise NotImplementedError
 
     @property
     def labels(self) -> list[str]:
@@ -55,14 +63,43 @@ class LoadedClips:
     def __len__(self) -> int:
         return len(self.clips)
 
-    def take(self, indices: Sequence[int]) -> "LoadedClips":
-        return LoadedClips([self.clips[i] for i in indices], [self.frames[i] for i in indices], list(self.skipped))
-
-    def select(self, split: str) -> "LoadedClips":
+    def select(self, split: str):
         return self.take([i for i, c in enumerate(self.clips) if c.split == split])
 
     def counts(self) -> dict[str, int]:
         return dict(sorted(Counter(c.label for c in self.clips).items()))
+
+    def first_of_each_class(self, limit: int | None):
+        """The first `limit` clips of each class in each split, in order (None = all)."""
+        if limit is None:
+            return self
+        taken: Counter = Counter()
+        keep = []
+        for i, clip in enumerate(self.clips):
+            if taken[clip.label, clip.split] < limit:
+                taken[clip.label, clip.split] += 1
+                keep.append(i)
+        return self.take(keep)
+
+
+@dataclass
+class FoundClips(ClipSelection):
+    """Clips found in a data source, their frames not read yet."""
+    clips: list[Clip]
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def take(self, indices: Sequence[int]) -> "FoundClips":
+        return FoundClips([self.clips[i] for i in indices], list(self.skipped))
+
+
+@dataclass
+class LoadedClips(ClipSelection):
+    clips: list[Clip]
+    frames: list[np.ndarray]                       # (T, H, W, 3) uint8 per clip
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+    def take(self, indices: Sequence[int]) -> "LoadedClips":
+        return LoadedClips([self.clips[i] for i in indices], [self.frames[i] for i in indices], list(self.skipped))
 
 
 def resize_frames(frames: np.ndarray, size: int | None) -> np.ndarray:
@@ -108,117 +145,163 @@ def sample_video_frames(path: str | Path, num_frames: int = 8, size: int | None 
     return resize_frames(np.stack(chosen), size)
 
 
-# ----------------------------------------------------------------------------------------- layouts
-def read_ucf_zip(zip_path: str | Path, labels_csv: str | Path | None = None,
-                 splits: Sequence[str] = ("train", "val"), limit_per_class: int | None = None) -> LoadedClips:
-    """The UCF101 mini set, frames decoded from the zip members in place. `labels_csv` defaults to the
-    `labels.csv` beside the zip. `limit_per_class` keeps the first N clips of each class and split."""
+def read_frame_folder(folder: Path, size: int | None = None) -> np.ndarray:
+    """The frame images of one clip folder in natural name order, as (T, H, W, 3), resized to `size`."""
+    images = [read_image(p) for p in sorted(list_files(folder, IMAGE_EXTENSIONS, recursive=False),
+                                            key=lambda p: _natural_key(p.name))]
+    if len({image.shape for image in images}) > 1:
+        raise InputError(folder, "frames of different sizes")
+    return resize_frames(np.stack(images), size)
+
+
+# ----------------------------------------------------------------------------------------- finding clips
+def find_ucf_zip(zip_path: str | Path, labels_csv: str | Path | None = None,
+                 splits: Sequence[str] = ("train", "val")) -> FoundClips:
+    """The UCF101 mini set's clips of `splits`, in `labels.csv` order (`labels_csv` defaults to the one
+    beside the zip); a listed clip with no frame images in the zip is skipped."""
     zip_path = Path(zip_path)
     labels_csv = Path(labels_csv) if labels_csv else zip_path.with_name("labels.csv")
     if not zip_path.is_file():
         raise InputError(zip_path, "zip not found")
     rows = _read_csv_rows(labels_csv, ("clip_dir", "split", "label_name_inferred"))
-    taken: Counter = Counter()
-    clips, frames, skipped = [], [], []
     with zipfile.ZipFile(zip_path) as archive:
-        members = defaultdict(list)
-        for name in archive.namelist():
-            folder, _, file = name.rpartition("/")
-            if Path(file).suffix.lower() in IMAGE_EXTENSIONS:
-                members[folder].append(name)
-        for row in rows:
-            if row["split"] not in splits:
-                continue
-            key = (row["label_name_inferred"], row["split"])
-            if limit_per_class is not None and taken[key] >= limit_per_class:
-                continue
-            source = f"{zip_path.resolve()}::{row['clip_dir']}"
-            names = sorted(members.get(row["clip_dir"], []), key=_natural_key)
-            if not names:
-                skipped.append((source, "no frame images in the zip for this clip"))
-                continue
-            try:
-                images = [read_image(archive.read(n), name=f"{zip_path}::{n}") for n in names]
-            except InputError as error:
-                skipped.append((source, error.reason))
-                continue
-            taken[key] += 1
+        folders_with_frames = set(_frame_members(archive))
+    clips, skipped = [], []
+    for row in rows:
+        if row["split"] not in splits:
+            continue
+        source = f"{zip_path.resolve()}::{row['clip_dir']}"
+        if row["clip_dir"] in folders_with_frames:
             clips.append(Clip(source, row["label_name_inferred"], row["split"]))
-            frames.append(np.stack(images))
-    return LoadedClips(clips, frames, skipped)
+        else:
+            skipped.append((source, "no frame images in the zip for this clip"))
+    return FoundClips(clips, skipped)
 
 
-def read_frame_folders(root: str | Path, size: int | None = None) -> LoadedClips:
-    """`root/[<split>/]<class>/<clip>/<frame images>`; a clip's frames in natural name order."""
+def find_frame_folders(root: str | Path) -> FoundClips:
+    """`root/[<split>/]<class>/<clip>/<frame images>`: one clip per folder of images."""
     root = Path(root)
-    clips, frames, skipped = [], [], []
-    by_folder = defaultdict(list)
-    for path in list_files(root, IMAGE_EXTENSIONS):
-        by_folder[path.parent].append(path)
-    for folder in sorted(by_folder):
+    clips, skipped = [], []
+    for folder in sorted({path.parent for path in list_files(root, IMAGE_EXTENSIONS)}):
         split, label = _split_and_label(root, folder, depth=2)
         if label is None:
             skipped.append((str(folder), "not in a <class>/<clip>/ folder"))
-            continue
-        try:
-            images = [read_image(p) for p in sorted(by_folder[folder], key=lambda p: _natural_key(p.name))]
-            if len({im.shape for im in images}) > 1:
-                raise InputError(folder, "frames of different sizes")
-        except InputError as error:
-            skipped.append((str(folder), error.reason))
-            continue
-        clips.append(Clip(str(folder), label, split))
-        frames.append(resize_frames(np.stack(images), size))
+        else:
+            clips.append(Clip(str(folder), label, split))
     _check_not_empty(root, clips, skipped)
-    return LoadedClips(clips, frames, skipped)
+    return FoundClips(clips, skipped)
 
 
-def read_video_folders(root: str | Path, num_frames: int = 8, size: int | None = 112) -> LoadedClips:
-    """`root/[<split>/]<class>/<video>`; `num_frames` frames sampled evenly from each video."""
+def find_video_folders(root: str | Path) -> FoundClips:
+    """`root/[<split>/]<class>/<video>`: one clip per video file."""
     root = Path(root)
-    clips, frames, skipped = [], [], []
+    clips, skipped = [], []
     for path in list_files(root, VIDEO_EXTENSIONS):
         split, label = _split_and_label(root, path.parent, depth=1)
         if label is None:
             skipped.append((str(path), "not in a <class>/ folder"))
-            continue
-        try:
-            sampled = sample_video_frames(path, num_frames, size)
-        except InputError as error:
-            skipped.append((str(path), error.reason))
-            continue
-        clips.append(Clip(str(path), label, split))
-        frames.append(sampled)
+        else:
+            clips.append(Clip(str(path), label, split))
     _check_not_empty(root, clips, skipped)
-    return LoadedClips(clips, frames, skipped)
+    return FoundClips(clips, skipped)
 
 
-def load_clips(source: str | Path, num_frames: int = 8, size: int | None = 112,
-               limit_per_class: int | None = None) -> LoadedClips:
+def find_clips(source: str | Path) -> FoundClips:
     """Any of the three layouts: a .zip (UCF101 mini set), a folder of videos, or a folder of frame folders."""
     source = Path(source)
     if source.suffix.lower() == ".zip":
-        return read_ucf_zip(source, limit_per_class=limit_per_class)
+        return find_ucf_zip(source)
     if not source.is_dir():
         raise InputError(source, "not a zip or a folder")
     has_video = any(p.suffix.lower() in VIDEO_EXTENSIONS for p in source.rglob("*") if p.is_file())
-    return read_video_folders(source, num_frames, size) if has_video else read_frame_folders(source, size)
+    return find_video_folders(source) if has_video else find_frame_folders(source)
 
 
-def assign_splits(loaded: LoadedClips, val_fraction: float = 0.2, seed: int = 0) -> LoadedClips:
+# ----------------------------------------------------------------------------------------- reading frames
+def read_clips(found: FoundClips, num_frames: int = 8, size: int | None = 112) -> LoadedClips:
+    """The frames of found clips, in order: all frames of a zip clip (as stored) or of a clip folder
+    (resized to `size`), `num_frames` sampled evenly from a video (resized to `size`). A clip that
+    cannot be read is left out and added to `skipped` with the reason."""
+    clips, frames, skipped = [], [], list(found.skipped)
+    with ExitStack() as open_zips:
+        archives: dict[str, tuple[zipfile.ZipFile, dict[str, list[str]]]] = {}
+
+        def zip_clip_frames(source: str) -> np.ndarray:
+            zip_path, _, folder = source.rpartition("::")
+            if zip_path not in archives:     # opened once per read: its member list is long to parse
+                archive = open_zips.enter_context(zipfile.ZipFile(zip_path))
+                archives[zip_path] = archive, _frame_members(archive)
+            archive, members = archives[zip_path]
+            if folder not in members:
+                raise InputError(source, "no frame images in the zip for this clip")
+            return np.stack([read_image(archive.read(name), name=f"{zip_path}::{name}") for name in members[folder]])
+
+        for clip in found.clips:
+            try:
+                if "::" in clip.source:
+                    clip_frames = zip_clip_frames(clip.source)
+                elif Path(clip.source).is_dir():
+                    clip_frames = read_frame_folder(Path(clip.source), size)
+                else:
+                    clip_frames = sample_video_frames(clip.source, num_frames, size)
+            except InputError as error:
+                skipped.append((clip.source, error.reason))
+                continue
+            clips.append(clip)
+            frames.append(clip_frames)
+    return LoadedClips(clips, frames, skipped)
+
+
+def read_ucf_zip(zip_path: str | Path, labels_csv: str | Path | None = None,
+                 splits: Sequence[str] = ("train", "val"), limit_per_class: int | None = None) -> LoadedClips:
+    """The UCF101 mini set, frames decoded from the zip members in place. `limit_per_class` reads the
+    first N clips of each class and split only."""
+    return read_clips(find_ucf_zip(zip_path, labels_csv, splits).first_of_each_class(limit_per_class))
+
+
+def read_frame_folders(root: str | Path, size: int | None = None) -> LoadedClips:
+    """`root/[<split>/]<class>/<clip>/<frame images>`; a clip's frames in natural name order."""
+    loaded = read_clips(find_frame_folders(root), size=size)
+    _check_not_empty(Path(root), loaded.clips, loaded.skipped)
+    return loaded
+
+
+def read_video_folders(root: str | Path, num_frames: int = 8, size: int | None = 112) -> LoadedClips:
+    """`root/[<split>/]<class>/<video>`; `num_frames` frames sampled evenly from each video."""
+    loaded = read_clips(find_video_folders(root), num_frames, size)
+    _check_not_empty(Path(root), loaded.clips, loaded.skipped)
+    return loaded
+
+
+def load_clips(source: str | Path, num_frames: int = 8, size: int | None = 112) -> LoadedClips:
+    """Every clip of any of the three layouts (`find_clips`), frames read (`read_clips`)."""
+    return read_clips(find_clips(source), num_frames, size)
+
+
+def assign_splits(found: ClipSelection, val_fraction: float = 0.2, seed: int = 0):
     """Give clips without a split one: `val_fraction` of each class (at least one when a class has 2+) to val."""
     rng = random.Random(seed)
     by_label = defaultdict(list)
-    for i, clip in enumerate(loaded.clips):
+    for i, clip in enumerate(found.clips):
         if not clip.split:
             by_label[clip.label].append(i)
-    clips = list(loaded.clips)
+    clips = list(found.clips)
     for label, indices in by_label.items():
         rng.shuffle(indices)
         n_val = max(1, round(len(indices) * val_fraction)) if len(indices) > 1 else 0
         for k, i in enumerate(indices):
             clips[i] = Clip(clips[i].source, label, "val" if k < n_val else "train")
-    return LoadedClips(clips, loaded.frames, loaded.skipped)
+    return replace(found, clips=clips)
+
+
+def _frame_members(archive: zipfile.ZipFile) -> dict[str, list[str]]:
+    """Member folder -> its frame image members in natural name order."""
+    members = defaultdict(list)
+    for name in archive.namelist():
+        folder, _, file = name.rpartition("/")
+        if Path(file).suffix.lower() in IMAGE_EXTENSIONS:
+            members[folder].append(name)
+    return {folder: sorted(names, key=_natural_key) for folder, names in members.items()}
 
 
 def _split_and_label(root: Path, folder: Path, depth: int) -> tuple[str, str | None]:

@@ -1,15 +1,22 @@
 """Per-frame CNN features: the ImageNet backbones, frame preprocessing, and a disk cache.
 
 Training heads on frozen features computed once is what keeps this task fast on a CPU: the UCF101
-mini set's 15,690 frames go through MobileNetV2 once, then every head trains in seconds. The cache
+mini set's 30,000 frames go through the CNN once, then every head trains in seconds. The cache
 (`ClipCache`) stores features per clip source, in one file per backbone, image size and flip, so
 subsets of a data set share it and only new clips are computed.
 
-Partial fine-tuning (`first_trained` > 0) splits MobileNetV2 in two: the early blocks (the *stem*,
-where most of the CPU time goes at these sizes) stay frozen, and their output maps are cached per
-clip for a few fixed augmented *views* of each training clip (`augment_clip`: random resized crop,
-flip, colour jitter, the same for every frame of a clip); the last blocks (the *tail*) and the head
-train on those maps, so an epoch costs a fraction of a full backward pass.
+Backbones with offline ImageNet weights: torchvision's MobileNetV2 and timm's EfficientNet-Lite0/1/2
+(`core.pretrained`). Both are laid out the same way here, as one sequence of *feature blocks*: block 0
+is the stem convolution, then every inverted-residual block in order (for EfficientNet the blocks of
+all its stages, flattened), and the last is the 1x1 convolution to 1,280 channels; global average
+pooling follows. MobileNetV2 has 19 such blocks, EfficientNet-Lite0 18, Lite1 and Lite2 23 each
+(`FEATURE_BLOCKS`). Each backbone gets the input scaling it was trained with (`INPUT_STATISTICS`).
+
+Partial fine-tuning (`first_trained` = K > 0) splits the feature blocks in two: blocks 0..K-1 (the
+*stem*, where most of the CPU time goes at these sizes) stay frozen, and their output maps are cached
+per clip for a few fixed augmented *views* of each training clip (`augment_clip`: random resized crop,
+flip, colour jitter, the same for every frame of a clip); blocks K.. (the *tail*) and the head train
+on those maps, so an epoch costs a fraction of a full backward pass.
 """
 from __future__ import annotations
 
@@ -25,13 +32,18 @@ from torch import nn
 from core.env import CACHE_DIR
 from core.io import atomic_path
 from core.onnx import onnx_bytes, onnx_session
+from core.pretrained import EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
 
-BACKBONES = ("mobilenet_v2", "resnet18")
+EFFICIENTNET_LITE_BACKBONES = tuple(f"efficientnet_lite{level}" for level in EFFICIENTNET_LITE_LEVELS)
+BACKBONES = ("mobilenet_v2", *EFFICIENTNET_LITE_BACKBONES, "resnet18")
 CACHE_ROOT = CACHE_DIR / "action_recognition"
 FEATURE_CACHE = CACHE_ROOT / "features"
-MOBILENET_V2_BLOCKS = 19          # torchvision's mobilenet_v2().features: stem conv, 17 inverted residuals, 1x1 conv
+# Feature blocks (stem conv, inverted residuals, 1x1 conv): what partial fine-tuning and the temporal shift work on.
+FEATURE_BLOCKS = {"mobilenet_v2": 19, "efficientnet_lite0": 18, "efficientnet_lite1": 23, "efficientnet_lite2": 23}
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
+INPUT_STATISTICS = {"mobilenet_v2": (IMAGENET_MEAN, IMAGENET_STD), "resnet18": (IMAGENET_MEAN, IMAGENET_STD),
+                    **{name: (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD) for name in EFFICIENTNET_LITE_BACKBONES}}
 
 
 class TemporalShift(nn.Module):
@@ -60,32 +72,34 @@ class FrameEncoder(nn.Module):
     """uint8 frames (N, H, W, 3) or float (N, 3, H, W) in [0, 1] -> pooled backbone features (N, D).
 
     Frames are resized to `image_size` (the UCF101 frames are 64 px; ImageNet networks want more)
-    and normalised with the ImageNet statistics."""
+    and normalised with the statistics the backbone was trained with."""
 
     def __init__(self, backbone: str = "mobilenet_v2", image_size: int = 112, allow_download: bool = False,
                  first_trained: int = 0, temporal_shift: bool = False):
         super().__init__()
-        if (first_trained or temporal_shift) and backbone != "mobilenet_v2":   # both work on MobileNetV2's blocks
+        if (first_trained or temporal_shift) and backbone not in FEATURE_BLOCKS:   # both work on feature blocks
             what = "partial fine-tuning (first_trained)" if first_trained else "the temporal shift"
-            raise ValueError(f"{what} needs mobilenet_v2, not {backbone}")
-        if not 0 <= first_trained < MOBILENET_V2_BLOCKS:
-            raise ValueError(f"first_trained must be in 1..{MOBILENET_V2_BLOCKS - 1} (MobileNetV2 has "
-                             f"{MOBILENET_V2_BLOCKS} feature blocks; 0 = no split), got {first_trained}")
+            raise ValueError(f"{what} needs one of {', '.join(FEATURE_BLOCKS)}, not {backbone}")
+        block_count = FEATURE_BLOCKS.get(backbone, 0)
+        if first_trained and not 0 < first_trained < block_count:
+            raise ValueError(f"first_trained must be in 1..{block_count - 1} ({backbone} has {block_count} feature "
+                             f"blocks; 0 = no split), got {first_trained}")
         self.backbone_name, self.image_size, self.first_trained = backbone, image_size, first_trained
         self.body, self.dim = build_backbone(backbone, allow_download)
-        self.register_buffer("mean", torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), persistent=False)
-        self.register_buffer("std", torch.tensor(IMAGENET_STD).view(1, 3, 1, 1), persistent=False)
+        mean, std = INPUT_STATISTICS[backbone]
+        self.register_buffer("mean", torch.tensor(mean).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("std", torch.tensor(std).view(1, 3, 1, 1), persistent=False)
         if first_trained:
-            blocks = self.body[0]                                   # MobileNetV2's `features`
+            blocks = self.body[0]                                   # the feature blocks
             self.stem_blocks, self.tail_blocks = blocks[:first_trained], blocks[first_trained:]
             self.stem_blocks.requires_grad_(False)
             self.tail_blocks.to(memory_format=torch.channels_last)   # 1.3-1.6x faster training on this CPU
         self.shifts: list[TemporalShift] = []
         if temporal_shift:   # TSM's residual shift: in the trained residual blocks, before their branch
             for block in (self.tail_blocks if first_trained else self.body[0]):
-                if getattr(block, "use_res_connect", False):
-                    self.shifts.append(TemporalShift())
-                    block.conv = nn.Sequential(self.shifts[-1], block.conv)
+                shift = TemporalShift()
+                if shift_residual_branch(block, shift):
+                    self.shifts.append(shift)
 
     def set_clip_length(self, frames: int) -> None:
         """Frames per clip in the batches to come (for the temporal shifts)."""
@@ -131,10 +145,23 @@ class FrameEncoder(nn.Module):
         return self.body(self.prepare(frames))
 
 
+def shift_residual_branch(block: nn.Module, shift: TemporalShift) -> bool:
+    """Put `shift` in front of the residual branch of an inverted-residual block with a skip connection
+    (the identity path keeps the frame's own channels, as in TSM); False, and nothing changed, for others."""
+    if getattr(block, "use_res_connect", False):                      # torchvision MobileNetV2: branch `conv`
+        block.conv = nn.Sequential(shift, block.conv)
+    elif getattr(block, "has_skip", False) and hasattr(block, "conv_pwl"):   # timm InvertedResidual: from `conv_pw`
+        block.conv_pw = nn.Sequential(shift, block.conv_pw)
+    else:
+        return False
+    return True
+
+
 def build_backbone(name: str, allow_download: bool = False) -> tuple[nn.Module, int]:
     """(module mapping normalised images to pooled features, feature size).
 
-    mobilenet_v2: ImageNet weights from the offline resolver in core.pretrained.
+    mobilenet_v2, efficientnet_lite0/1/2: ImageNet weights from the offline loaders in core.pretrained,
+    as Sequential(feature blocks, average pool, flatten) (see the module docstring).
     resnet18: ImageNet weights only with `allow_download` (they do not ship offline); otherwise random
     initialisation, which is only useful with fine-tuning."""
     if name == "mobilenet_v2":
@@ -142,6 +169,14 @@ def build_backbone(name: str, allow_download: bool = False) -> tuple[nn.Module, 
 
         network = imagenet_mobilenet_v2(allow_download)
         return nn.Sequential(network.features, nn.AdaptiveAvgPool2d(1), nn.Flatten()), network.last_channel
+    if name in EFFICIENTNET_LITE_BACKBONES:
+        from core.pretrained import imagenet_efficientnet_lite
+
+        network = imagenet_efficientnet_lite(int(name[-1]), allow_download)
+        blocks = nn.Sequential(nn.Sequential(network.conv_stem, network.bn1),
+                               *(block for stage in network.blocks for block in stage),
+                               nn.Sequential(network.conv_head, network.bn2))
+        return nn.Sequential(blocks, nn.AdaptiveAvgPool2d(1), nn.Flatten()), network.num_features
     if name == "resnet18":
         from torchvision.models import ResNet18_Weights, resnet18
 

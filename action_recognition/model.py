@@ -10,7 +10,7 @@ Models (`--model` in train.py):
   keypoint  the same GRU over normalised body keypoints per frame (see keypoints.py).
 Inputs are frozen CNN features (features.py) unless `finetune` is set: then the module holds the
 backbone and takes frames (B, T, H, W, 3) uint8, and the backbone is trained too. With `finetune_from`
-= k > 0 only MobileNetV2's feature blocks k.. train; the module then also takes the frozen blocks'
+= k > 0 only the backbone's feature blocks k.. train (features.py says how they are counted); the module then also takes the frozen blocks'
 cached output maps (B, T, C, h, w) float (any float input is read as such maps), which is how it trains.
 `temporal_shift` (TSM) shifts channels between neighbouring frames inside the fine-tuned residual
 blocks, so the per-frame features of frame and tsn see the frames around them too.

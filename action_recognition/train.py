@@ -4,6 +4,8 @@
     python -m action_recognition.train --model gru --data clips/ --num-frames 8
     python -m action_recognition.train --model frame --finetune --backbone mobilenet_v2 --max-epochs 5
     python -m action_recognition.train --model tsn --finetune-from 11 --image-size 128 --views 6 --select last
+    python -m action_recognition.train --model tsn --backbone efficientnet_lite0 --finetune-from 9 --image-size 128
+    python -m action_recognition.train --model tsn --limit-per-class 20 --limit-val 10 --max-epochs 2   # a quick run
 
 Data: the UCF101 zip, a folder per class of videos, or a folder per clip of frames (action_recognition/data.py).
 The train split loses `--dev-fraction` of each class to a dev set, used to pick the checkpoint (and, in
@@ -11,12 +13,17 @@ fusion.py and ensemble.py, the fusion weights); the val split (or test) is score
 `--dev-split tail` (default) holds out the last clips of each class in source order: UCF101's clips are
 ordered by group (actor and scene), so the dev clips come from videos that no training clip shares, as
 in the val split (a random hold-out, `--dev-split hash`, shares videos with training and saturates). Clips
-without a split are given one first. By default the CNN is frozen: per-frame features are computed
-once and cached under .cache/action_recognition/, and only the head trains (seconds per epoch on a CPU).
-`--finetune` trains the backbone as well, on frames. `--finetune-from K` trains only MobileNetV2's
-feature blocks K.. (and the head): the frozen blocks' output maps are cached for the plain clip, its
-mirror (--flip-augment) and --views random augmented views of each training clip (random resized crop,
-flip, colour jitter, the same for all frames of a clip), and each epoch draws one view per clip.
+without a split are given one first. Splits and limits are made on the list of clips before any frame
+is read, so only the clips a run uses are decoded, cached and scored: `--limit-per-class N` trains on the
+first N clips of each class (dev is split off before it, so it holds out the same clips as a run without
+it), and `--limit-val N` scores the first N dev and evaluation clips of each class. By default the CNN is
+frozen: per-frame features are computed once and cached under .cache/action_recognition/, and only the
+head trains (seconds per epoch on a CPU). `--finetune` trains the backbone as well, on frames.
+`--finetune-from K` trains only the backbone's feature blocks K.. and the head (block 0 is the stem
+convolution, then one per inverted-residual block, the last is the 1x1 convolution: MobileNetV2 0..18,
+EfficientNet-Lite0 0..17, Lite1 and Lite2 0..22): the frozen blocks' output maps are cached for the plain
+clip, its mirror (--flip-augment) and --views random augmented views of each training clip (random
+resized crop, flip, colour jitter, the same for all frames of a clip), and each epoch draws one view per clip.
 `--select` says which epoch's weights become best.ckpt: the best dev accuracy or loss, or simply the
 last (a fixed schedule; with `--dev-fraction 0` there is no dev to choose by).
 Outputs go to runs/action_recognition/<run-name>/.
@@ -27,6 +34,7 @@ import argparse
 import hashlib
 import sys
 from collections import defaultdict
+from dataclasses import replace
 from pathlib import Path
 
 if __package__ in (None, ""):
@@ -37,7 +45,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from torch.utils.data import DataLoader, Dataset, TensorDataset  # noqa: E402
 
-from action_recognition.data import LoadedClips, assign_splits, load_clips  # noqa: E402
+from action_recognition.data import ClipSelection, LoadedClips, assign_splits, find_clips, read_clips  # noqa: E402
 from action_recognition.features import BACKBONES, CACHE_ROOT, FrameEncoder, cached_stem_maps  # noqa: E402
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
@@ -61,17 +69,24 @@ def build_parser() -> argparse.ArgumentParser:
                         help="tail: the last clips of each class in source order (unseen videos); "
                              "hash: a seeded random share (default %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=0.2, help="val share for clips that come without a split")
-    parser.add_argument("--limit-per-class", type=int, help="train on the first N clips of each class only (the evaluation split is kept whole)")
+    parser.add_argument("--limit-per-class", type=int, metavar="N",
+                        help="train on the first N training clips of each class only (the dev clips stay those of a "
+                             "run without it); only the clips a run uses are read")
+    parser.add_argument("--limit-val", type=int, metavar="N",
+                        help="score the first N dev clips and the first N evaluation (val or test) clips of each "
+                             "class only, for a quick run (default: all)")
     clips = parser.add_argument_group("frames")
     clips.add_argument("--num-frames", type=int, default=8, help="frames sampled evenly from each video (video folders)")
     clips.add_argument("--frame-size", type=int, default=112, help="video frames are resized to this square (video/frame folders)")
     clips.add_argument("--backbone", choices=BACKBONES, default="mobilenet_v2",
-                       help="per-frame CNN; mobilenet_v2 has offline ImageNet weights, resnet18 only with --allow-download")
+                       help="per-frame CNN; mobilenet_v2 and efficientnet_lite0/1/2 have offline ImageNet weights "
+                            "(EfficientNet-Lite was trained at 224/240/260 px), resnet18 only with --allow-download")
     clips.add_argument("--image-size", type=int, default=112, help="frames are resized to this for the CNN (default %(default)s)")
     clips.add_argument("--finetune", action="store_true", help="train the CNN too (slow on a CPU); default: frozen features")
     clips.add_argument("--finetune-from", type=int, default=0, metavar="K",
-                       help="train MobileNetV2's feature blocks K.. only (of 0..18; implies --finetune), "
-                            "on cached maps of the frozen blocks (0 = the whole backbone with --finetune)")
+                       help="train the backbone's feature blocks K.. only (implies --finetune), on cached maps of "
+                            "the frozen blocks; of 0..18 for mobilenet_v2, 0..17 for efficientnet_lite0, 0..22 for "
+                            "efficientnet_lite1/2 (0 = the whole backbone with --finetune)")
     clips.add_argument("--views", type=int, default=6,
                        help="random augmented views cached per training clip with --finetune-from (default %(default)s)")
     clips.add_argument("--temporal-shift", action="store_true",
@@ -134,7 +149,7 @@ def in_dev(source: str, fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:4], "big") / 2 ** 32 < fraction
 
 
-def tail_of_each_class(loaded: LoadedClips, fraction: float) -> list[int]:
+def tail_of_each_class(loaded: ClipSelection, fraction: float) -> list[int]:
     """The last round(fraction * n) of each class's n clips in load order, keeping at least one for training."""
     by_label: dict[str, list[int]] = defaultdict(list)
     for i, clip in enumerate(loaded.clips):
@@ -149,7 +164,7 @@ def tail_of_each_class(loaded: LoadedClips, fraction: float) -> list[int]:
 DEV_SPLITS = ("tail", "hash")
 
 
-def split_dev(loaded: LoadedClips, fraction: float, seed: int, how: str = "tail") -> tuple[LoadedClips, LoadedClips]:
+def split_dev(loaded: ClipSelection, fraction: float, seed: int, how: str = "tail") -> tuple[ClipSelection, ClipSelection]:
     """Hold out about `fraction` of the clips as dev: each class's tail (`tail_of_each_class`) or those
     chosen by `in_dev` (hash)."""
     if how not in DEV_SPLITS:
@@ -160,27 +175,21 @@ def split_dev(loaded: LoadedClips, fraction: float, seed: int, how: str = "tail"
     return loaded.take([i for i in range(len(loaded)) if i not in chosen]), loaded.take(dev)
 
 
-def first_per_class(loaded: LoadedClips, limit: int | None) -> LoadedClips:
-    if limit is None:
-        return loaded
-    taken: dict[str, int] = {}
-    keep = []
-    for i, clip in enumerate(loaded.clips):
-        if taken.get(clip.label, 0) < limit:
-            taken[clip.label] = taken.get(clip.label, 0) + 1
-            keep.append(i)
-    return loaded.take(keep)
-
-
 def load_splits(args: argparse.Namespace) -> tuple[LoadedClips, LoadedClips, LoadedClips]:
-    loaded = assign_splits(load_clips(args.data, args.num_frames, args.frame_size), args.val_fraction, args.seed)
-    for source, reason in loaded.skipped:
+    """Train, dev and evaluation clips with their frames. The splits and limits are made on the list of
+    clips before any frame is decoded, so a run reads only the clips it uses. Dev is split off the whole
+    train list before --limit-per-class, so every run holds out the same dev clips; --limit-val keeps the
+    first clips of each class of dev and of evaluation. `skipped` of the train clips lists every input left out."""
+    found = assign_splits(find_clips(args.data), args.val_fraction, args.seed)
+    evaluation = found.select("val") if any(c.split == "val" for c in found.clips) else found.select("test")
+    train, dev = split_dev(found.select("train"), args.dev_fraction, args.seed, args.dev_split)
+    chosen = (train.first_of_each_class(args.limit_per_class), dev.first_of_each_class(args.limit_val),
+              evaluation.first_of_each_class(args.limit_val))
+    train, dev, evaluation = (read_clips(replace(subset, skipped=[]), args.num_frames, args.frame_size) for subset in chosen)
+    train = replace(train, skipped=found.skipped + train.skipped + dev.skipped + evaluation.skipped)
+    for source, reason in train.skipped:
         print(f"skipped {source}: {reason}", file=sys.stderr)
-    evaluation = loaded.select("val") if any(c.split == "val" for c in loaded.clips) else loaded.select("test")
-    # dev first, then the limit: runs with and without --limit-per-class hold out the same dev clips
-    train, dev = split_dev(loaded.select("train"), args.dev_fraction, args.seed, args.dev_split)
-    train = first_per_class(train, args.limit_per_class)
-    empty = [label for label in loaded.labels if label not in set(train.labels)]
+    empty = [label for label in found.labels if label not in set(train.labels)]
     if empty:
         print(f"warning: classes with no training clips are left out: {empty}", file=sys.stderr)
     if len(train.labels) < 2:

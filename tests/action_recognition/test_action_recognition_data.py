@@ -1,13 +1,12 @@
 """Clip readers (UCF zip, frame folders, video folders) and the Kinetics CSV reader with class selection."""
 from __future__ import annotations
 
-import zipfile
-
 import numpy as np
 import pytest
 
-from action_recognition.data import (assign_splits, even_indices, load_clips, read_frame_folders, read_kinetics_csv,
-                                     read_ucf_zip, read_video_folders, select_classes)
+from action_recognition import data
+from action_recognition.data import (assign_splits, even_indices, find_clips, load_clips, read_clips, read_frame_folders,
+                                     read_kinetics_csv, read_ucf_zip, read_video_folders, select_classes)
 from action_recognition.synthetic import write_action_video
 from core.io import InputError, write_image
 from tests.conftest import shared_data_path
@@ -15,31 +14,10 @@ from tests.conftest import shared_data_path
 KINETICS_HEADER = "label,youtube_id,time_start,time_end,split\n"
 
 
-def _jpeg(rgb: np.ndarray) -> bytes:
-    import cv2
-
-    return cv2.imencode(".jpg", rgb[..., ::-1])[1].tobytes()
-
-
 @pytest.fixture
-def small_zip(tmp_path):
-    """A UCF-layout zip: 2 classes x (2 train + 1 val) clips of 3 frames; one clip has a broken frame."""
-    rng = np.random.default_rng(0)
-    rows = ["clip_dir,split,label_id,label_name_inferred,upstream_index"]
-    path = tmp_path / "clips.zip"
-    with zipfile.ZipFile(path, "w") as archive:
-        n = 0
-        for label_id, label in ((1, "Bowling"), (2, "Diving")):
-            for split, count in (("train", 2), ("val", 1)):
-                for _ in range(count):
-                    n += 1
-                    folder = f"{split}Clips/{n:05d}"
-                    rows.append(f"{folder},{split},{label_id},{label},{n}")
-                    for frame in (1, 2, 3, 10):  # 10 sorts after 3 only in natural order
-                        data = b"not a jpeg" if n == 2 and frame == 2 else _jpeg(rng.integers(0, 255, (64, 64, 3), np.uint8))
-                        archive.writestr(f"{folder}/{frame}.jpg", data)
-    (tmp_path / "labels.csv").write_text("\n".join(rows) + "\n")
-    return path
+def small_zip(ucf_zip):
+    """2 classes x (2 train + 1 val) clips of 4 frames; clip 2 (Bowling's second train clip) has a broken frame."""
+    return ucf_zip(2, 1, broken=(2,))
 
 
 def test_ucf_zip_reads_members_in_place_and_skips_broken_clips(small_zip):
@@ -56,6 +34,19 @@ def test_ucf_zip_limit_and_bad_labels(small_zip, tmp_path):
     (tmp_path / "bad.csv").write_text("clip_dir,label_id\ntrainClips/00001,1\n")
     with pytest.raises(InputError, match="bad.csv: missing column"):
         read_ucf_zip(small_zip, tmp_path / "bad.csv")
+
+
+def test_finding_clips_decodes_nothing_and_reading_decodes_only_the_clips_given(small_zip, monkeypatch):
+    decoded = []
+    read_image = data.read_image
+    monkeypatch.setattr(data, "read_image", lambda source, name=None: decoded.append(name) or read_image(source, name))
+    found = find_clips(small_zip)
+    assert len(found) == 6 and not found.skipped and not decoded
+    first = found.first_of_each_class(1)          # per class and split: clips 1, 3 (val), 4 and 6 (val)
+    assert [c.source.rpartition("/")[2] for c in first.clips] == ["00001", "00003", "00004", "00006"]
+    loaded = read_clips(first.select("val"))
+    assert len(loaded) == 2 and {name.rpartition("/")[0] for name in decoded} == {c.source for c in loaded.clips}
+    assert len(decoded) == 2 * 4                  # 4 frames per clip, nothing else read
 
 
 @pytest.mark.real_data

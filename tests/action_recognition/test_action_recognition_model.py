@@ -155,7 +155,7 @@ def test_partial_finetune_freezes_the_stem_and_reads_cached_maps(tmp_path):
                                                          "mobilenet_v2_32px_stem14_plain_3frames.npz"]
     with pytest.raises(ValueError, match="first_trained must be in 1..18"):
         FrameEncoder("mobilenet_v2", 32, first_trained=19)
-    with pytest.raises(ValueError, match="needs mobilenet_v2"):
+    with pytest.raises(ValueError, match="needs one of mobilenet_v2"):
         FrameEncoder("resnet18", 32, first_trained=3)
 
 

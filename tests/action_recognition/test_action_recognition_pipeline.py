@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import torch
 
+from action_recognition import data as clip_data
 from action_recognition import predict, train
 from action_recognition.data import load_clips, read_ucf_zip
 from action_recognition.inference import load_model, predict_probabilities
@@ -61,7 +62,8 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("extra", [[], ["--temporal-shift", "--mixup", "0.4"]], ids=["tsn", "tsm_mixup"])
+@pytest.mark.parametrize("extra", [[], ["--temporal-shift", "--mixup", "0.4"], ["--backbone", "efficientnet_lite0", "--temporal-shift"]],
+                         ids=["tsn", "tsm_mixup", "efficientnet_tsm"])
 def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_path, extra):
     data = _generated_videos(tmp_path / "videos", per_class=6, first_val=4, seconds=1.2)
     cache = tmp_path / "cache"
@@ -71,13 +73,16 @@ def test_partial_finetune_trains_on_cached_views_and_predicts_from_frames(tmp_pa
                          "--runs-root", str(tmp_path / "runs"), "--run-name", "p", "--cache-dir", str(cache),
                          "--no-progress-bar", *extra])
     assert result["clips"]["train"] == 12 and result["report"].n_samples == 6
+    backbone = extra[extra.index("--backbone") + 1] if "--backbone" in extra else "mobilenet_v2"
+    assert all(p.name.startswith(f"{backbone}_48px_stem14_") for p in (cache / "features").iterdir())
     names = sorted(p.name.split("stem14_")[1] for p in (cache / "features").iterdir())
     assert names == ["aug0_seed0_3frames.npz", "aug1_seed0_3frames.npz", "flip_3frames.npz", "plain_3frames.npz"]
     assert torch.load(result["best_checkpoint"], weights_only=False)["epoch"] == 1   # --select last: the 2nd epoch
     model = load_model(result["best_checkpoint"])
-    assert model.hparams.finetune and model.hparams.finetune_from == 14
-    assert len(model.encoder.shifts) == (2 if extra else 0)    # blocks 15 and 16: the residual ones from 14 on
-    assert model.hparams.mixup_alpha == (0.4 if extra else 0.0)
+    assert model.hparams.finetune and model.hparams.finetune_from == 14 and model.hparams.backbone == backbone
+    # the residual blocks from 14 on: MobileNetV2's 15 and 16, EfficientNet-Lite0's 14 and 15
+    assert len(model.encoder.shifts) == (2 if "--temporal-shift" in extra else 0)
+    assert model.hparams.mixup_alpha == (0.4 if "--mixup" in extra else 0.0)
     val = load_clips(data, 3, 48).select("val")
     from_cache = predict_probabilities(model, val, True, cache)                # what train.py scored
     from_frames = predict_probabilities(model, val, True, use_cache=False)     # what predict.py and the timing run
@@ -105,6 +110,53 @@ def test_tsn_on_real_ucf_frames_beats_chance_by_far(tmp_path):
                          "--runs-root", str(tmp_path / "runs"), "--run-name", "t", "--no-progress-bar"])
     assert result["report"].n_samples == 120
     assert result["report"].accuracy > 0.5                       # 10 classes: chance is 0.1
+
+
+def _clip_numbers(sources) -> list[int]:
+    return [int(source.rpartition("/")[2]) for source in sources]
+
+
+# ucf_zip(10, 4): Bowling's train clips are 1-10 and val 11-14, Diving's train 15-24 and val 25-28; the tail
+# dev split holds out 2 of each class's 10 train clips (9, 10 and 23, 24)
+QUICK_RUN = {"train": [1, 2, 3, 15, 16, 17], "dev": [9, 23], "evaluation": [11, 25]}
+
+
+def test_limits_read_only_the_clips_a_run_uses_and_keep_the_dev_clips(ucf_zip, monkeypatch):
+    zip_path = ucf_zip(10, 4)
+    decoded = []
+    read_image = clip_data.read_image
+    monkeypatch.setattr(clip_data, "read_image", lambda source, name=None: decoded.append(name) or read_image(source, name))
+
+    def run(*limits: str) -> dict[str, list[int]]:
+        decoded.clear()
+        subsets = train.load_splits(train.build_parser().parse_args(["--data", str(zip_path), *limits]))
+        return {name: _clip_numbers(c.source for c in subset.clips) for name, subset in zip(QUICK_RUN, subsets)}
+
+    everything = run()
+    assert everything["dev"] == [9, 10, 23, 24] and len(everything["evaluation"]) == 8 and len(decoded) == 28 * 4
+    assert run("--limit-per-class", "3")["dev"] == everything["dev"]      # the limit does not move the dev clips
+    quick = run("--limit-per-class", "3", "--limit-val", "1")
+    assert quick == QUICK_RUN
+    assert sorted(_clip_numbers({name.rpartition("/")[0] for name in decoded})) == sorted(sum(QUICK_RUN.values(), []))
+    assert len(decoded) == 10 * 4                 # 4 frames of each of the 10 clips used, no other clip read
+
+
+@pytest.mark.slow
+def test_quick_run_caches_and_scores_only_the_clips_it_uses(ucf_zip, tmp_path):
+    cache = tmp_path / "cache"
+    result = train.main(["--data", str(ucf_zip(10, 4)), "--model", "tsn", "--image-size", "32", "--limit-per-class", "3",
+                         "--limit-val", "1", "--tta-flip", "--max-epochs", "1", "--batch-size", "4",
+                         "--cache-dir", str(cache), "--runs-root", str(tmp_path / "runs"), "--run-name", "quick",
+                         "--no-progress-bar"])
+    assert result["clips"] == {name: len(numbers) for name, numbers in QUICK_RUN.items()}
+    assert _clip_numbers(c.source for c in result["dev_clips"].clips) == QUICK_RUN["dev"]
+    assert _clip_numbers(c.source for c in result["evaluation_clips"].clips) == QUICK_RUN["evaluation"]
+    caches = sorted((cache / "features").iterdir())
+    assert [p.name for p in caches] == ["mobilenet_v2_32px_4frames.npz", "mobilenet_v2_32px_flip_4frames.npz"]
+    for path in caches:       # features of the clips used, nothing else (flip: the held-out clips' test-time flip)
+        with np.load(path) as stored:
+            expected = QUICK_RUN["dev"] + QUICK_RUN["evaluation"] + ([] if "flip" in path.name else QUICK_RUN["train"])
+            assert sorted(_clip_numbers(stored["sources"])) == sorted(expected)
 
 
 def test_predict_with_no_readable_input_is_an_error(tmp_path):

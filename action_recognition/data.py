@@ -33,7 +33,8 @@ from typing import Sequence
 
 import numpy as np
 
-from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, list_files, read_image, video_info
+from core.io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DecodedLength, InputError, check_decoded_length, list_files,
+                     read_image, video_info)
 
 SPLITS = ("train", "val", "test")
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
@@ -97,9 +98,12 @@ class LoadedClips(ClipSelection):
     clips: list[Clip]
     frames: list[np.ndarray]                       # (T, H, W, 3) uint8 per clip
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    notes: dict[str, str] = field(default_factory=dict)  # source -> what is special about it (a truncated video)
 
     def take(self, indices: Sequence[int]) -> "LoadedClips":
-        return LoadedClips([self.clips[i] for i in indices], [self.frames[i] for i in indices], list(self.skipped))
+        chosen = [self.clips[i] for i in indices]
+        return LoadedClips(chosen, [self.frames[i] for i in indices], list(self.skipped),
+                           {c.source: self.notes[c.source] for c in chosen if c.source in self.notes})
 
 
 def resize_frames(frames: np.ndarray, size: int | None) -> np.ndarray:
@@ -125,24 +129,33 @@ def even_indices(count: int, num_frames: int) -> np.ndarray:
 
 
 def sample_video_frames(path: str | Path, num_frames: int = 8, size: int | None = 112) -> np.ndarray:
-    """`num_frames` RGB frames spread evenly over a video, as (T, size, size, 3). InputError when unreadable."""
+    """`num_frames` RGB frames spread evenly over a video, as (T, size, size, 3). InputError when unreadable;
+    a truncated video (fewer frames or seconds decoded than its container states) is warned about on stderr."""
+    return checked_video_frames(path, num_frames, size)[0]
+
+
+def checked_video_frames(path: str | Path, num_frames: int = 8, size: int | None = 112) -> tuple[np.ndarray, DecodedLength]:
+    """`sample_video_frames` with the comparison of what was decoded against the container (core.io)."""
     import cv2
 
     info = video_info(path)  # InputError for a missing, empty or unopenable file
     capture = cv2.VideoCapture(str(path))
-    frames = []
+    frames, last_timestamp = [], 0.0
     try:
         while True:
             ok, frame = capture.read()
             if not ok:
                 break
             frames.append(frame)
+            last_timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
     finally:
         capture.release()
     if not frames:
         raise InputError(path, f"no frame could be decoded (header says {info.frame_count} frames)")
+    # the frames are spread over what decodes: a truncated video gives frames of its first part only, so say so
+    decoded = check_decoded_length(path, len(frames), last_timestamp, info)
     chosen = [cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in even_indices(len(frames), num_frames)]
-    return resize_frames(np.stack(chosen), size)
+    return resize_frames(np.stack(chosen), size), decoded
 
 
 def read_frame_folder(folder: Path, size: int | None = None) -> np.ndarray:

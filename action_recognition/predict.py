@@ -25,7 +25,7 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
-from action_recognition.data import Clip, LoadedClips, resize_frames, sample_video_frames  # noqa: E402
+from action_recognition.data import Clip, LoadedClips, checked_video_frames, resize_frames  # noqa: E402
 from action_recognition.fusion import fuse  # noqa: E402
 from action_recognition.inference import load_model, predict_probabilities, probabilities_from_inputs  # noqa: E402
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
@@ -35,7 +35,7 @@ from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, 
 
 def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> LoadedClips:
     """Videos (files, or found in folders) and folders of frame images, as clips with no label."""
-    clips, frames, skipped = [], [], []
+    clips, frames, skipped, notes = [], [], [], {}
     for item in map(Path, inputs):
         if item.is_file():
             videos, image_folders = ([item], {}) if item.suffix.lower() in VIDEO_EXTENSIONS else ([], None)
@@ -56,8 +56,12 @@ def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> Loaded
             continue
         for video in videos:
             try:
-                frames.append(sample_video_frames(video, num_frames, size))
+                sampled, decoded = checked_video_frames(video, num_frames, size)
+                frames.append(sampled)
                 clips.append(Clip(str(video), ""))
+                if decoded.truncated:
+                    notes[str(video)] = (f"truncated: decoded {decoded.decoded_frames} of {decoded.header_frames} frames "
+                                         f"({decoded.decoded_seconds:.2f} of {decoded.header_seconds:.2f} s)")
             except InputError as error:
                 skipped.append((str(video), error.reason))
         for folder, images in sorted(image_folders.items()):
@@ -70,7 +74,7 @@ def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> Loaded
                 skipped.append((str(folder), str(getattr(error, "reason", error))))
     if not clips:
         raise InputError(", ".join(inputs), "no readable clips" + (f" ({skipped[0][0]}: {skipped[0][1]})" if skipped else ""))
-    return LoadedClips(clips, frames, skipped)
+    return LoadedClips(clips, frames, skipped, notes)
 
 
 def read_spec(path: Path) -> dict:
@@ -116,6 +120,7 @@ def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.nd
         row = {"path": clip.source, "label": labels[order[0]], "probability": round(float(probs[order[0]]), 6)}
         for rank, k in enumerate(order[1:], start=2):
             row[f"label_{rank}"], row[f"probability_{rank}"] = labels[k], round(float(probs[k]), 6)
+        row["note"] = loaded.notes.get(clip.source, "")
         rows.append(row)
     return rows
 

@@ -11,6 +11,21 @@ import core  # noqa: F401  (sets the offline environment before any library is i
 from core.env import SHARED_DATA
 
 
+def write_faststart_mp4(path: Path, frames: int, fps: int = 10) -> Path:
+    """A real H.264 mp4 with its index (moov) first, so that cutting the file's end keeps the header
+    (the container still states every frame while only the first part decodes)."""
+    import imageio_ffmpeg
+    import numpy as np
+
+    writer = imageio_ffmpeg.write_frames(str(path), (64, 48), fps=fps, output_params=["-movflags", "+faststart"])
+    writer.send(None)
+    rng = np.random.default_rng(0)
+    for _ in range(frames):
+        writer.send(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))  # noise: every frame takes real bytes
+    writer.close()
+    return path
+
+
 def shared_data_path(*parts: str) -> Path:
     """A path under ../shared/data; skips the test with the reason when it is absent."""
     path = SHARED_DATA.joinpath(*parts)

@@ -13,7 +13,7 @@ from action_recognition.data import load_clips, read_ucf_zip
 from action_recognition.inference import load_model, predict_probabilities
 from action_recognition.synthetic import ACTIONS, write_action_video
 from core.io import write_image, write_json
-from tests.conftest import shared_data_path
+from tests.conftest import shared_data_path, write_faststart_mp4
 
 
 def _rows(path):
@@ -31,7 +31,7 @@ def _generated_videos(root, per_class: int, first_val: int, seconds: float):
 
 
 @pytest.mark.slow
-def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
+def test_gru_on_generated_videos_then_predict_top_k(tmp_path, capsys):
     data = _generated_videos(tmp_path / "videos", per_class=10, first_val=8, seconds=1.6)
     (data / "train" / ACTIONS[0] / "broken.mp4").write_bytes(b"")
     result = train.main(["--data", str(data), "--model", "gru", "--num-frames", "4", "--frame-size", "64",
@@ -45,11 +45,17 @@ def test_gru_on_generated_videos_then_predict_top_k(tmp_path):
     assert (run_dir / "confusion.png").is_file() and (run_dir / "metrics.json").is_file()
 
     (tmp_path / "bad.mp4").write_bytes(b"\x00" * 100)
+    whole = write_faststart_mp4(tmp_path / "whole.mp4", frames=40)
+    (tmp_path / "cut.mp4").write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
     out = predict.main(["--checkpoint", str(result["best_checkpoint"]), str(data / "val"), str(tmp_path / "bad.mp4"),
-                        "-o", str(tmp_path / "p.csv"), "--top-k", "3"])
+                        str(tmp_path / "cut.mp4"), "-o", str(tmp_path / "p.csv"), "--top-k", "3"])
     rows = _rows(out)
-    assert len(rows) == 6 and set(rows[0]) == {"path", "label", "probability", "label_2", "probability_2",
-                                               "label_3", "probability_3"}
+    assert len(rows) == 7 and set(rows[0]) == {"path", "label", "probability", "label_2", "probability_2",
+                                               "label_3", "probability_3", "note"}
+    truncated = [r for r in rows if r["path"].endswith("cut.mp4")]
+    assert truncated[0]["note"].startswith("truncated: decoded") and "of 40 frames" in truncated[0]["note"]
+    assert "cut.mp4: truncated video? decoded" in capsys.readouterr().err
+    rows = [r for r in rows if r not in truncated]
     assert all(float(r["probability"]) >= float(r["probability_2"]) >= float(r["probability_3"]) for r in rows)
     assert sum(r["label"] == r["path"].split("/")[-2] for r in rows) >= 3
 

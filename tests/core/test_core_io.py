@@ -7,6 +7,7 @@ from PIL import Image
 
 from core.io import (AtomicVideoWriter, InputError, atomic_open, atomic_path, check_decoded_length, iter_video_frames,
                      list_files, read_audio, read_image, video_info, write_csv, write_json)
+from tests.conftest import write_faststart_mp4
 
 
 def test_atomic_path_keeps_old_file_when_writing_fails(tmp_path):
@@ -116,21 +117,9 @@ def test_video_writer_discards_on_error(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _write_faststart_mp4(path, frames: int, fps: int = 10) -> None:
-    """A real H.264 mp4 with its index (moov) first, so that cutting the file's end keeps the header."""
-    import imageio_ffmpeg
-
-    writer = imageio_ffmpeg.write_frames(str(path), (64, 48), fps=fps, output_params=["-movflags", "+faststart"])
-    writer.send(None)
-    rng = np.random.default_rng(0)
-    for _ in range(frames):
-        writer.send(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8))  # noise: every frame takes real bytes
-    writer.close()
-
-
 def test_truncated_video_is_reported_with_name_and_both_lengths(tmp_path, capsys):
     whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
-    _write_faststart_mp4(whole, frames=40)
+    write_faststart_mp4(whole, frames=40)
     cut.write_bytes(whole.read_bytes()[: whole.stat().st_size // 2])
 
     decoded = list(iter_video_frames(whole))
@@ -152,7 +141,7 @@ def test_truncated_video_is_reported_with_name_and_both_lengths(tmp_path, capsys
 def test_one_frame_short_header_is_not_truncation(tmp_path, capsys):
     # AVI headers are often one frame longer than what decodes (the dancer video: 1,572 vs 1,571)
     video = tmp_path / "v.mp4"
-    _write_faststart_mp4(video, frames=20)
+    write_faststart_mp4(video, frames=20)
     check = check_decoded_length(video, 19, 1.8)
     assert not check.truncated and check.missing_frames == 1
     assert check_decoded_length(video, 17, 1.6, warn=False).truncated

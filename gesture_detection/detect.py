@@ -29,6 +29,9 @@ class Detection:
     landmarks: np.ndarray | None = None  # (21, 3): x, y in pixels, z in pixels (MediaPipe's depth, scaled like x)
     handedness: str | None = None  # "Left" or "Right" as MediaPipe reports it
     source: str = ""
+    # (21, 3) in metres about the hand's centre (MediaPipe's world landmarks): the hand's own 3-D shape,
+    # not tied to the photo's pixel grid; None where the detector gives none
+    world_landmarks: np.ndarray | None = None
 
     def with_box(self, box: np.ndarray) -> "Detection":
         return replace(self, box=np.asarray(box, dtype=np.float32))
@@ -94,7 +97,9 @@ class MediaPipeHands:
     def __init__(self, max_hands: int = 2, min_confidence: float = 0.5, model_complexity: int = 1, pad: float = 0.0):
         import mediapipe as mp
 
-        self.config = {"max_hands": max_hands, "min_confidence": min_confidence, "model_complexity": model_complexity}
+        # "world": detections made before world landmarks were kept are detected again (the cache key)
+        self.config = {"max_hands": max_hands, "min_confidence": min_confidence, "model_complexity": model_complexity,
+                       "world": True}
         if pad:
             self.config["pad"] = pad
         self.pad = pad
@@ -112,7 +117,8 @@ class MediaPipeHands:
         if not result.multi_hand_landmarks:
             return []
         detections = []
-        for landmarks, handedness in zip(result.multi_hand_landmarks, result.multi_handedness):
+        for landmarks, world, handedness in zip(result.multi_hand_landmarks, result.multi_hand_world_landmarks,
+                                                result.multi_handedness):
             side = width + 2 * border
             points = np.array([[p.x * side - border, p.y * (height + 2 * border) - border, p.z * side]
                                for p in landmarks.landmark], dtype=np.float32)
@@ -121,7 +127,8 @@ class MediaPipeHands:
             if box[2] - box[0] < 1 or box[3] - box[1] < 1:
                 continue  # a "hand" wholly in the border
             category = handedness.classification[0]
-            detections.append(Detection(box, float(category.score), points, category.label, self.name))
+            world_points = np.array([[p.x, p.y, p.z] for p in world.landmark], dtype=np.float32)
+            detections.append(Detection(box, float(category.score), points, category.label, self.name, world_points))
         return detections
 
     def close(self) -> None:

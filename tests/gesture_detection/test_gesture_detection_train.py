@@ -79,10 +79,10 @@ def test_real_box_csvs_have_the_documented_counts():
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_landmark_path_on_real_linto_photos(tmp_path):
-    """MediaPipe + landmark kNN fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
+    """MediaPipe + the landmark classifier fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
     from gesture_detection.data import class_names_of, load_image, read_box_csv
     from gesture_detection.detect import MediaPipeHands
-    from gesture_detection.landmarks import cached_hand_detections, labelled_hand_features
+    from gesture_detection.landmarks import cached_hand_detections, labelled_hands
     from gesture_detection.model import LandmarkClassifier
     from gesture_detection.pipeline import GesturePipeline
 
@@ -92,8 +92,7 @@ def test_landmark_path_on_real_linto_photos(tmp_path):
     test = [a for c in classes for a in [a for a in annotations if a.split == "test" and a.label == c][:3]]
     hands = MediaPipeHands()
     found, _ = cached_hand_detections([a.path for a in train], hands, cache_root=tmp_path)
-    features, targets = labelled_hand_features(train, found, classes)
-    classifier = LandmarkClassifier(classes, "knn", neighbours=3).fit(features, targets)
+    classifier = LandmarkClassifier(classes).fit(*labelled_hands(train, found, classes))
     pipeline = GesturePipeline("landmark", classifier, hands=hands, threshold=0.0)
     answers = [pipeline.predict(load_image(a.path)).gesture for a in test]
     accuracy = np.mean([answer in a.gestures for answer, a in zip(answers, test)])

@@ -22,6 +22,9 @@ from core.io import InputError, atomic_path
 from core.onnx import cached_onnx_session, export_onnx
 from core.training import ClassificationModule
 
+from gesture_detection.features import (augment_hands, count_distribution, finger_extension, hand_features,
+                                        n_features)
+
 # ----------------------------------------------------------------------------------------- landmarks
 class NearestHands:
     """Distance-weighted k-nearest-neighbour vote on standardised landmark features, in numpy.
@@ -177,16 +180,12 @@ class LandmarkClassifier:
 
     def hand_features(self, detections: Sequence) -> np.ndarray:
         """(N, n_features) for MediaPipe detections (their pixel and world landmarks)."""
-        from gesture_detection.features import hand_features, n_features
-
         if not len(detections):
             return np.zeros((0, n_features(self.oriented)), dtype=np.float32)
         return hand_features(*hand_landmarks(detections), self.oriented)
 
     def augmented(self, detections: Sequence, targets: Sequence[str]) -> tuple[np.ndarray, list[str]]:
         """Features of every hand and of `augmented_copies` changed copies of it, and their classes."""
-        from gesture_detection.features import augment_hands, hand_features
-
         rng = np.random.default_rng(self.seed)
         pixels, world = hand_landmarks(detections)
         symmetric = np.array([t not in self.asymmetric for t in targets])
@@ -277,13 +276,9 @@ class FingerCounter:
 
     def hand_features(self, detections: Sequence) -> np.ndarray:
         """(N, 5): per finger, how surely it is extended."""
-        from gesture_detection.features import finger_extension
-
         return finger_extension(hand_landmarks(detections)[1]) if len(detections) else np.zeros((0, 5))
 
     def probabilities_and_familiarity(self, extension: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        from gesture_detection.features import count_distribution
-
         distributions = count_distribution(extension)
         return distributions[:, self.counts].astype(np.float32), np.ones(len(distributions), dtype=np.float32)
 

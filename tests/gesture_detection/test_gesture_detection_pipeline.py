@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from gesture_detection.data import NO_GESTURE
-from gesture_detection.detect import Detection, RescuedHands, box_iou, detection_scores, expand_box, postprocess
+from gesture_detection.detect import (Detection, RescuedHands, TiledHands, box_iou, detection_scores, expand_box,
+                                      postprocess)
 from gesture_detection.model import LandmarkClassifier, NearestHands
 from gesture_detection.pipeline import MCS_CLASSES, GesturePipeline, check_mcs_labels, decide
 from gesture_detection.predict import write_predictions
@@ -94,6 +95,32 @@ def test_rescued_hands_run_only_where_the_primary_finds_nothing(tmp_path):
         cached, _ = cached_hand_detections(paths, hands, cache_root=tmp_path / "cache")
         assert [d.source for d in cached[0]] == [""] and [d.source for d in cached[1]] == ["mediapipe_rescue"]
         assert (primary.calls, low.calls, padded.calls) == (4, 2, 2)
+
+
+def test_tiled_hands_find_a_small_hand_and_give_it_back_in_image_pixels():
+    """A stub palm detector that sees the white square only when it is at least 30 px wide: in the
+    400 x 300 photo it is 24 px, in a tile enlarged 1.5 times 36 px; two tiles hold it, one hand comes back."""
+
+    class SquareFinder:
+        config = {"stub": "square"}
+
+        def __call__(self, rgb):
+            ys, xs = np.nonzero(rgb[:, :, 0] == 255)
+            if len(xs) == 0 or xs.max() - xs.min() + 1 < 30:
+                return []
+            points = np.zeros((21, 3), dtype=np.float32)
+            points[:, 0], points[:, 1] = xs.min(), ys.min()
+            points[1:, 0], points[1:, 1] = xs.max() + 1, ys.max() + 1
+            return [Detection(np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32), 0.9, points)]
+
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    image[138:162, 188:212] = 255  # in the middle: inside all four tiles
+    assert SquareFinder()(image) == []
+    tiled = TiledHands(SquareFinder())
+    (found,) = tiled(image)
+    np.testing.assert_allclose(found.box, [188, 138, 212, 162], atol=1)
+    np.testing.assert_allclose(found.landmarks[0, :2], [188, 138], atol=1)
+    assert tiled.config["tiles"] == 2 and tiled.config["stub"] == "square"
 
 
 def test_detection_scores():

@@ -100,6 +100,27 @@ def test_landmark_path_on_real_linto_photos(tmp_path):
 
 
 @pytest.mark.real_data
+def test_fingers_mode_counts_real_linto_hands_without_training(tmp_path):
+    """No model: the extended fingers of 5 LinTO test photos each of fist, index up, V and open palm."""
+    from gesture_detection.data import FINGER_COUNT_CLASSES, load_image, read_box_csv
+    from gesture_detection.detect import MediaPipeHands
+    from gesture_detection.model import FingerCounter
+    from gesture_detection.pipeline import GesturePipeline
+    from gesture_detection.predict import finger_classes
+
+    annotations = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
+    counts = FINGER_COUNT_CLASSES["linto"]
+    photos = [a for name in counts.values() for a in [a for a in annotations if a.split == "test" and a.label == name][:5]]
+    pipeline = GesturePipeline("fingers", FingerCounter(finger_classes(["linto"])), hands=MediaPipeHands(), threshold=0.0)
+    answers = [pipeline.predict(load_image(a.path)).gesture for a in photos]
+    assert np.mean([answer in a.gestures for answer, a in zip(answers, photos)]) >= 0.9, \
+        list(zip(answers, [a.label for a in photos]))
+    assert finger_classes(["0=fist", "5=palm"]) == {0: "fist", 5: "palm"}
+    with pytest.raises(ValueError, match="not COUNT=NAME"):
+        finger_classes(["fist"])
+
+
+@pytest.mark.real_data
 def test_mediapipe_on_a_bordered_photo_gives_landmarks_in_the_photo_pixels():
     """The rescue's border is taken off again: the same hand, the same box and landmarks (within a few px)."""
     from gesture_detection.data import load_image, read_box_csv

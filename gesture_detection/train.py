@@ -50,6 +50,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                                "(thumb up / down, pointing left / right)")
     landmark.add_argument("--asymmetric-classes", nargs="*", default=[],
                           help="classes a mirror would change (pointing left or right): never mirrored in training")
+    landmark.add_argument("--logistic-c", type=float, default=0.1,
+                          help="inverse regularisation strength of the logistic regression (default %(default)s)")
     landmark.add_argument("--augmented-copies", type=int, default=8,
                           help="changed copies of each training hand (3-D turns, stretch, noise; default %(default)s)")
     landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
@@ -109,7 +111,7 @@ def main(argv=None) -> dict:
         hands_val, y_val = labelled_hands(val, val_hands, class_names)
         classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale,
                                         args.prior_scale, args.oriented, args.asymmetric_classes,
-                                        args.augmented_copies)
+                                        args.augmented_copies, args.logistic_c)
         classifier.fit(hands_train, y_train, hands_val, y_val)
         metrics.update(train_hands=len(y_train), val_hands=len(y_val),
                        temperature=classifier.calibration.temperature)

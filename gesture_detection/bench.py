@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import platform
+from dataclasses import asdict
 import sys
 import time
 from pathlib import Path
@@ -48,8 +49,10 @@ from core.training import RUNS_DIR
 
 from gesture_detection.data import (FINGER_COUNT_CLASSES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
                                     read_box_csv, shared_set_csv)
-from gesture_detection.detect import MediaPipeHands, RescuedHands, YoloHands, postprocess, score_detector
-from gesture_detection.landmarks import cached_hand_detections, labelled_hands, match_to_boxes
+from gesture_detection.detect import (MediaPipeHands, RescuedHands, YoloHands, detection_scores, expand_box,
+                                      score_detector)
+from gesture_detection.landmarks import (cached_hand_detections, fit_box_scale, fit_box_style, labelled_hands,
+                                         match_to_boxes)
 from gesture_detection.model import (CropClassifier, FingerCounter, LandmarkClassifier, NearestHands,
                                      expected_calibration_error)
 from gesture_detection.pipeline import GesturePipeline, decide
@@ -114,7 +117,7 @@ def build_pipelines(name: str, models: dict, hands, threshold: float, yolo=None)
     """{path: pipeline} for one set's models; `fingers` counts with the set's own finger classes."""
     landmark, crop_model = models["landmark"], models["crop_cnn"]
     classifiers = {"landmark": landmark, "landmark_knn": models["landmark_knn"], "crop_cnn": None,
-                   "combined": landmark, "fingers": FingerCounter(FINGER_COUNT_CLASSES[name], landmark.box_scale)}
+                   "combined": landmark, "fingers": FingerCounter(FINGER_COUNT_CLASSES[name], landmark.box_style)}
     return {path: GesturePipeline(mode, classifiers[path], crop_model if mode in ("crop_cnn", "combined") else None,
                                   hands, yolo=yolo, threshold=threshold)
             for path, mode in PATHS.items()}
@@ -157,13 +160,13 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
                     "mediapipe_hand_found": float(np.mean([bool(f) for f in primary_found])),
                     "mediapipe_rescued_hand_found": float(np.mean([bool(f) for f in mediapipe_found]))}
 
-    # detectors: MediaPipe's landmark box scaled to the annotation style (scale fitted on the train split)
+    # detectors: MediaPipe's landmark box in the annotation style (fitted on the train split)
     def scaled(detections):
-        return [[d.with_box(b.box) for d, b in zip(found, postprocess(found, a.width, a.height, expand=landmark.box_scale))]
+        return [[d.with_box(landmark.box_style.apply(d.box, a.width, a.height)) for d in found]
                 for found, a in zip(detections, test)]
 
     result["detectors"] = {"mediapipe": {**score_detector(scaled(primary_found), test, confidence=0.0),
-                                         "box_scale": landmark.box_scale}}
+                                         "box_style": asdict(landmark.box_style)}}
     if isinstance(hands, RescuedHands):
         result["detectors"]["mediapipe_rescued"] = score_detector(scaled(mediapipe_found), test, confidence=0.0)
     yolo_found = None
@@ -258,6 +261,8 @@ def selection_on_train(name: str, args: argparse.Namespace, hands, models: dict)
       max over hands and with the familiarity ranking, for a few prior scales;
     - fingers: the `fingers` mode's finger count on the train hands of the count classes (its
       thresholds were picked on these);
+    - box style: recall of the train boxes with the fitted per-axis style and the single scale;
+    - session_cv (HandsDataset): the candidate classifiers cross-validated by recording session;
     - classifiers: validation accuracy and temperature of each trained landmark classifier."""
     import json
 
@@ -280,6 +285,15 @@ def selection_on_train(name: str, args: argparse.Namespace, hands, models: dict)
     counted, targets = labelled_hands(train, primary, counter.labels)
     answers = np.array(counter.labels)[counter.probabilities(counter.hand_features(counted)).argmax(axis=1)]
     out["fingers_train_hand_accuracy"] = float(np.mean(answers == np.array(targets)))
+    # the annotation style: recall at IoU 0.5 of the train boxes with the per-axis style and with the
+    # single scale factor of earlier versions, both fitted on these same boxes
+    truths = [[b.as_array() for b in a.boxes] for a in train]
+    style, scale = fit_box_style(primary, train), fit_box_scale(primary, train)
+    out["box_style_train_recall"] = {
+        "per_axis": detection_scores([[d.with_box(style.apply(d.box, a.width, a.height)) for d in found]
+                                      for found, a in zip(primary, train)], truths).recall_iou50,
+        "single_scale": detection_scores([[d.with_box(expand_box(d.box, scale, a.width, a.height)) for d in found]
+                                          for found, a in zip(primary, train)], truths).recall_iou50}
     if name == "hands_dataset":  # LinTO's file names carry no session
         out["session_cv"] = session_cross_validation(train, primary, landmark.labels)
     out["classifiers"] = {}
@@ -403,12 +417,13 @@ def results_table(results: dict) -> str:
                                f"{ranking[f'prior_scale_{scale:g}']:.4f}" if ranking else "",
                                _cell(chosen.get("fingers_train_hand_accuracy"), 4),
                                _cell(classifier.get("val_hand_accuracy"), 4), _cell(classifier.get("temperature"), 2),
-                               ", ".join(f"{k} {v:.4f}" for k, v in chosen.get("session_cv", {}).items() if not k.startswith("n_"))])
+                               ", ".join(f"{k} {v:.4f}" for k, v in chosen.get("session_cv", {}).items() if not k.startswith("n_")),
+                               ", ".join(f"{k} {v:.3f}" for k, v in chosen.get("box_style_train_recall", {}).items())])
     selection_table = markdown_table(
         ["set (train split)", "images", "MediaPipe finds no hand", "rescue finds one (over a true box)",
          "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
          "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
-         "by-session 5-fold CV, hand accuracy"], selection_rows)
+         "by-session 5-fold CV, hand accuracy", "box style: train recall@IoU0.5"], selection_rows)
     return (table + f"\n\n{results['machine']}; threshold {results['threshold']}; MediaPipe rescue "
             f"{'on' if results.get('rescue', False) else 'off'}; default path `{results.get('default_path', DEFAULT_PATH)}`; "
             f"ECE: expected calibration error of the answer's probability per image (15 bins); written by "

@@ -12,7 +12,7 @@ import os
 import pickle
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -22,7 +22,7 @@ from core.env import CACHE_DIR
 from core.io import InputError, atomic_path
 
 from gesture_detection.data import AnnotationWarning, load_image
-from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands
+from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands, clip_box
 
 CACHE_ROOT = CACHE_DIR / "gesture_detection"
 
@@ -124,6 +124,41 @@ def fit_box_scale(detections: Sequence[Sequence[Detection] | None], annotations:
             area = max(float((d.box[2] - d.box[0]) * (d.box[3] - d.box[1])), 1.0)
             ratios.append(np.sqrt((truth[2] - truth[0]) * (truth[3] - truth[1]) / area))
     return float(np.median(ratios)) if ratios else 1.25
+
+
+@dataclass(frozen=True)
+class BoxStyle:
+    """How an annotation style draws a hand's box around MediaPipe's landmark box: width and height
+    factors, and the centre's shift in landmark-box widths and heights (LinTO's boxes, for one, are
+    about twice as wide as the landmarks and reach down the wrist)."""
+
+    width: float = 1.25
+    height: float = 1.25
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+
+    def apply(self, box: np.ndarray, image_width: int, image_height: int) -> np.ndarray:
+        xmin, ymin, xmax, ymax = (float(v) for v in box)
+        w, h = xmax - xmin, ymax - ymin
+        cx, cy = (xmin + xmax) / 2 + self.shift_x * w, (ymin + ymax) / 2 + self.shift_y * h
+        styled = np.array([cx - self.width * w / 2, cy - self.height * h / 2, cx + self.width * w / 2,
+                           cy + self.height * h / 2], dtype=np.float32)
+        return clip_box(styled, image_width, image_height)
+
+
+def fit_box_style(detections: Sequence[Sequence[Detection] | None], annotations: Sequence) -> BoxStyle:
+    """The annotation style of matched hands: per axis, the median size ratio and centre shift of the
+    true box to the landmark box (the default style when nothing matches)."""
+    rows = []
+    for found, annotation in zip(detections, annotations):
+        for d, _, truth in match_to_boxes(found or [], annotation):
+            if truth is None:
+                continue
+            w, h = max(float(d.box[2] - d.box[0]), 1.0), max(float(d.box[3] - d.box[1]), 1.0)
+            rows.append(((truth[2] - truth[0]) / w, (truth[3] - truth[1]) / h,
+                         ((truth[0] + truth[2]) - (d.box[0] + d.box[2])) / 2 / w,
+                         ((truth[1] + truth[3]) - (d.box[1] + d.box[3])) / 2 / h))
+    return BoxStyle(*(float(v) for v in np.median(rows, axis=0))) if rows else BoxStyle()
 
 
 def labelled_hands(annotations: Sequence, detections: Sequence[Sequence[Detection] | None],

@@ -24,6 +24,7 @@ from core.training import ClassificationModule
 
 from gesture_detection.features import (augment_hands, count_distribution, finger_extension, hand_features,
                                         n_features)
+from gesture_detection.landmarks import BoxStyle
 
 # ----------------------------------------------------------------------------------------- landmarks
 class NearestHands:
@@ -152,7 +153,7 @@ class LandmarkClassifier:
     FEATURES_VERSION = 2  # 1: the 63 wrist-centred coordinates of earlier versions
 
     def __init__(self, labels: Sequence[str], kind: str = "logistic", seed: int = 0, neighbours: int = 2,
-                 box_scale: float = 1.25, prior_scale: float = 8.0, oriented: bool = False,
+                 box_style: BoxStyle = BoxStyle(), prior_scale: float = 8.0, oriented: bool = False,
                  asymmetric: Sequence[str] = (), augmented_copies: int = 8, logistic_c: float = 0.1):
         if kind not in self.KINDS:
             raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
@@ -160,7 +161,7 @@ class LandmarkClassifier:
         if unknown:
             raise ValueError(f"asymmetric classes not in the class list: {', '.join(unknown)}")
         self.labels, self.kind, self.seed = list(labels), kind, seed
-        self.box_scale = box_scale  # landmark box -> annotation-style box (see landmarks.fit_box_scale)
+        self.box_style = box_style  # landmark box -> annotation-style box (landmarks.fit_box_style)
         self.oriented, self.asymmetric, self.augmented_copies = oriented, sorted(asymmetric), augmented_copies
         self.calibration = TemperatureScaling()
         from sklearn.pipeline import make_pipeline
@@ -271,11 +272,11 @@ class FingerCounter:
 
     kind = "fingers"
 
-    def __init__(self, classes: dict[int, str], box_scale: float = 1.25):
+    def __init__(self, classes: dict[int, str], box_style: BoxStyle = BoxStyle()):
         if not classes or any(not 0 <= count <= 5 for count in classes):
             raise ValueError(f"finger classes must name counts 0 to 5, got {sorted(classes)}")
         self.counts, self.labels = list(classes), list(classes.values())
-        self.box_scale = box_scale
+        self.box_style = box_style
 
     def hand_features(self, detections: Sequence) -> np.ndarray:
         """(N, 5): per finger, how surely it is extended."""

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
@@ -23,7 +24,8 @@ from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir
 from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
                                     class_names_of, crop_items, load_annotations, readable, shared_set_csv,
                                     split_annotations)
-from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, labelled_hands
+from gesture_detection.landmarks import (BoxStyle, cached_hand_detections, fit_box_scale, fit_box_style,
+                                         labelled_hands)
 from gesture_detection.model import CropClassifier, LandmarkClassifier
 
 TASK = "gesture_detection"
@@ -97,19 +99,20 @@ def main(argv=None) -> dict:
     print(f"{source}: {len(train)} training and {len(val)} validation images, classes {class_names}")
     from gesture_detection.detect import MediaPipeHands
 
-    box_scale = 1.25  # no boxes to fit it on (class folders): the usual landmark-box to hand-box ratio
+    # no boxes to fit them on (class folders): the usual landmark-box to hand-box ratio
+    box_scale, box_style = 1.25, BoxStyle()
     if args.classifier == "landmark" or any(a.boxes for a in train):
         detector = MediaPipeHands(min_confidence=args.min_hand_confidence)
         train_hands, _ = cached_hand_detections([a.path for a in train], detector, progress=True)
         val_hands, _ = cached_hand_detections([a.path for a in val], detector)
-        box_scale = fit_box_scale(train_hands, train)
-    metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale,
+        box_scale, box_style = fit_box_scale(train_hands, train), fit_box_style(train_hands, train)
+    metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale, "box_style": asdict(box_style),
                      "train_images": len(train), "val_images": len(val)}
 
     if args.classifier == "landmark":
         hands_train, y_train = labelled_hands(train, train_hands, class_names)
         hands_val, y_val = labelled_hands(val, val_hands, class_names)
-        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale,
+        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_style,
                                         args.prior_scale, args.oriented, args.asymmetric_classes,
                                         args.augmented_copies, args.logistic_c)
         classifier.fit(hands_train, y_train, hands_val, y_val)

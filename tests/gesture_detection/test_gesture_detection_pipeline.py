@@ -123,6 +123,22 @@ def test_tiled_hands_find_a_small_hand_and_give_it_back_in_image_pixels():
     assert tiled.config["tiles"] == 2 and tiled.config["stub"] == "square"
 
 
+def test_box_style_is_fitted_per_axis_and_applied_with_clipping():
+    from pathlib import Path
+
+    from gesture_detection.data import HandBox, ImageAnnotation
+    from gesture_detection.landmarks import BoxStyle, fit_box_style
+
+    # landmark boxes 40 x 50; the annotations draw them twice as wide, 1.5 times as high, 10 px lower
+    found = [[det([100 + k, 100, 140 + k, 150])] for k in range(3)]
+    truths = [ImageAnnotation(Path(f"{k}.jpg"), 400, 300, [HandBox("ok", 80 + k, 97.5, 160 + k, 172.5)]) for k in range(3)]
+    style = fit_box_style(found, truths)
+    assert (style.width, style.height, style.shift_x, style.shift_y) == pytest.approx((2.0, 1.5, 0.0, 0.2))
+    np.testing.assert_allclose(style.apply(np.array([100, 100, 140, 150]), 400, 300), [80, 97.5, 160, 172.5])
+    np.testing.assert_allclose(style.apply(np.array([0, 0, 40, 50]), 400, 300), [0, 0, 60, 72.5])  # clipped
+    assert fit_box_style([[]], truths[:1]) == BoxStyle()
+
+
 def test_detection_scores():
     truths = [np.array([[0, 0, 10, 10]]), np.array([[20, 20, 40, 40], [50, 50, 60, 60]])]
     perfect = [[det([0, 0, 10, 10])], [det([20, 20, 40, 40]), det([50, 50, 60, 60])]]

@@ -218,6 +218,12 @@ def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yol
                       FINGER_COUNT_CLASSES[target].get(source_counts.get(answer, -1), f"{answer} (no count here)")
                       for answer in answers]
         out[path] = score_answers(translated, images, out["classes"])
+        # where the misses go: per true class (the image's label), the wrong answers and how often
+        misses: dict = {}
+        for answer, a in zip(translated, images):
+            if answer not in a.gestures:
+                misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
+        out[path]["misses"] = misses
         print(f"  {source} -> {target}, {path}: {out[path]}", flush=True)
     return out
 

@@ -176,8 +176,8 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
     # the default (landmark) path's detector chain is MediaPipe with its rescues: a hand it misses is lost
     chain = "mediapipe_rescued" if isinstance(hands, RescuedHands) else "mediapipe"
     # and, free of the annotation's box style: the share of true boxes holding the centre of a found hand
-    found_inside = [any(truth.xmin <= (d.box[0] + d.box[2]) / 2 <= truth.xmax and truth.ymin <= (d.box[1] + d.box[3]) / 2 <= truth.ymax
-                        for d in found) for found, a in zip(mediapipe_found, test) for truth in a.boxes]
+    found_inside = [any(_holds_centre(truth, d.box) for d in found) for found, a in zip(mediapipe_found, test)
+                    for truth in a.boxes]
     result["hand_recall"] = {"chain": chain, "recall_iou50": result["detectors"][chain]["recall_iou50"],
                              "n_boxes": result["detectors"][chain]["n_boxes"], "hand_found_in_box": float(np.mean(found_inside))}
 
@@ -197,6 +197,12 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
     result["selection"] = selection_on_train(name, args, hands, models)
     print(f"  selection (train split): {result['selection']}", flush=True)
     return result
+
+
+def _holds_centre(truth, box: np.ndarray) -> bool:
+    """Whether the true box (data.HandBox) holds the centre of `box`."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(truth.xmin <= cx <= truth.xmax and truth.ymin <= cy <= truth.ymax)
 
 
 def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yolo: YoloHands | None,

@@ -40,7 +40,9 @@ class BoxPrediction:
 @dataclass
 class Prediction:
     gesture: str
-    probability: float  # of `gesture`; for no_gesture: 1 - best class probability (1 with no hand)
+    # of `gesture`; for no_gesture: P(no_gesture) where the classifier has that class, else 1 - the
+    # answering hand's best class probability (1 with no hand)
+    probability: float
     class_probabilities: dict[str, float]  # max over boxes per class
     boxes: list[BoxPrediction] = field(default_factory=list)
     milliseconds: float = 0.0

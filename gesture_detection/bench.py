@@ -1,12 +1,22 @@
 """Real-data benchmark behind `make bench`: results/gesture_detection.json and the README table.
 
-On the test split of each real set (HandsDataset, LinTO), for each path (landmark, crop_cnn,
-combined): accuracy and macro-F1 per image end to end (an image with no hand found is an error), and
-milliseconds per image (decode + detectors + classifier, 2 CPU threads, every test image run for
-real without any cache, with the time per stage); for each detector (MediaPipe, MediaPipe with its
-rescues, YOLO): mAP@0.5 and hand-box recall at IoU 0.5. On the train split only (`selection`): what
-the two choices made there give, MediaPipe's rescue on the images it misses and the kNN's
-familiarity ranking (5-fold cross-validation by image).
+On the test split of each real set (HandsDataset, LinTO), for each path (landmark: the default, the
+calibrated logistic regression; landmark_knn; crop_cnn; combined; fingers, where every class of the
+set is a finger count): accuracy, macro-F1 and expected calibration error per image end to end (an
+image with no hand found is an error), and milliseconds per image (decode + detectors + classifier,
+2 CPU threads, every test image run for real without any cache, with the time per stage); for each
+detector (MediaPipe, MediaPipe with its rescues, YOLO) mAP@0.5 and hand-box recall at IoU 0.5, and
+the recall of the default path's detector chain (`hand_recall`).
+
+Across sets (`cross_dataset.<direction>.<path>`): the models trained on one set's train split answer
+for every image (all splits) of the other set whose gestures are finger counts the first set also
+has (LinTO's yes / handup / vectory / hello = 0 / 1 / 2 / 5 fingers, `data.FINGER_COUNT_CLASSES`);
+an answer is translated through its finger count, and one with no count in the other set is wrong.
+
+On the train split only (`selection`): what the choices made there give: MediaPipe's rescue on the
+images it misses, the kNN's familiarity ranking (5-fold cross-validation by image), the `fingers`
+thresholds (the finger count of the train hands), and each classifier's validation accuracy and
+temperature. No test image, and no image of the other set, chose anything.
 
 `--timing-only` reruns just the timing with the trained models and rewrites the milliseconds (and
 stage times) in the existing results/gesture_detection.json, e.g. on a quiet machine:
@@ -15,14 +25,17 @@ stage times) in the existing results/gesture_detection.json, e.g. on a quiet mac
 
 An image counts as correct when the answer is one of the gestures it shows (34 HandsDataset images
 show two hands with different finger counts; the original answers one gesture per image).
-Models come from runs/gesture_detection/ (`lm_<set>`, `crop_<set>`, `yolo`); missing classifiers are
-trained first (`--train-missing`, on by default); a missing YOLO detector is reported as absent and
-the combined path then falls back to the whole image.
+Models come from runs/gesture_detection/ (`lm_<set>`, `lm_knn_<set>`, `crop_<set>`, `yolo_ft`); missing
+classifiers are trained first (`--train-missing`, on by default); a missing YOLO detector is reported
+as absent and the combined path then falls back to the whole image. MediaPipe's detections are cached
+in .cache/gesture_detection/, so a rerun with the models in place takes minutes, and `--no-timing`
+keeps the milliseconds of the existing results file instead of timing again.
 """
 from __future__ import annotations
 
 import argparse
 import platform
+from dataclasses import asdict
 import sys
 import time
 from pathlib import Path
@@ -34,17 +47,25 @@ from core.metrics import classification_report
 from core.results import markdown_table, publish_table, read_results, write_results
 from core.training import RUNS_DIR
 
-from gesture_detection.data import (NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image, read_box_csv,
-                                    shared_set_csv)
-from gesture_detection.detect import MediaPipeHands, RescuedHands, YoloHands, postprocess, score_detector
-from gesture_detection.landmarks import cached_hand_detections, landmark_features, match_to_boxes
-from gesture_detection.model import CropClassifier, LandmarkClassifier, NearestHands
-from gesture_detection.pipeline import MODES, GesturePipeline, decide
+from gesture_detection.data import (FINGER_COUNT_CLASSES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
+                                    read_box_csv, shared_set_csv)
+from gesture_detection.detect import (MediaPipeHands, RescuedHands, YoloHands, detection_scores, expand_box,
+                                      score_detector)
+from gesture_detection.landmarks import (cached_hand_detections, fit_box_scale, fit_box_style, labelled_hands,
+                                         match_to_boxes)
+from gesture_detection.model import (CropClassifier, FingerCounter, LandmarkClassifier, NearestHands,
+                                     expected_calibration_error)
+from gesture_detection.pipeline import GesturePipeline, decide
 
 TASK = "gesture_detection"
 # the 5 epochs of `yolo` (stopped) continued for 4 more (`yolo_ft`, see README)
 DEFAULT_YOLO = RUNS_DIR / TASK / "yolo_ft" / "yolo" / "weights" / "last.pt"
-STAGES = ("decode", "mediapipe", "landmark_knn", "yolo", "crop_cnn")
+STAGES = ("decode", "mediapipe", "landmark", "yolo", "crop_cnn")
+# path name -> pipeline mode; `landmark` (calibrated logistic regression) is the default path
+PATHS = {"landmark": "landmark", "landmark_knn": "landmark", "crop_cnn": "crop_cnn", "combined": "combined",
+         "fingers": "fingers"}
+DEFAULT_PATH = "landmark"
+CROSS_DIRECTIONS = (("hands_dataset", "linto"), ("linto", "hands_dataset"))
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -61,6 +82,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="test images timed end to end per set and path (default: all)")
     parser.add_argument("--timing-only", action="store_true",
                         help="only time the paths with the trained models and update the existing results file")
+    parser.add_argument("--no-timing", dest="timing", action="store_false",
+                        help="keep the milliseconds of the existing results file instead of timing again")
     parser.add_argument("--no-rescue", dest="rescue", action="store_false",
                         help="MediaPipe alone, without the low-confidence rescues where it finds no hand")
     parser.add_argument("--crop-epochs", type=int, default=4, help="epochs when a crop classifier must be trained first")
@@ -70,18 +93,52 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def load_models(name: str, args: argparse.Namespace):
+def load_models(name: str, args: argparse.Namespace) -> dict:
+    """The trained models of one set, {"landmark", "landmark_knn", "crop_cnn"}, trained first where missing."""
     from gesture_detection import train
 
-    landmark_path = args.models / f"lm_{name}" / "landmark.joblib"
-    crop_path = args.models / f"crop_{name}" / "best.ckpt"
     common = ["--dataset", name, "--shared-root", str(args.shared_root), "--runs-root", str(args.models.parent)]
-    if not landmark_path.is_file() and args.train_missing:
-        train.main(["--classifier", "landmark", "--run-name", f"lm_{name}", *common])
-    if not crop_path.is_file() and args.train_missing:
-        train.main(["--classifier", "crop", "--run-name", f"crop_{name}", "--max-epochs", str(args.crop_epochs),
-                    "--image-size", "112", "--freeze-blocks", "14", "--no-progress-bar", *common])
-    return LandmarkClassifier.load(landmark_path), CropClassifier.load(crop_path)
+    paths = {"landmark": args.models / f"lm_{name}" / "landmark.joblib",
+             "landmark_knn": args.models / f"lm_knn_{name}" / "landmark.joblib",
+             "crop_cnn": args.models / f"crop_{name}" / "best.ckpt"}
+    recipes = {"landmark": ["--classifier", "landmark", "--run-name", f"lm_{name}"],
+               "landmark_knn": ["--classifier", "landmark", "--landmark-kind", "knn", "--run-name", f"lm_knn_{name}"],
+               "crop_cnn": ["--classifier", "crop", "--run-name", f"crop_{name}", "--max-epochs", str(args.crop_epochs),
+                            "--image-size", "112", "--freeze-blocks", "14", "--no-progress-bar"]}
+    for path_name, path in paths.items():
+        if not path.is_file() and args.train_missing:
+            train.main([*recipes[path_name], *common])
+    return {"landmark": LandmarkClassifier.load(paths["landmark"]),
+            "landmark_knn": LandmarkClassifier.load(paths["landmark_knn"]),
+            "crop_cnn": CropClassifier.load(paths["crop_cnn"])}
+
+
+def build_pipelines(name: str, models: dict, hands, threshold: float, yolo=None) -> dict[str, GesturePipeline]:
+    """{path: pipeline} for one set's models; `fingers` counts with the set's own finger classes."""
+    landmark, crop_model = models["landmark"], models["crop_cnn"]
+    classifiers = {"landmark": landmark, "landmark_knn": models["landmark_knn"], "crop_cnn": None,
+                   "combined": landmark, "fingers": FingerCounter(FINGER_COUNT_CLASSES[name], landmark.box_style)}
+    return {path: GesturePipeline(mode, classifiers[path], crop_model if mode in ("crop_cnn", "combined") else None,
+                                  hands, yolo=yolo, threshold=threshold)
+            for path, mode in PATHS.items()}
+
+
+def all_counts(name: str, labels) -> bool:
+    return set(labels) <= set(FINGER_COUNT_CLASSES[name].values())
+
+
+def run_path(pipeline: GesturePipeline, annotations, mediapipe_found, yolo_found, yolo_confidence: float):
+    """Answers, their probabilities and the answering box's source for every image, from cached detections."""
+    answers, probabilities, sources = [], [], []
+    for i, a in enumerate(annotations):
+        needs_image = pipeline.mode in ("crop_cnn", "combined")
+        rgb = load_image(a.path) if needs_image else np.zeros((a.height, a.width, 3), dtype=np.uint8)
+        kept_yolo = [d for d in yolo_found[i] if d.score >= yolo_confidence] if yolo_found is not None else None
+        prediction = pipeline.predict(rgb, mediapipe_found[i], kept_yolo)
+        answers.append(prediction.gesture)
+        probabilities.append(prediction.probability)
+        sources.append(prediction.boxes[0].source if prediction.boxes else "none")
+    return answers, probabilities, sources
 
 
 def score_answers(answers: list[str], annotations, labels: list[str]) -> dict:
@@ -91,9 +148,9 @@ def score_answers(answers: list[str], annotations, labels: list[str]) -> dict:
             "no_gesture_answers": int(sum(a == NO_GESTURE for a in answers))}
 
 
-def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None) -> dict:
+def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None, models: dict) -> dict:
     test = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split == "test"]
-    landmark, crop_model = load_models(name, args)
+    landmark = models["landmark"]
     labels = landmark.labels
     print(f"{name}: {len(test)} test images, classes {labels}", flush=True)
     primary = hands.primary if isinstance(hands, RescuedHands) else hands
@@ -103,39 +160,78 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
                     "mediapipe_hand_found": float(np.mean([bool(f) for f in primary_found])),
                     "mediapipe_rescued_hand_found": float(np.mean([bool(f) for f in mediapipe_found]))}
 
-    # detectors: MediaPipe's landmark box scaled to the annotation style (scale fitted on the train split)
+    # detectors: MediaPipe's landmark box in the annotation style (fitted on the train split)
     def scaled(detections):
-        return [[d.with_box(b.box) for d, b in zip(found, postprocess(found, a.width, a.height, expand=landmark.box_scale))]
+        return [[d.with_box(landmark.box_style.apply(d.box, a.width, a.height)) for d in found]
                 for found, a in zip(detections, test)]
 
     result["detectors"] = {"mediapipe": {**score_detector(scaled(primary_found), test, confidence=0.0),
-                                         "box_scale": landmark.box_scale}}
+                                         "box_style": asdict(landmark.box_style)}}
     if isinstance(hands, RescuedHands):
         result["detectors"]["mediapipe_rescued"] = score_detector(scaled(mediapipe_found), test, confidence=0.0)
     yolo_found = None
     if yolo is not None:
         yolo_found = [yolo(load_image(a.path)) for a in test]
         result["detectors"]["yolo"] = score_detector(yolo_found, test, confidence=args.yolo_confidence)
+    # the default (landmark) path's detector chain is MediaPipe with its rescues: a hand it misses is lost
+    chain = "mediapipe_rescued" if isinstance(hands, RescuedHands) else "mediapipe"
+    # and, free of the annotation's box style: the share of true boxes holding the centre of a found hand
+    found_inside = [any(_holds_centre(truth, d.box) for d in found) for found, a in zip(mediapipe_found, test)
+                    for truth in a.boxes]
+    result["hand_recall"] = {"chain": chain, "recall_iou50": result["detectors"][chain]["recall_iou50"],
+                             "n_boxes": result["detectors"][chain]["n_boxes"], "hand_found_in_box": float(np.mean(found_inside))}
 
-    for mode in MODES:
-        pipeline = GesturePipeline(mode, landmark, crop_model, hands, threshold=args.threshold)
-        answers, sources = [], []
-        for i, a in enumerate(test):
-            needs_image = mode != "landmark"
-            rgb = load_image(a.path) if needs_image else np.zeros((a.height, a.width, 3), dtype=np.uint8)
-            kept_yolo = [d for d in yolo_found[i] if d.score >= args.yolo_confidence] if yolo_found is not None else None
-            prediction = pipeline.predict(rgb, mediapipe_found[i], kept_yolo)
-            answers.append(prediction.gesture)
-            sources.append(prediction.boxes[0].source if prediction.boxes else "none")
-        result[mode] = score_answers(answers, test, labels)
-        result[mode]["answered_from"] = {source: sources.count(source) for source in sorted(set(sources))}
-        result[mode]["errors"] = [a.path.name for answer, a in zip(answers, test) if answer not in a.gestures]
-        print(f"  {mode}: { {k: v for k, v in result[mode].items() if k != 'errors'} }", flush=True)
-    for mode, timing in time_set(name, args, hands, yolo, landmark, crop_model).items():
-        result[mode].update(timing)
-    result["selection"] = selection_on_train(name, args, hands, landmark)
+    result["calibration"] = {}
+    for path, pipeline in build_pipelines(name, models, hands, args.threshold).items():
+        if path == "fingers" and not all_counts(name, labels):
+            continue  # the fingers mode answers only the classes that are finger counts
+        answers, probabilities, sources = run_path(pipeline, test, mediapipe_found, yolo_found, args.yolo_confidence)
+        correct = [answer in a.gestures for answer, a in zip(answers, test)]
+        result[path] = score_answers(answers, test, labels)
+        result[path]["answered_from"] = {source: sources.count(source) for source in sorted(set(sources))}
+        result[path]["errors"] = [a.path.name for ok, a in zip(correct, test) if not ok]
+        result["calibration"][path] = expected_calibration_error(probabilities, correct)
+        print(f"  {path}: { {k: v for k, v in result[path].items() if k != 'errors'} }, "
+              f"ECE {result['calibration'][path]:.4f}", flush=True)
+    result["calibration"]["ece"] = result["calibration"][DEFAULT_PATH]
+    result["selection"] = selection_on_train(name, args, hands, models)
     print(f"  selection (train split): {result['selection']}", flush=True)
     return result
+
+
+def _holds_centre(truth, box: np.ndarray) -> bool:
+    """Whether the true box (data.HandBox) holds the centre of `box`."""
+    cx, cy = (box[0] + box[2]) / 2, (box[1] + box[3]) / 2
+    return bool(truth.xmin <= cx <= truth.xmax and truth.ymin <= cy <= truth.ymax)
+
+
+def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yolo: YoloHands | None,
+                  models: dict) -> dict:
+    """The `source` set's models on every `target` image (all splits) whose gestures are finger counts
+    of both sets; each answer goes through its finger count into the target's class names."""
+    target_counts = {label: count for count, label in FINGER_COUNT_CLASSES[target].items()}
+    source_counts = {label: count for count, label in FINGER_COUNT_CLASSES[source].items()}
+    shared = {label for label, count in target_counts.items() if count in source_counts.values()}
+    # LinTO names only 0, 1, 2 and 5 fingers: the shared counts are those in both directions
+    images = [a for a in read_box_csv(shared_set_csv(target, args.shared_root))
+              if a.gestures and set(a.gestures) <= shared]
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    yolo_found = [yolo(load_image(a.path)) for a in images] if yolo is not None else None
+    out: dict = {"n_images": len(images), "classes": sorted(shared, key=target_counts.get)}
+    for path, pipeline in build_pipelines(source, models, hands, args.threshold).items():
+        answers, _, _ = run_path(pipeline, images, found, yolo_found, args.yolo_confidence)
+        translated = [answer if answer == NO_GESTURE else
+                      FINGER_COUNT_CLASSES[target].get(source_counts.get(answer, -1), f"{answer} (no count here)")
+                      for answer in answers]
+        out[path] = score_answers(translated, images, out["classes"])
+        # where the misses go: per true class (the image's label), the wrong answers and how often
+        misses: dict = {}
+        for answer, a in zip(translated, images):
+            if answer not in a.gestures:
+                misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
+        out[path]["misses"] = misses
+        print(f"  {source} -> {target}, {path}: {out[path]}", flush=True)
+    return out
 
 
 def time_pipeline(pipeline: GesturePipeline, annotations) -> dict:
@@ -153,73 +249,126 @@ def time_pipeline(pipeline: GesturePipeline, annotations) -> dict:
     return {"ms_per_image": total, "stage_ms": {k: v / len(annotations) for k, v in stages.items()}}
 
 
-def time_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None, landmark=None, crop_model=None) -> dict:
-    """{mode: {"ms_per_image", "stage_ms"}} on the test split, every detector run for real."""
+def time_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None, models: dict) -> dict:
+    """{path: {"ms_per_image", "stage_ms"}} on the test split, every detector run for real."""
     test = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split == "test"]
-    if landmark is None:
-        landmark, crop_model = load_models(name, args)
     timed = test[:args.timing_images] if args.timing_images else test
+    confident = _confident(yolo, args.yolo_confidence) if yolo is not None else None
     out = {}
-    for mode in MODES:
-        pipeline = GesturePipeline(mode, landmark, crop_model, hands, threshold=args.threshold,
-                                   yolo=_confident(yolo, args.yolo_confidence) if yolo is not None else None)
-        out[mode] = time_pipeline(pipeline, timed)
-        print(f"  {name} {mode}: {out[mode]['ms_per_image']:.1f} ms/image, stages "
-              f"{ {k: round(v, 1) for k, v in out[mode]['stage_ms'].items()} }", flush=True)
+    for path, pipeline in build_pipelines(name, models, hands, args.threshold, confident).items():
+        if path == "fingers" and not all_counts(name, models["landmark"].labels):
+            continue
+        out[path] = time_pipeline(pipeline, timed)
+        print(f"  {name} {path}: {out[path]['ms_per_image']:.1f} ms/image, stages "
+              f"{ {k: round(v, 1) for k, v in out[path]['stage_ms'].items()} }", flush=True)
     return out
 
 
-def selection_on_train(name: str, args: argparse.Namespace, hands, landmark: LandmarkClassifier) -> dict:
-    """What the two choices made on the train split (test split untouched) give there:
+def selection_on_train(name: str, args: argparse.Namespace, hands, models: dict) -> dict:
+    """What the choices made on the train split (test split untouched) give there:
     - rescue: of the train images where MediaPipe finds no hand, how many its rescues find a hand in
       (over a true box) and how many of those the landmark classifier gets right (the classifier
       never saw these images: it trains on the hands MediaPipe found);
     - ranking: per-image accuracy of the kNN, 5-fold cross-validated by image, with the plain
-      max over hands and with the familiarity ranking, for a few prior scales."""
+      max over hands and with the familiarity ranking, for a few prior scales;
+    - fingers: the `fingers` mode's finger count on the train hands of the count classes (its
+      thresholds were picked on these);
+    - box style: recall of the train boxes with the fitted per-axis style and the single scale;
+    - session_cv (HandsDataset): the candidate classifiers cross-validated by recording session;
+    - classifiers: validation accuracy and temperature of each trained landmark classifier."""
+    import json
+
     train = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split != "test"]
     primary_detector = hands.primary if isinstance(hands, RescuedHands) else hands
     primary = [found or [] for found in cached_hand_detections([a.path for a in train], primary_detector)[0]]
+    landmark = models["landmark"]
     out: dict = {"n_train_images": len(train)}
     if isinstance(hands, RescuedHands):
         missed = [i for i, found in enumerate(primary) if not found]
         rescued, _ = cached_hand_detections([train[i].path for i in missed], hands)
         over_box = [(i, [d for d, _, _ in match_to_boxes(found or [], train[i])]) for i, found in zip(missed, rescued)]
         over_box = [(i, found) for i, found in over_box if found]
-        right = sum(decide(landmark.probabilities(landmark_features(found)), landmark.labels, 0.0)[0] in train[i].gestures
+        right = sum(decide(landmark.probabilities(landmark.hand_features(found)), landmark.labels, 0.0)[0] in train[i].gestures
                     for i, found in over_box)
         out["rescue"] = {"primary_misses": len(missed), "rescued_any": int(sum(bool(f) for f in rescued)),
                          "rescued_over_true_box": len(over_box), "rescued_right": int(right)}
-    if landmark.kind == "knn":
-        out["ranking_cv"] = ranking_cross_validation(train, primary, landmark, args.threshold)
+    out["ranking_cv"] = ranking_cross_validation(train, primary, models["landmark_knn"], args.threshold)
+    counter = FingerCounter(FINGER_COUNT_CLASSES[name])
+    counted, targets = labelled_hands(train, primary, counter.labels)
+    answers = np.array(counter.labels)[counter.probabilities(counter.hand_features(counted)).argmax(axis=1)]
+    out["fingers_train_hand_accuracy"] = float(np.mean(answers == np.array(targets)))
+    # the annotation style: recall at IoU 0.5 of the train boxes with the per-axis style and with the
+    # single scale factor of earlier versions, both fitted on these same boxes
+    truths = [[b.as_array() for b in a.boxes] for a in train]
+    style, scale = fit_box_style(primary, train), fit_box_scale(primary, train)
+    out["box_style_train_recall"] = {
+        "per_axis": detection_scores([[d.with_box(style.apply(d.box, a.width, a.height)) for d in found]
+                                      for found, a in zip(primary, train)], truths).recall_iou50,
+        "single_scale": detection_scores([[d.with_box(expand_box(d.box, scale, a.width, a.height)) for d in found]
+                                          for found, a in zip(primary, train)], truths).recall_iou50}
+    if name == "hands_dataset":  # LinTO's file names carry no session
+        out["session_cv"] = session_cross_validation(train, primary, landmark.labels)
+    out["classifiers"] = {}
+    for path, run in (("landmark", f"lm_{name}"), ("landmark_knn", f"lm_knn_{name}")):
+        metrics_file = args.models / run / "metrics.json"
+        if metrics_file.is_file():
+            metrics = json.loads(metrics_file.read_text())
+            out["classifiers"][path] = {key: metrics.get(key) for key in ("val_hand_accuracy", "temperature", "val_hands")}
     return out
 
 
-def ranking_cross_validation(train, detections, landmark: LandmarkClassifier, threshold: float,
+def session_cross_validation(train, detections, labels, folds: int = 5) -> dict:
+    """Per-hand accuracy of candidate landmark classifiers, 5-fold cross-validated by recording
+    session (a HandsDataset file name's prefix before `_pic`): a hand is always judged by a model that
+    saw no photo of its session, the nearest the train split comes to a new user. The default
+    classifier (logistic regression, C = 0.1) was chosen here."""
+    from sklearn.model_selection import GroupKFold
+
+    hands, targets, sessions = [], [], []
+    for a, found in zip(train, detections):
+        matched, classes = labelled_hands([a], [found], labels)
+        hands += matched
+        targets += classes
+        sessions += [a.path.name.split("_pic")[0]] * len(matched)
+    candidates = {"logistic_c1": dict(kind="logistic", logistic_c=1.0), "logistic_c0.1": dict(kind="logistic", logistic_c=0.1),
+                  "mlp": dict(kind="mlp"), "knn": dict(kind="knn")}
+    out: dict = {"n_hands": len(hands), "n_sessions": len(set(sessions))}
+    for candidate, options in candidates.items():
+        right = 0
+        for fit_rows, held_out in GroupKFold(folds).split(targets, targets, sessions):
+            model = LandmarkClassifier(labels, **options).fit([hands[i] for i in fit_rows], [targets[i] for i in fit_rows])
+            predicted = model.probabilities(model.hand_features([hands[i] for i in held_out])).argmax(axis=1)
+            right += int(sum(labels[p] == targets[i] for p, i in zip(predicted, held_out)))
+        out[candidate] = right / len(hands)
+    return out
+
+
+def ranking_cross_validation(train, detections, knn: LandmarkClassifier, threshold: float,
                              prior_scales=(2.0, 8.0, 32.0), folds: int = 5) -> dict:
     """Per-image accuracy of the landmark kNN, cross-validated by image over the train split, with
     the plain max over hands and with the familiarity ranking at each prior scale."""
-    labels = landmark.labels
+    labels = knn.labels
     fold = np.random.default_rng(0).integers(0, folds, len(train))
-    hand_rows = [[(landmark_features([d])[0], labels.index(label)) for d, label, _ in match_to_boxes(found, a)]
+    hand_rows = [[(knn.hand_features([d])[0], labels.index(label)) for d, label, _ in match_to_boxes(found, a)]
                  for found, a in zip(detections, train)]
     correct = {"plain": 0, **{f"prior_scale_{s:g}": 0 for s in prior_scales}}
     for k in range(folds):
         rows = [row for i in np.where(fold != k)[0] for row in hand_rows[i]]
-        knn = NearestHands(landmark.model.neighbours).fit(np.stack([r[0] for r in rows]), np.array([r[1] for r in rows]))
+        fold_knn = NearestHands(knn.model.neighbours).fit(np.stack([r[0] for r in rows]), np.array([r[1] for r in rows]))
         for i in np.where(fold == k)[0]:
             if not detections[i]:
                 continue
-            features = landmark_features(detections[i])
+            features = knn.hand_features(detections[i])
             probabilities = np.zeros((len(features), len(labels)), dtype=np.float32)
-            probabilities[:, :knn.n_classes] = knn.predict_proba(features)
+            probabilities[:, :fold_knn.n_classes] = fold_knn.predict_proba(features)
             correct["plain"] += decide(probabilities, labels, threshold)[0] in train[i].gestures
             for scale in prior_scales:
-                knn.prior_scale = scale
-                answer = decide(probabilities, labels, threshold, knn.familiarity(features))[0]
+                fold_knn.prior_scale = scale
+                answer = decide(probabilities, labels, threshold, fold_knn.familiarity(features))[0]
                 correct[f"prior_scale_{scale:g}"] += answer in train[i].gestures
     n = int(sum(bool(found) for found in detections))
     return {"n_images_with_hand": n, **{key: value / n for key, value in correct.items()},
-            "chosen_prior_scale": landmark.model.prior_scale}
+            "chosen_prior_scale": knn.model.prior_scale}
 
 
 class _confident:
@@ -232,21 +381,39 @@ class _confident:
         return [d for d in self.yolo(rgb) if d.score >= self.confidence]
 
 
+def _cell(value, digits: int = 3) -> str:
+    return "" if value is None else f"{value:.{digits}f}"
+
+
 def results_table(results: dict) -> str:
     rows, stage_rows = [], []
     for name in SHARED_SETS:
         if name not in results:
             continue
         r = results[name]
-        for mode in MODES:
-            rows.append([name, mode, f"{r[mode]['accuracy']:.3f}", f"{r[mode]['macro_f1']:.3f}",
-                         f"{r[mode]['ms_per_image']:.0f}", ""])
-            stages = r[mode].get("stage_ms", {})
-            stage_rows.append([name, mode] + [f"{stages[s]:.1f}" if s in stages else "" for s in STAGES])
+        for path in PATHS:
+            if path not in r:
+                continue
+            rows.append([name, path, _cell(r[path]["accuracy"]), _cell(r[path]["macro_f1"]),
+                         _cell(r["calibration"].get(path)), _cell(r[path].get("ms_per_image"), 0), ""])
+            stages = r[path].get("stage_ms", {})
+            stage_rows.append([name, path] + [f"{stages[s]:.1f}" if s in stages else "" for s in STAGES])
         for detector, scores in r["detectors"].items():
-            rows.append([name, f"detector: {detector}", "", "", "",
+            rows.append([name, f"detector: {detector}", "", "", "", "",
                          f"mAP@0.5 {scores['map50']:.3f}, recall@IoU0.5 {scores['recall_iou50']:.3f}"])
-    table = markdown_table(["set (test split)", "path", "accuracy", "macro-F1", "ms / image", "hand boxes"], rows)
+        recall = r["hand_recall"]
+        rows.append([name, f"hand recall of the default path ({recall['chain']})", "", "", "", "",
+                     f"recall@IoU0.5 {recall['recall_iou50']:.3f} of {recall['n_boxes']} boxes; "
+                     f"a found hand's centre in {recall['hand_found_in_box']:.3f} of them"])
+    table = markdown_table(["set (test split)", "path", "accuracy", "macro-F1", "ECE", "ms / image", "hand boxes"], rows)
+    cross_rows = []
+    for direction, cross in results.get("cross_dataset", {}).items():
+        for path in PATHS:
+            if path in cross:
+                cross_rows.append([direction.replace("_to_", " → "), path, cross["n_images"],
+                                   _cell(cross[path]["accuracy"]), _cell(cross[path]["macro_f1"])])
+    cross_table = markdown_table(["trained on → tested on (all splits)", "path", "images", "accuracy", "macro-F1"],
+                                 cross_rows)
     stage_table = markdown_table(["set", "path"] + [f"{s} ms" for s in STAGES], stage_rows)
     selection_rows = []
     for name in SHARED_SETS:
@@ -255,18 +422,29 @@ def results_table(results: dict) -> str:
             continue
         rescue, ranking = chosen.get("rescue", {}), chosen.get("ranking_cv", {})
         scale = ranking.get("chosen_prior_scale", 8.0)
+        classifier = chosen.get("classifiers", {}).get("landmark", {})
         selection_rows.append([name, chosen["n_train_images"], rescue.get("primary_misses", ""),
                                rescue.get("rescued_over_true_box", ""), rescue.get("rescued_right", ""),
                                f"{ranking['plain']:.4f}" if ranking else "",
-                               f"{ranking[f'prior_scale_{scale:g}']:.4f}" if ranking else ""])
+                               f"{ranking[f'prior_scale_{scale:g}']:.4f}" if ranking else "",
+                               _cell(chosen.get("fingers_train_hand_accuracy"), 4),
+                               _cell(classifier.get("val_hand_accuracy"), 4), _cell(classifier.get("temperature"), 2),
+                               ", ".join(f"{k} {v:.4f}" for k, v in chosen.get("session_cv", {}).items() if not k.startswith("n_")),
+                               ", ".join(f"{k} {v:.3f}" for k, v in chosen.get("box_style_train_recall", {}).items())])
     selection_table = markdown_table(
         ["set (train split)", "images", "MediaPipe finds no hand", "rescue finds one (over a true box)",
-         "of those, kNN right", "kNN 5-fold CV: plain max", "ranked by familiarity"], selection_rows)
+         "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
+         "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
+         "by-session 5-fold CV, hand accuracy", "box style: train recall@IoU0.5"], selection_rows)
     return (table + f"\n\n{results['machine']}; threshold {results['threshold']}; MediaPipe rescue "
-            f"{'on' if results.get('rescue', False) else 'off'}; written by `python -m gesture_detection.bench` on "
-            f"{results['date']}, timed {results.get('timing_date', results['date'])}.\n\n"
-            "Mean milliseconds per image in each stage (a stage that runs on only some images is averaged "
-            "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image):\n\n" + selection_table)
+            f"{'on' if results.get('rescue', False) else 'off'}; default path `{results.get('default_path', DEFAULT_PATH)}`; "
+            f"ECE: expected calibration error of the answer's probability per image (15 bins); written by "
+            f"`python -m gesture_detection.bench` on {results['date']}, timed {results.get('timing_date', results['date'])}.\n\n"
+            "Across sets, finger counts (an answer translated through its finger count; one with no count in "
+            "the other set is wrong):\n\n" + cross_table +
+            "\n\nMean milliseconds per image in each stage (a stage that runs on only some images is averaged "
+            "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image, or per hand where "
+            "it says so):\n\n" + selection_table)
 
 
 def main(argv=None) -> dict:
@@ -281,17 +459,30 @@ def main(argv=None) -> dict:
     machine = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads (shared host)"
     if args.timing_only:
         args.train_missing = False
-        results = read_results(TASK)
+    models = {name: load_models(name, args) for name in set(args.datasets) | set(SHARED_SETS)}
+    if args.timing_only or not args.timing:
+        previous = read_results(TASK)
+    if args.timing_only:
+        results = previous
         for name in args.datasets:
-            for mode, timing in time_set(name, args, hands, yolo).items():
-                results[name][mode].update(timing)
+            for path, timing in time_set(name, args, hands, yolo, models[name]).items():
+                results[name][path].update(timing)
         results.update(timing_date=time.strftime("%Y-%m-%d %H:%M"), machine=machine)
     else:
         results = {"threshold": args.threshold, "date": time.strftime("%Y-%m-%d"), "machine": machine,
                    "timing_date": time.strftime("%Y-%m-%d %H:%M"), "rescue": args.rescue,
-                   "yolo_weights": str(args.yolo) if yolo is not None else None}
+                   "default_path": DEFAULT_PATH, "yolo_weights": str(args.yolo) if yolo is not None else None}
         for name in args.datasets:
-            results[name] = bench_set(name, args, hands, yolo)
+            results[name] = bench_set(name, args, hands, yolo, models[name])
+            timings = time_set(name, args, hands, yolo, models[name]) if args.timing else \
+                {path: {key: previous[name][path][key] for key in ("ms_per_image", "stage_ms")}
+                 for path in PATHS if "ms_per_image" in previous.get(name, {}).get(path, {})}
+            for path, timing in timings.items():
+                results[name][path].update(timing)
+        if not args.timing:
+            results["timing_date"] = previous.get("timing_date", previous.get("date"))
+        results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
+                                    for source, target in CROSS_DIRECTIONS}
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")

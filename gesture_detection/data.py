@@ -356,6 +356,11 @@ def readable(annotations: Sequence[ImageAnnotation]) -> list[ImageAnnotation]:
 
 # ----------------------------------------------------------------------------------------- real sets
 SHARED_SETS = {"hands_dataset": "hands_dataset_subhih", "linto": "linto_multi_hand_gesture"}
+# the classes of each real set that are a number of extended fingers: the `fingers` mode and the
+# cross-dataset benchmark; every class of both sets is the same gesture in a mirror and none depends on
+# where the hand points, so neither declares oriented or asymmetric classes (see train.py)
+FINGER_COUNT_CLASSES = {"hands_dataset": {count: f"{count}-hand" for count in range(6)},
+                        "linto": {0: "yes", 1: "handup", 2: "vectory", 5: "hello"}}
 SHARED_ROOT = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"  # ../shared beside the repository
 
 

@@ -22,9 +22,8 @@ from core.env import REPO_ROOT
 from core.io import AtomicVideoWriter, write_image
 
 from gesture_detection import predict
-from gesture_detection.landmarks import landmark_features
 from gesture_detection.model import LandmarkClassifier
-from gesture_detection.synthetic import GESTURES, synthetic_detections
+from gesture_detection.synthetic import GESTURES, ORIENTED_GESTURES, synthetic_detections
 
 DEMO_DIR = REPO_ROOT / "runs" / "demo" / "gesture_detection"
 
@@ -69,10 +68,12 @@ def main(argv=None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
 
     hands, labels = synthetic_detections(args.hands_per_gesture, seed=0)
-    classifier = LandmarkClassifier(list(GESTURES)).fit(landmark_features(hands), labels)
+    validation, validation_labels = synthetic_detections(20, seed=2)
+    classifier = LandmarkClassifier(list(GESTURES), oriented=bool(ORIENTED_GESTURES))
+    classifier.fit(hands, labels, validation, validation_labels)
     model_path = classifier.save(args.out / "landmark.joblib")
     test, test_labels = synthetic_detections(30, seed=1)
-    accuracy = np.mean(np.array(classifier.labels)[classifier.probabilities(landmark_features(test)).argmax(axis=1)]
+    accuracy = np.mean(np.array(classifier.labels)[classifier.probabilities(classifier.hand_features(test)).argmax(axis=1)]
                        == np.array(test_labels))
     print(f"landmark classifier trained on {len(hands)} generated hands; accuracy on {len(test)} new ones: {accuracy:.3f}")
 

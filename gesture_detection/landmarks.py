@@ -1,4 +1,5 @@
-"""MediaPipe hand detections per image, cached on disk so repeated training and benchmark runs are fast.
+"""MediaPipe hand detections per image, cached on disk so repeated training and benchmark runs are fast,
+and the pairing of detected hands with the annotated boxes.
 
 The cache is one pickle per detector configuration in `.cache/gesture_detection/`, keyed by the
 image's absolute path, size and modification time; a changed image is detected again.
@@ -11,7 +12,7 @@ import os
 import pickle
 import time
 import warnings
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Sequence
 
@@ -21,7 +22,7 @@ from core.env import CACHE_DIR
 from core.io import InputError, atomic_path
 
 from gesture_detection.data import AnnotationWarning, load_image
-from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands
+from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands, clip_box
 
 CACHE_ROOT = CACHE_DIR / "gesture_detection"
 
@@ -90,25 +91,6 @@ def cached_hand_detections(paths: Sequence[str | os.PathLike], detector: MediaPi
     return results, (seconds / fresh * 1000 if fresh else float("nan"))
 
 
-def normalise_landmarks(landmarks: np.ndarray, handedness: str | None) -> np.ndarray:
-    """63 features from 21 (x, y, z) landmarks in pixels: wrist at the origin, left hands mirrored to
-    right hands, scaled so the farthest landmark from the wrist is at distance 1. The orientation is
-    kept on purpose: a thumb up and a thumb down differ only by it."""
-    points = np.asarray(landmarks, dtype=np.float32).reshape(21, 3).copy()
-    points -= points[0]
-    if handedness == "Left":
-        points[:, 0] *= -1
-    scale = float(np.linalg.norm(points[:, :2], axis=1).max())
-    if scale <= 0:
-        raise ValueError("degenerate landmarks: every point at the wrist")
-    return (points / scale).reshape(-1)
-
-
-def landmark_features(detections: Sequence[Detection]) -> np.ndarray:
-    return np.stack([normalise_landmarks(d.landmarks, d.handedness) for d in detections]) if detections \
-        else np.zeros((0, 63), dtype=np.float32)
-
-
 def match_to_boxes(detections: Sequence[Detection], annotation) -> list[tuple[Detection, str, np.ndarray | None]]:
     """Pair each detection with the true box that contains its centre and overlaps it most:
     (detection, class, true box). Detections off every box are dropped. An image without boxes
@@ -144,13 +126,48 @@ def fit_box_scale(detections: Sequence[Sequence[Detection] | None], annotations:
     return float(np.median(ratios)) if ratios else 1.25
 
 
-def labelled_hand_features(annotations: Sequence, detections: Sequence[Sequence[Detection] | None],
-                           class_names: Sequence[str]) -> tuple[np.ndarray, list[str]]:
-    """Landmark features of every detected hand matched to a true box of a known class, and its class."""
-    features, targets = [], []
+@dataclass(frozen=True)
+class BoxStyle:
+    """How an annotation style draws a hand's box around MediaPipe's landmark box: width and height
+    factors, and the centre's shift in landmark-box widths and heights (LinTO's boxes, for one, are
+    about twice as wide as the landmarks and reach down the wrist)."""
+
+    width: float = 1.25
+    height: float = 1.25
+    shift_x: float = 0.0
+    shift_y: float = 0.0
+
+    def apply(self, box: np.ndarray, image_width: int, image_height: int) -> np.ndarray:
+        xmin, ymin, xmax, ymax = (float(v) for v in box)
+        w, h = xmax - xmin, ymax - ymin
+        cx, cy = (xmin + xmax) / 2 + self.shift_x * w, (ymin + ymax) / 2 + self.shift_y * h
+        styled = np.array([cx - self.width * w / 2, cy - self.height * h / 2, cx + self.width * w / 2,
+                           cy + self.height * h / 2], dtype=np.float32)
+        return clip_box(styled, image_width, image_height)
+
+
+def fit_box_style(detections: Sequence[Sequence[Detection] | None], annotations: Sequence) -> BoxStyle:
+    """The annotation style of matched hands: per axis, the median size ratio and centre shift of the
+    true box to the landmark box (the default style when nothing matches)."""
+    rows = []
+    for found, annotation in zip(detections, annotations):
+        for d, _, truth in match_to_boxes(found or [], annotation):
+            if truth is None:
+                continue
+            w, h = max(float(d.box[2] - d.box[0]), 1.0), max(float(d.box[3] - d.box[1]), 1.0)
+            rows.append(((truth[2] - truth[0]) / w, (truth[3] - truth[1]) / h,
+                         ((truth[0] + truth[2]) - (d.box[0] + d.box[2])) / 2 / w,
+                         ((truth[1] + truth[3]) - (d.box[1] + d.box[3])) / 2 / h))
+    return BoxStyle(*(float(v) for v in np.median(rows, axis=0))) if rows else BoxStyle()
+
+
+def labelled_hands(annotations: Sequence, detections: Sequence[Sequence[Detection] | None],
+                   class_names: Sequence[str]) -> tuple[list[Detection], list[str]]:
+    """Every detected hand matched to a true box of a known class, and that class."""
+    hands, targets = [], []
     for annotation, found in zip(annotations, detections):
         for d, label, _ in match_to_boxes(found or [], annotation):
             if label in class_names:
-                features.append(landmark_features([d])[0])
+                hands.append(d)
                 targets.append(label)
-    return np.asarray(features, dtype=np.float32).reshape(-1, 63), targets
+    return hands, targets

@@ -1,12 +1,14 @@
-"""Photo -> hands -> gesture, or `no_gesture`, as the original: every kept hand box is classified and
-the image takes the class with the highest probability over all boxes; below `threshold`, or with no
-hand at all, the answer is `no_gesture`.
+"""Photo -> hands -> gesture, or `no_gesture`: every kept hand box is classified and the image takes
+the gesture of the hand most likely to show one (`decide`); below `threshold`, or with no hand at
+all, the answer is `no_gesture`.
 
 Three paths (`mode`):
 - `landmark`: MediaPipe hands -> landmark classifier. No MediaPipe hand -> no_gesture.
   MediaPipe is `detect.RescuedHands` by default: where the palm detector finds nothing at its
   usual confidence it looks again at 0.1, then on the image with a border.
 - `crop_cnn`: hand boxes (MediaPipe's, else the YOLO detector's, else the whole image) -> crop CNN.
+- `fingers`: MediaPipe hands -> extended fingers counted from the landmarks (`model.FingerCounter`,
+  no training) -> the class named for that count.
 - `combined`: the landmark classifier where MediaPipe finds a hand; where it finds none, the crop
   CNN on the YOLO boxes (or on the whole image when YOLO finds nothing or is not given). With
   `second_look`, MediaPipe first looks again inside each enlarged YOLO crop and its landmarks decide
@@ -22,9 +24,8 @@ import numpy as np
 
 from gesture_detection.data import NO_GESTURE
 from gesture_detection.detect import Detection, crop, expand_box, postprocess
-from gesture_detection.landmarks import landmark_features
 
-MODES = ("landmark", "crop_cnn", "combined")
+MODES = ("landmark", "crop_cnn", "combined", "fingers")
 MCS_CLASSES = ("no_gesture", "stop", "victory", "mute", "ok", "like", "dislike")
 
 
@@ -39,31 +40,40 @@ class BoxPrediction:
 @dataclass
 class Prediction:
     gesture: str
-    probability: float  # of `gesture`; for no_gesture: 1 - best class probability (1 with no hand)
+    # of `gesture`; for no_gesture: P(no_gesture) where the classifier has that class, else 1 - the
+    # answering hand's best class probability (1 with no hand)
+    probability: float
     class_probabilities: dict[str, float]  # max over boxes per class
     boxes: list[BoxPrediction] = field(default_factory=list)
     milliseconds: float = 0.0
-    stage_milliseconds: dict[str, float] = field(default_factory=dict)  # mediapipe, landmark_knn, yolo, crop_cnn
+    stage_milliseconds: dict[str, float] = field(default_factory=dict)  # mediapipe, landmark, yolo, crop_cnn
 
 
 def decide(box_probabilities: np.ndarray, labels: Sequence[str], threshold: float,
            box_weights: Sequence[float] | None = None) -> tuple[str, float, np.ndarray]:
-    """Max over boxes per class, then the best class, or no_gesture below `threshold` or with no box.
-    With `box_weights` (the landmark kNN's familiarity), the box with the highest weighted best
-    probability answers with its class and its own (unweighted) probability: the weights only rank
-    the boxes: a hand unlike every training hand (resting on the head, say) loses to one showing a
-    trained gesture even when the kNN is as sure of both. Also returns the per-class maximum."""
+    """The answer of the hand most likely to show a gesture, or no_gesture below `threshold` or with no box.
+
+    With a `no_gesture` class among `labels` the hands are ranked by 1 - P(no_gesture): an idle second
+    hand that is surely no gesture does not outvote the hand showing one. Without it, by the best
+    class probability, times `box_weights` where given (the kNN's familiarity: a hand unlike every
+    training hand, resting on the head say, loses to one showing a trained gesture even when the kNN
+    is as sure of both). The winning hand answers with its best class and that class's own
+    (unweighted) probability, to which the threshold applies. Also returns the per-class maximum."""
     box_probabilities = np.asarray(box_probabilities, dtype=np.float32).reshape(-1, len(labels))
     if len(box_probabilities) == 0:
         return NO_GESTURE, 1.0, np.zeros(len(labels), dtype=np.float32)
     per_class = box_probabilities.max(axis=0)
-    if box_weights is None:  # the original rule: the best class of the per-class maximum
-        best = int(per_class.argmax())
-        probability = float(per_class[best])
+    if NO_GESTURE in labels:
+        showing = 1.0 - box_probabilities[:, list(labels).index(NO_GESTURE)]
     else:
-        box = int(np.argmax(box_probabilities.max(axis=1) * np.asarray(box_weights, dtype=np.float64)))
-        best = int(box_probabilities[box].argmax())
-        probability = float(box_probabilities[box, best])
+        showing = box_probabilities.max(axis=1)
+    if box_weights is not None:
+        showing = showing * np.asarray(box_weights, dtype=np.float64)
+    box = int(np.argmax(showing))
+    best = int(box_probabilities[box].argmax())
+    probability = float(box_probabilities[box, best])
+    if labels[best] == NO_GESTURE:
+        return NO_GESTURE, probability, per_class
     if probability < threshold:
         return NO_GESTURE, 1.0 - probability, per_class
     return labels[best], probability, per_class
@@ -76,12 +86,15 @@ class GesturePipeline:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
         if mode in ("landmark", "combined") and landmark is None:
             raise ValueError(f"mode {mode} needs a landmark classifier (--landmark-model)")
+        if mode == "fingers" and getattr(landmark, "kind", None) != "fingers":
+            raise ValueError("mode fingers needs a model.FingerCounter (--finger-classes)")
         if mode in ("crop_cnn", "combined") and crop_model is None:
             raise ValueError(f"mode {mode} needs a crop classifier (--crop-model)")
-        if landmark is not None and crop_model is not None and list(landmark.labels) != list(crop_model.labels):
+        if mode != "fingers" and landmark is not None and crop_model is not None \
+                and list(landmark.labels) != list(crop_model.labels):
             raise ValueError(f"the landmark and crop classifiers have different classes: {landmark.labels} vs {crop_model.labels}")
         self.mode, self.landmark, self.crop_model, self.yolo = mode, landmark, crop_model, yolo
-        self.labels = list((landmark or crop_model).labels)
+        self.labels = list((crop_model if mode == "crop_cnn" else landmark).labels)
         self.threshold, self.keep, self.crop_expand, self.second_look = threshold, keep, crop_expand, second_look
         self._hands = hands
 
@@ -98,7 +111,7 @@ class GesturePipeline:
             enlarged = cv2.resize(patch, None, fx=256 / side, fy=256 / side) if side < 256 else patch
             found = postprocess(self.hands(enlarged), enlarged.shape[1], enlarged.shape[0], keep="top")
             if found:
-                probabilities[i] = self.landmark.probabilities(landmark_features(found))[0]
+                probabilities[i] = self.landmark.probabilities(self.landmark.hand_features(found))[0]
                 boxes[i] = (boxes[i][0], "yolo+mediapipe")
         return probabilities
 
@@ -123,13 +136,12 @@ class GesturePipeline:
         hands = postprocess(mediapipe_hands, width, height, keep=self.keep)
         boxes: list[tuple[np.ndarray, str]] = []
         weights = None
-        if hands and self.mode in ("landmark", "combined"):
-            features = landmark_features(hands)
+        if hands and self.mode in ("landmark", "combined", "fingers"):
+            features = self.landmark.hand_features(hands)
             probabilities, weights = self.landmark.probabilities_and_familiarity(features)
-            scale = getattr(self.landmark, "box_scale", 1.0)
-            boxes = [(expand_box(h.box, scale, width, height), h.source or "mediapipe") for h in hands]
-            clock.lap("landmark_knn")
-        elif self.mode == "landmark":
+            boxes = [(self.landmark.box_style.apply(h.box, width, height), h.source or "mediapipe") for h in hands]
+            clock.lap("landmark")
+        elif self.mode in ("landmark", "fingers"):
             probabilities = np.zeros((0, len(self.labels)), dtype=np.float32)
         else:
             if hands:

@@ -6,6 +6,7 @@ and optionally annotated images (or an annotated video) with the boxes and label
         --output runs/predictions.csv --annotate-dir runs/annotated
     python -m gesture_detection.predict clip.mp4 --mode combined --landmark-model L.joblib \\
         --crop-model runs/gesture_detection/crop_linto/best.ckpt --yolo runs/gesture_detection/yolo_ft/yolo/weights/last.pt
+    python -m gesture_detection.predict photos/ --mode fingers --finger-classes 0=fist 1=one 2=two 5=palm   # no model
 
 A video gives one row per frame, its path written as `<video>#<frame index>`. An unreadable image or
 video is reported, left out of the CSV and listed with the reason in `<output>_errors.csv`; the
@@ -22,7 +23,7 @@ import core  # noqa: F401  (offline environment first)
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, AtomicVideoWriter, InputError, atomic_open, iter_video_frames, \
     list_files, video_info, write_image
 
-from gesture_detection.data import load_image
+from gesture_detection.data import FINGER_COUNT_CLASSES, load_image
 from gesture_detection.pipeline import MODES, MCS_CLASSES, GesturePipeline, check_mcs_labels, draw, mcs_row
 
 
@@ -30,13 +31,19 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", type=Path, help="images, folders of images (searched recursively) or videos")
     parser.add_argument("--mode", choices=MODES, default="landmark",
-                        help="landmark, crop_cnn, or combined (landmarks where MediaPipe finds a hand, else the crop CNN)")
+                        help="landmark, crop_cnn, combined (landmarks where MediaPipe finds a hand, else the crop CNN), "
+                             "or fingers (extended fingers counted, no model; see --finger-classes)")
+    parser.add_argument("--finger-classes", nargs="+", default=list(FINGER_COUNT_CLASSES["hands_dataset"].values()),
+                        metavar="COUNT=NAME",
+                        help="fingers mode: the class for each finger count, e.g. 0=yes 1=handup 2=vectory 5=hello, "
+                             "or a real set's name (hands_dataset, linto); default: hands_dataset's 0-hand ... 5-hand")
     parser.add_argument("--landmark-model", type=Path, default=None, help="landmark.joblib from train.py --classifier landmark")
     parser.add_argument("--crop-model", type=Path, default=None, help="best.ckpt from train.py --classifier crop")
     parser.add_argument("--yolo", type=Path, default=None, help="YOLO weights from train_detector.py (fallback detector)")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.5,
-                        help="below this best probability the answer is no_gesture (default %(default)s)")
+                        help="below this probability of the answering hand's class the answer is no_gesture "
+                             "(default %(default)s)")
     parser.add_argument("--keep", choices=("all", "top"), default="all", help="classify all hand boxes or only the top one")
     parser.add_argument("--crop-expand", type=float, default=1.3, help="box expansion before the CNN crop (default %(default)s)")
     parser.add_argument("--second-look", action="store_true",
@@ -44,7 +51,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--min-hand-confidence", type=float, default=0.5, help="MediaPipe detection confidence")
     parser.add_argument("--no-rescue", dest="rescue", action="store_false",
                         help="MediaPipe once only; by default, where it finds no hand it looks again at confidence "
-                             "0.1, then on the image with a 25%% border (detect.RescuedHands)")
+                             "0.1, then on the image with a 25%% border, then on enlarged tiles (detect.RescuedHands)")
     parser.add_argument("--format", choices=("csv", "mcs"), default="csv",
                         help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
     parser.add_argument("--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
@@ -53,11 +60,27 @@ def parse_args(argv=None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def finger_classes(spec: list[str]) -> dict[int, str]:
+    """--finger-classes: a real set's name, or COUNT=NAME pairs."""
+    if len(spec) == 1 and spec[0] in FINGER_COUNT_CLASSES:
+        return FINGER_COUNT_CLASSES[spec[0]]
+    classes = {}
+    for item in spec:
+        count, _, name = item.partition("=")
+        if not count.isdigit() or not name:
+            raise ValueError(f"--finger-classes: {item!r} is not COUNT=NAME (e.g. 0=yes) or a real set's name")
+        classes[int(count)] = name
+    return classes
+
+
 def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
     from gesture_detection.detect import MediaPipeHands, RescuedHands, YoloHands
-    from gesture_detection.model import CropClassifier, LandmarkClassifier
+    from gesture_detection.model import CropClassifier, FingerCounter, LandmarkClassifier
 
-    landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
+    if args.mode == "fingers":
+        landmark = FingerCounter(finger_classes(args.finger_classes))
+    else:
+        landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
     crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None
     yolo = YoloHands(args.yolo, image_size=args.yolo_image_size) if args.yolo else None
     hands = MediaPipeHands(min_confidence=args.min_hand_confidence)

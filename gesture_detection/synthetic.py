@@ -31,6 +31,8 @@ GESTURES: dict[str, tuple[dict[str, float], float]] = {
     "like": ({"thumb": EXTENDED, "index": FOLDED, "middle": FOLDED, "ring": FOLDED, "pinky": FOLDED}, 55),
     "dislike": ({"thumb": EXTENDED, "index": FOLDED, "middle": FOLDED, "ring": FOLDED, "pinky": FOLDED}, 235),
 }
+# like and dislike are the same hand turned over: only where it points tells them apart
+ORIENTED_GESTURES = ("like", "dislike")
 
 
 def _rotation_z(degrees: float) -> np.ndarray:
@@ -42,6 +44,13 @@ def hand_landmarks(gesture: str, rng: np.random.Generator, size: float = 80.0, c
                    jitter: float = 1.0) -> tuple[np.ndarray, str]:
     """(21 x 3 landmarks in pixels, handedness) for one random hand showing `gesture`."""
     bends, rotation = GESTURES[gesture]
+    return posed_hand(bends, rotation, rng, size, centre, jitter)
+
+
+def posed_hand(bends: dict[str, float], rotation: float, rng: np.random.Generator, size: float = 80.0,
+               centre=(200.0, 150.0), jitter: float = 1.0) -> tuple[np.ndarray, str]:
+    """(21 x 3 landmarks in pixels, handedness) for one random hand with each finger bent by `bends`
+    degrees per joint (EXTENDED, FOLDED or between), turned by `rotation` degrees (0 = fingers up)."""
     points = [np.zeros(3)]
     for name, (angle, base, segments) in FINGERS.items():
         angle += rng.normal(0, 4 * jitter)

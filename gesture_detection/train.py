@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
@@ -23,7 +24,8 @@ from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir
 from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
                                     class_names_of, crop_items, load_annotations, readable, shared_set_csv,
                                     split_annotations)
-from gesture_detection.landmarks import cached_hand_detections, fit_box_scale, labelled_hand_features
+from gesture_detection.landmarks import (BoxStyle, cached_hand_detections, fit_box_scale, fit_box_style,
+                                         labelled_hands)
 from gesture_detection.model import CropClassifier, LandmarkClassifier
 
 TASK = "gesture_detection"
@@ -32,7 +34,7 @@ TASK = "gesture_detection"
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--classifier", choices=("landmark", "crop"), default="landmark",
-                        help="landmark: MLP/kNN on MediaPipe landmarks; crop: CNN on hand crops (default %(default)s)")
+                        help="landmark: logistic regression/MLP/kNN on MediaPipe landmark features; crop: CNN on hand crops (default %(default)s)")
     source = parser.add_argument_group("data (a real set, or --data with --format)")
     source.add_argument("--dataset", choices=sorted(SHARED_SETS), default=None, help="a real set under --shared-root")
     source.add_argument("--shared-root", type=Path, default=SHARED_ROOT, help="folder of the real sets")
@@ -43,8 +45,17 @@ def parse_args(argv=None) -> argparse.Namespace:
     source.add_argument("--images", type=Path, default=None, help="HaGRID images folder (<class>/<id>.jpg)")
     source.add_argument("--val-fraction", type=float, default=0.1, help="share of training images held out for validation")
     landmark = parser.add_argument_group("landmark classifier")
-    landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="knn",
-                          help="distance-weighted knn or an mlp (default %(default)s)")
+    landmark.add_argument("--landmark-kind", choices=LandmarkClassifier.KINDS, default="logistic",
+                          help="logistic regression, a small mlp or a distance-weighted knn (default %(default)s)")
+    landmark.add_argument("--oriented", action="store_true",
+                          help="keep where the hand points in the image as features: for classes that differ by it "
+                               "(thumb up / down, pointing left / right)")
+    landmark.add_argument("--asymmetric-classes", nargs="*", default=[],
+                          help="classes a mirror would change (pointing left or right): never mirrored in training")
+    landmark.add_argument("--logistic-c", type=float, default=0.1,
+                          help="inverse regularisation strength of the logistic regression (default %(default)s)")
+    landmark.add_argument("--augmented-copies", type=int, default=8,
+                          help="changed copies of each training hand (3-D turns, stretch, noise; default %(default)s)")
     landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
     landmark.add_argument("--prior-scale", type=float, default=8.0,
                           help="kNN familiarity: a hand this many typical neighbour distances from the training "
@@ -88,25 +99,28 @@ def main(argv=None) -> dict:
     print(f"{source}: {len(train)} training and {len(val)} validation images, classes {class_names}")
     from gesture_detection.detect import MediaPipeHands
 
-    box_scale = 1.25  # no boxes to fit it on (class folders): the usual landmark-box to hand-box ratio
+    # no boxes to fit them on (class folders): the usual landmark-box to hand-box ratio
+    box_scale, box_style = 1.25, BoxStyle()
     if args.classifier == "landmark" or any(a.boxes for a in train):
         detector = MediaPipeHands(min_confidence=args.min_hand_confidence)
         train_hands, _ = cached_hand_detections([a.path for a in train], detector, progress=True)
         val_hands, _ = cached_hand_detections([a.path for a in val], detector)
-        box_scale = fit_box_scale(train_hands, train)
-    metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale,
+        box_scale, box_style = fit_box_scale(train_hands, train), fit_box_style(train_hands, train)
+    metrics: dict = {"classes": class_names, "mediapipe_box_scale": box_scale, "box_style": asdict(box_style),
                      "train_images": len(train), "val_images": len(val)}
 
     if args.classifier == "landmark":
-        x_train, y_train = labelled_hand_features(train, train_hands, class_names)
-        x_val, y_val = labelled_hand_features(val, val_hands, class_names)
-        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_scale,
-                                        args.prior_scale)
-        classifier.fit(x_train, y_train)
-        metrics.update(train_hands=len(y_train), val_hands=len(y_val))
+        hands_train, y_train = labelled_hands(train, train_hands, class_names)
+        hands_val, y_val = labelled_hands(val, val_hands, class_names)
+        classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_style,
+                                        args.prior_scale, args.oriented, args.asymmetric_classes,
+                                        args.augmented_copies, args.logistic_c)
+        classifier.fit(hands_train, y_train, hands_val, y_val)
+        metrics.update(train_hands=len(y_train), val_hands=len(y_val),
+                       temperature=classifier.calibration.temperature)
         report = None
         if len(y_val):
-            predicted = [class_names[i] for i in classifier.probabilities(x_val).argmax(axis=1)]
+            predicted = [class_names[i] for i in classifier.probabilities(classifier.hand_features(hands_val)).argmax(axis=1)]
             report = classification_report(y_val, predicted, class_names)
             metrics.update(val_hand_accuracy=report.accuracy, val_hand_macro_f1=report.macro_f1)
         model_path = classifier.save(run_dir / "landmark.joblib")

@@ -1,5 +1,4 @@
-"""Box post-processing, the max-over-boxes decision and threshold, detector metrics, landmark
-normalisation and classifier, the three pipeline paths with stub detectors, and the output CSVs."""
+"""Box post-processing, the hand choice and threshold, detector metrics, the landmark classifier, the three pipeline paths with stub detectors, and the output CSVs."""
 from __future__ import annotations
 
 import csv
@@ -8,8 +7,8 @@ import numpy as np
 import pytest
 
 from gesture_detection.data import NO_GESTURE
-from gesture_detection.detect import Detection, RescuedHands, box_iou, detection_scores, expand_box, postprocess
-from gesture_detection.landmarks import landmark_features, normalise_landmarks
+from gesture_detection.detect import (Detection, RescuedHands, TiledHands, box_iou, detection_scores, expand_box,
+                                      postprocess)
 from gesture_detection.model import LandmarkClassifier, NearestHands
 from gesture_detection.pipeline import MCS_CLASSES, GesturePipeline, check_mcs_labels, decide
 from gesture_detection.predict import write_predictions
@@ -98,6 +97,48 @@ def test_rescued_hands_run_only_where_the_primary_finds_nothing(tmp_path):
         assert (primary.calls, low.calls, padded.calls) == (4, 2, 2)
 
 
+def test_tiled_hands_find_a_small_hand_and_give_it_back_in_image_pixels():
+    """A stub palm detector that sees the white square only when it is at least 30 px wide: in the
+    400 x 300 photo it is 24 px, in a tile enlarged 1.5 times 36 px; two tiles hold it, one hand comes back."""
+
+    class SquareFinder:
+        config = {"stub": "square"}
+
+        def __call__(self, rgb):
+            ys, xs = np.nonzero(rgb[:, :, 0] == 255)
+            if len(xs) == 0 or xs.max() - xs.min() + 1 < 30:
+                return []
+            points = np.zeros((21, 3), dtype=np.float32)
+            points[:, 0], points[:, 1] = xs.min(), ys.min()
+            points[1:, 0], points[1:, 1] = xs.max() + 1, ys.max() + 1
+            return [Detection(np.array([xs.min(), ys.min(), xs.max() + 1, ys.max() + 1], dtype=np.float32), 0.9, points)]
+
+    image = np.zeros((300, 400, 3), dtype=np.uint8)
+    image[138:162, 188:212] = 255  # in the middle: inside all four tiles
+    assert SquareFinder()(image) == []
+    tiled = TiledHands(SquareFinder())
+    (found,) = tiled(image)
+    np.testing.assert_allclose(found.box, [188, 138, 212, 162], atol=1)
+    np.testing.assert_allclose(found.landmarks[0, :2], [188, 138], atol=1)
+    assert tiled.config["tiles"] == 2 and tiled.config["stub"] == "square"
+
+
+def test_box_style_is_fitted_per_axis_and_applied_with_clipping():
+    from pathlib import Path
+
+    from gesture_detection.data import HandBox, ImageAnnotation
+    from gesture_detection.landmarks import BoxStyle, fit_box_style
+
+    # landmark boxes 40 x 50; the annotations draw them twice as wide, 1.5 times as high, 10 px lower
+    found = [[det([100 + k, 100, 140 + k, 150])] for k in range(3)]
+    truths = [ImageAnnotation(Path(f"{k}.jpg"), 400, 300, [HandBox("ok", 80 + k, 97.5, 160 + k, 172.5)]) for k in range(3)]
+    style = fit_box_style(found, truths)
+    assert (style.width, style.height, style.shift_x, style.shift_y) == pytest.approx((2.0, 1.5, 0.0, 0.2))
+    np.testing.assert_allclose(style.apply(np.array([100, 100, 140, 150]), 400, 300), [80, 97.5, 160, 172.5])
+    np.testing.assert_allclose(style.apply(np.array([0, 0, 40, 50]), 400, 300), [0, 0, 60, 72.5])  # clipped
+    assert fit_box_style([[]], truths[:1]) == BoxStyle()
+
+
 def test_detection_scores():
     truths = [np.array([[0, 0, 10, 10]]), np.array([[20, 20, 40, 40], [50, 50, 60, 60]])]
     perfect = [[det([0, 0, 10, 10])], [det([20, 20, 40, 40]), det([50, 50, 60, 60])]]
@@ -109,36 +150,25 @@ def test_detection_scores():
     assert box_iou(np.array([0, 0, 10, 10]), np.array([5, 0, 15, 10]))[0, 0] == pytest.approx(1 / 3)
 
 
-def test_landmark_normalisation_removes_position_scale_and_handedness():
-    rng = np.random.default_rng(0)
-    points = rng.normal(size=(21, 3)).astype(np.float32) * 30 + 100
-    base = normalise_landmarks(points, "Right")
-    moved = points * 2.5 + np.array([40, -10, 0], dtype=np.float32)
-    np.testing.assert_allclose(normalise_landmarks(moved, "Right"), base, atol=1e-5)
-    mirrored = points.copy()
-    mirrored[:, 0] = 400 - mirrored[:, 0]
-    np.testing.assert_allclose(normalise_landmarks(mirrored, "Left"), base, atol=1e-5)
-    assert np.linalg.norm(base.reshape(21, 3)[:, :2], axis=1).max() == pytest.approx(1.0)
-
-
 @pytest.fixture(scope="module")
 def landmark_classifier():
     train, labels = synthetic_detections(40, seed=0)
-    return LandmarkClassifier(LABELS, "mlp").fit(landmark_features(train), labels)
+    validation, validation_labels = synthetic_detections(10, seed=2)
+    return LandmarkClassifier(LABELS, "mlp", oriented=True).fit(train, labels, validation, validation_labels)
 
 
 def test_landmark_classifier_learns_generated_hands_and_round_trips(landmark_classifier, tmp_path):
     test, test_labels = synthetic_detections(15, seed=1)
-    features = landmark_features(test)
+    features = landmark_classifier.hand_features(test)
     predicted = np.array(LABELS)[landmark_classifier.probabilities(features).argmax(axis=1)]
     assert np.mean(predicted == np.array(test_labels)) >= 0.9
     again = LandmarkClassifier.load(landmark_classifier.save(tmp_path / "landmark.joblib"))
     np.testing.assert_allclose(again.probabilities(features), landmark_classifier.probabilities(features))
-    knn = LandmarkClassifier(LABELS, "knn").fit(features, test_labels)
+    knn = LandmarkClassifier(LABELS, "knn", oriented=True, augmented_copies=0).fit(test, test_labels)
     assert knn.probabilities(features).argmax(axis=1).tolist() == [LABELS.index(g) for g in test_labels]
     without_victory = [i for i, g in enumerate(test_labels) if g != "victory"]
     with pytest.raises(ValueError, match="classes with no training hand: victory"):
-        LandmarkClassifier(LABELS).fit(features[without_victory], [test_labels[i] for i in without_victory])
+        LandmarkClassifier(LABELS).fit([test[i] for i in without_victory], [test_labels[i] for i in without_victory])
 
 
 class StubCrop:
@@ -181,7 +211,7 @@ def test_pipeline_paths_and_fallbacks(landmark_classifier):
     assert (found_again.gesture, found_again.boxes[0].source) == ("victory", "yolo+mediapipe")
 
     assert set(fallback.stage_milliseconds) == {"mediapipe", "yolo", "crop_cnn"}
-    assert set(combined.predict(image, hands).stage_milliseconds) == {"landmark_knn"}  # detections given
+    assert set(combined.predict(image, hands).stage_milliseconds) == {"landmark"}  # detections given
 
     whole = GesturePipeline("crop_cnn", crop_model=crop_model, hands=lambda rgb: [], yolo=lambda rgb: [])
     prediction = whole.predict(image)

@@ -79,10 +79,10 @@ def test_real_box_csvs_have_the_documented_counts():
 @pytest.mark.real_data
 @pytest.mark.slow
 def test_landmark_path_on_real_linto_photos(tmp_path):
-    """MediaPipe + landmark kNN fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
+    """MediaPipe + the landmark classifier fitted on 8 photos per class gets >= 90% of 30 held-out test photos."""
     from gesture_detection.data import class_names_of, load_image, read_box_csv
     from gesture_detection.detect import MediaPipeHands
-    from gesture_detection.landmarks import cached_hand_detections, labelled_hand_features
+    from gesture_detection.landmarks import cached_hand_detections, labelled_hands
     from gesture_detection.model import LandmarkClassifier
     from gesture_detection.pipeline import GesturePipeline
 
@@ -92,12 +92,32 @@ def test_landmark_path_on_real_linto_photos(tmp_path):
     test = [a for c in classes for a in [a for a in annotations if a.split == "test" and a.label == c][:3]]
     hands = MediaPipeHands()
     found, _ = cached_hand_detections([a.path for a in train], hands, cache_root=tmp_path)
-    features, targets = labelled_hand_features(train, found, classes)
-    classifier = LandmarkClassifier(classes, "knn", neighbours=3).fit(features, targets)
+    classifier = LandmarkClassifier(classes).fit(*labelled_hands(train, found, classes))
     pipeline = GesturePipeline("landmark", classifier, hands=hands, threshold=0.0)
     answers = [pipeline.predict(load_image(a.path)).gesture for a in test]
     accuracy = np.mean([answer in a.gestures for answer, a in zip(answers, test)])
     assert accuracy >= 0.9, list(zip(answers, [a.label for a in test]))
+
+
+@pytest.mark.real_data
+def test_fingers_mode_counts_real_linto_hands_without_training(tmp_path):
+    """No model: the extended fingers of 5 LinTO test photos each of fist, index up, V and open palm."""
+    from gesture_detection.data import FINGER_COUNT_CLASSES, load_image, read_box_csv
+    from gesture_detection.detect import MediaPipeHands
+    from gesture_detection.model import FingerCounter
+    from gesture_detection.pipeline import GesturePipeline
+    from gesture_detection.predict import finger_classes
+
+    annotations = read_box_csv(shared_data_path("gesture_detection", "linto_multi_hand_gesture", "labels.csv"))
+    counts = FINGER_COUNT_CLASSES["linto"]
+    photos = [a for name in counts.values() for a in [a for a in annotations if a.split == "test" and a.label == name][:5]]
+    pipeline = GesturePipeline("fingers", FingerCounter(finger_classes(["linto"])), hands=MediaPipeHands(), threshold=0.0)
+    answers = [pipeline.predict(load_image(a.path)).gesture for a in photos]
+    assert np.mean([answer in a.gestures for answer, a in zip(answers, photos)]) >= 0.9, \
+        list(zip(answers, [a.label for a in photos]))
+    assert finger_classes(["0=fist", "5=palm"]) == {0: "fist", 5: "palm"}
+    with pytest.raises(ValueError, match="not COUNT=NAME"):
+        finger_classes(["fist"])
 
 
 @pytest.mark.real_data

@@ -1,0 +1,209 @@
+"""Hand features that describe the gesture, not the hand or the camera, and finger counting from them.
+
+MediaPipe gives each hand 21 landmarks in the photo's pixels (x, y, and a depth z on x's scale) and
+21 world landmarks (metres, about the hand's centre: the model's estimate of the hand's 3-D shape).
+Landmark order: 0 wrist; thumb 1-4; index 5-8; middle 9-12; ring 13-16; pinky 17-20.
+
+`hand_features` joins three blocks:
+
+- **palm frame** (36): the 18 landmarks other than the wrist, index MCP and pinky MCP in the affine
+  frame of those three (wrist at 0, index MCP at (1, 0), pinky MCP at (0, 1)), from the pixel x, y.
+  Any 2-D affine map of the photo (shift, scale, in-plane rotation, a non-square resize, a mirror)
+  moves the frame with the points, so these numbers do not change at all; and because the palm is
+  nearly flat, turning the hand out of the image plane changes its palm points little either.
+- **joints** (41): from the world landmarks (the pixel x, y, z where there are none): the bend at each
+  finger joint, how straight each finger is, fingertip distances to the wrist, to each other and
+  to the palm plane in palm sizes, the spread between fingers, and how squarely the palm faces the
+  camera. Lengths over lengths and angles: free of position, scale and any 3-D rotation or mirror.
+- **fingers** (6): `finger_extension` per finger, in (0, 1), and their sum, the geometric finger count.
+
+With `oriented=True` an **orientation** block (6) is added: where the palm, the index finger and the
+thumb point in the image (cos, sin each). It is what tells a thumb up from a thumb down or a hand
+pointing left from one pointing right, so it is kept only for datasets that declare such classes,
+and it is never mirrored at prediction (see `augment_hand` for the mirrored training copies).
+"""
+from __future__ import annotations
+
+import numpy as np
+
+WRIST, INDEX_MCP, MIDDLE_MCP, PINKY_MCP = 0, 5, 9, 17
+FINGER_NAMES = ("thumb", "index", "middle", "ring", "pinky")
+# each finger's chain from the wrist to its tip
+FINGER_CHAINS = ((0, 1, 2, 3, 4), (0, 5, 6, 7, 8), (0, 9, 10, 11, 12), (0, 13, 14, 15, 16), (0, 17, 18, 19, 20))
+TIPS = (4, 8, 12, 16, 20)
+PALM_FRAME_POINTS = tuple(i for i in range(21) if i not in (WRIST, INDEX_MCP, PINKY_MCP))
+# a palm-frame coordinate this far out only happens for a palm seen edge-on (a near-singular frame)
+PALM_FRAME_LIMIT = 4.0
+
+# Finger counting: a finger is extended when its joints are nearly straight. Per finger, the bend
+# (degrees, summed over its two outer joints: PIP + DIP, the thumb's MCP + IP) at which it is half
+# extended and the width of the transition; the thumb must also be away from the palm (tip to index
+# MCP, in palm sizes). In MediaPipe's world landmarks an extended finger bends 20-50 degrees, a
+# folded one 110-170; the values were picked on a small grid by the finger count on the train splits
+# of both real sets (README), never on a test image.
+HALF_EXTENDED_BEND = {"thumb": 35.0, "index": 70.0, "middle": 70.0, "ring": 70.0, "pinky": 70.0}
+BEND_WIDTH = {"thumb": 6.0, "index": 8.0, "middle": 8.0, "ring": 8.0, "pinky": 8.0}
+THUMB_HALF_AWAY, THUMB_AWAY_WIDTH = 0.4, 0.08
+
+N_PALM_FRAME, N_JOINTS, N_FINGERS, N_ORIENTATION = 2 * len(PALM_FRAME_POINTS), 41, 6, 6
+
+
+def n_features(oriented: bool = False) -> int:
+    return N_PALM_FRAME + N_JOINTS + N_FINGERS + (N_ORIENTATION if oriented else 0)
+
+
+def _as_points(points, name: str) -> np.ndarray:
+    """(N, 21, 3) float64 from one hand's (21, 3) or a batch's (N, 21, 3) landmarks."""
+    points = np.asarray(points, dtype=np.float64)
+    if points.shape[-2:] != (21, 3) or points.ndim not in (2, 3):
+        raise ValueError(f"{name}: expected 21 landmarks of (x, y, z) per hand, got shape {points.shape}")
+    return points.reshape(-1, 21, 3)
+
+
+def palm_frame_coordinates(pixels: np.ndarray) -> np.ndarray:
+    """(N, 18, 2): the other landmarks' x, y in the affine frame of wrist, index MCP and pinky MCP."""
+    pixels = _as_points(pixels, "pixel landmarks")
+    wrist = pixels[:, WRIST, :2]
+    basis = np.stack([pixels[:, INDEX_MCP, :2] - wrist, pixels[:, PINKY_MCP, :2] - wrist], axis=2)  # (N, 2, 2)
+    offsets = pixels[:, list(PALM_FRAME_POINTS), :2] - wrist[:, None]
+    scale = np.linalg.norm(basis, axis=1).prod(axis=1)
+    # a palm exactly edge-on has no frame: those hands get zeros (the identity keeps solve defined)
+    singular = np.abs(np.linalg.det(basis)) <= 1e-6 * np.maximum(scale, 1e-12)
+    basis[singular] = np.eye(2)
+    coordinates = np.linalg.solve(basis[:, None], offsets[..., None])[..., 0]
+    coordinates[singular] = 0.0
+    return np.clip(coordinates, -PALM_FRAME_LIMIT, PALM_FRAME_LIMIT)
+
+
+def _angle(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Angle in degrees between the vectors along the last axis of a and b."""
+    cosine = (a * b).sum(-1) / np.maximum(np.linalg.norm(a, axis=-1) * np.linalg.norm(b, axis=-1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def _bones(shape: np.ndarray) -> np.ndarray:
+    """(N, 5, 4, 3): each finger's four bones from the wrist outwards."""
+    return np.diff(shape[:, np.array(FINGER_CHAINS)], axis=2)
+
+
+def joint_bends(shape: np.ndarray) -> np.ndarray:
+    """(N, 5, 3) bends in degrees (0 = straight) at the three joints of each finger, base to tip."""
+    bones = _bones(_as_points(shape, "landmarks"))
+    return _angle(bones[:, :, :-1], bones[:, :, 1:])
+
+
+def palm_size(shape: np.ndarray) -> np.ndarray:
+    """(N,): mean distance from the wrist to the index, middle and pinky MCPs."""
+    shape = _as_points(shape, "landmarks")
+    size = np.linalg.norm(shape[:, [INDEX_MCP, MIDDLE_MCP, PINKY_MCP]] - shape[:, [WRIST]], axis=2).mean(axis=1)
+    if (size <= 0).any():
+        raise ValueError("degenerate landmarks: a palm has no size")
+    return size
+
+
+def _sigmoid(x):
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+def finger_extension(shape: np.ndarray) -> np.ndarray:
+    """(N, 5), thumb to pinky, in (0, 1): how surely each finger is extended, from the bends of its
+    outer two joints (and for the thumb also how far its tip is from the palm)."""
+    shape = _as_points(shape, "landmarks")
+    outer_bend = joint_bends(shape)[:, :, 1:].sum(axis=2)
+    half = np.array([HALF_EXTENDED_BEND[name] for name in FINGER_NAMES])
+    width = np.array([BEND_WIDTH[name] for name in FINGER_NAMES])
+    extension = _sigmoid((half - outer_bend) / width)
+    thumb_away = np.linalg.norm(shape[:, TIPS[0]] - shape[:, INDEX_MCP], axis=1) / palm_size(shape)
+    extension[:, 0] *= _sigmoid((thumb_away - THUMB_HALF_AWAY) / THUMB_AWAY_WIDTH)
+    return extension
+
+
+def count_distribution(extension: np.ndarray) -> np.ndarray:
+    """(N, 6): P(0..5 fingers extended) when each finger is extended independently with its probability."""
+    extension = np.asarray(extension, dtype=np.float64).reshape(-1, 5)
+    distribution = np.zeros((len(extension), 6))
+    distribution[:, 0] = 1.0
+    for finger in range(5):
+        p = extension[:, finger:finger + 1]
+        distribution = distribution * (1 - p) + np.pad(distribution[:, :-1], ((0, 0), (1, 0))) * p
+    return distribution
+
+
+def joint_features(shape: np.ndarray) -> np.ndarray:
+    """(N, 41): bends, straightness, fingertip distances, spread and palm facing (module docstring)."""
+    shape = _as_points(shape, "landmarks")
+    size = palm_size(shape)[:, None]
+    bones = _bones(shape)
+    bends = _angle(bones[:, :, :-1], bones[:, :, 1:]).reshape(len(shape), -1) / 180.0
+    outer = bones[:, :, 1:]  # MCP to tip
+    straightness = np.linalg.norm(outer.sum(axis=2), axis=2) / np.maximum(np.linalg.norm(outer, axis=3).sum(axis=2), 1e-12)
+    tips = shape[:, list(TIPS)]
+    wrist = shape[:, [WRIST]]
+    tip_to_wrist = np.linalg.norm(tips - wrist, axis=2) / size
+    neighbouring_tips = np.linalg.norm(np.diff(tips, axis=1), axis=2) / size
+    thumb_to_palm = np.linalg.norm(tips[:, [0]] - shape[:, [INDEX_MCP, PINKY_MCP]], axis=2) / size
+    spread = _angle(outer[:, :-1, 0], outer[:, 1:, 0]) / 180.0
+    normal = np.cross(shape[:, INDEX_MCP] - shape[:, WRIST], shape[:, PINKY_MCP] - shape[:, WRIST])
+    normal /= np.maximum(np.linalg.norm(normal, axis=1, keepdims=True), 1e-12)
+    # the normal's sign flips with a mirror, so only magnitudes enter
+    tip_off_palm = np.abs(((tips - wrist) * normal[:, None]).sum(axis=2)) / size
+    facing = np.abs(normal[:, 2:])
+    return np.concatenate([bends, straightness, tip_to_wrist, neighbouring_tips, thumb_to_palm, spread,
+                           tip_off_palm, facing], axis=1)
+
+
+def orientation_features(pixels: np.ndarray) -> np.ndarray:
+    """(N, 6): cos, sin of the image directions of the palm (wrist to middle MCP), the index finger and
+    the thumb (MCP to tip)."""
+    pixels = _as_points(pixels, "pixel landmarks")[..., :2]
+    directions = np.stack([pixels[:, MIDDLE_MCP] - pixels[:, WRIST], pixels[:, 8] - pixels[:, INDEX_MCP],
+                           pixels[:, 4] - pixels[:, 2]], axis=1)
+    directions /= np.maximum(np.linalg.norm(directions, axis=2, keepdims=True), 1e-12)
+    return directions.reshape(len(pixels), -1)
+
+
+def hand_features(pixels, world=None, oriented: bool = False) -> np.ndarray:
+    """The feature vectors (N, n_features) of hands (see the module docstring): `pixels` (N, 21, 3)
+    MediaPipe landmarks in pixels, `world` (N, 21, 3) their world landmarks or None (then the pixel
+    x, y, z stand in for them). One hand's (21, 3) arrays give a (1, n_features) array."""
+    pixels = _as_points(pixels, "pixel landmarks")
+    shape = _as_points(world, "world landmarks") if world is not None else pixels
+    if len(shape) != len(pixels):
+        raise ValueError(f"{len(pixels)} hands of pixel landmarks but {len(shape)} of world landmarks")
+    extension = finger_extension(shape)
+    blocks = [palm_frame_coordinates(pixels).reshape(len(pixels), -1), joint_features(shape), extension,
+              extension.sum(axis=1, keepdims=True)]
+    if oriented:
+        blocks.append(orientation_features(pixels))
+    return np.concatenate(blocks, axis=1).astype(np.float32)
+
+
+def _rotations(x_degrees: np.ndarray, y_degrees: np.ndarray, z_degrees: np.ndarray) -> np.ndarray:
+    """(N, 3, 3) rotations about the image's x, then y, then the view axis z."""
+    ax, ay, az = np.radians(x_degrees), np.radians(y_degrees), np.radians(z_degrees)
+    one, zero = np.ones_like(ax), np.zeros_like(ax)
+    rx = np.stack([one, zero, zero, zero, np.cos(ax), -np.sin(ax), zero, np.sin(ax), np.cos(ax)], 1).reshape(-1, 3, 3)
+    ry = np.stack([np.cos(ay), zero, np.sin(ay), zero, one, zero, -np.sin(ay), zero, np.cos(ay)], 1).reshape(-1, 3, 3)
+    rz = np.stack([np.cos(az), -np.sin(az), zero, np.sin(az), np.cos(az), zero, zero, zero, one], 1).reshape(-1, 3, 3)
+    return rz @ ry @ rx
+
+
+def augment_hands(pixels: np.ndarray, world: np.ndarray, rng: np.random.Generator, mirror: np.ndarray,
+                  out_of_plane: float = 25.0, in_plane: float = 15.0, stretch: float = 0.25,
+                  noise: float = 0.03) -> tuple[np.ndarray, np.ndarray]:
+    """Randomly changed copies of hands' pixel and world landmarks (N, 21, 3), as other photos of them
+    might give: turned in 3-D (up to `out_of_plane` degrees about the image axes, `in_plane` about the
+    view axis), the photo stretched non-uniformly (x and y each by a factor up to e^±`stretch`), every
+    point moved by Gaussian noise of `noise` palm sizes, and where `mirror` (N,) is true flipped left
+    to right (a left hand's copy of a right hand: only for classes whose meaning survives a mirror)."""
+    pixels, world = _as_points(pixels, "pixel landmarks"), _as_points(world, "world landmarks")
+    n = len(pixels)
+    flips = np.where(np.asarray(mirror, dtype=bool)[:, None], [-1.0, 1.0, 1.0], [1.0, 1.0, 1.0])
+    turns = _rotations(*rng.uniform(-out_of_plane, out_of_plane, (2, n)), rng.uniform(-in_plane, in_plane, n))
+    transform = flips[:, :, None] * turns  # mirror after turning
+    centre = pixels[:, [WRIST]]
+    moved = (pixels - centre) @ transform.transpose(0, 2, 1)
+    moved[..., :2] *= np.exp(rng.uniform(-stretch, stretch, (n, 1, 2)))
+    moved += rng.normal(size=moved.shape) * (noise * palm_size(pixels))[:, None, None] + centre
+    moved_world = world @ transform.transpose(0, 2, 1) + rng.normal(size=world.shape) * (noise * palm_size(world))[:, None, None]
+    return moved, moved_world

@@ -179,7 +179,9 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, min_s
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 image = _flatten_alpha(image)
             rgb = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError, ImportError) as error:
+    except UnidentifiedImageError as error:  # its message is the repr of the in-memory buffer, which says nothing
+        raise InputError(label, "cannot decode image (not an image format PIL reads, or a damaged file)") from error
+    except (OSError, SyntaxError, ValueError, ImportError) as error:
         # ImportError: once ultralytics is imported it patches Image.open to retry undecodable bytes with
         # the optional pi-heif plugin, which raises ModuleNotFoundError where that plugin is not installed.
         raise InputError(label, f"cannot decode image ({error})") from error

@@ -36,13 +36,13 @@ from __future__ import annotations
 import argparse
 import platform
 from dataclasses import asdict
-import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.metrics import classification_report
 from core.results import markdown_table, publish_table, read_results, write_results
 from core.training import RUNS_DIR
@@ -490,4 +490,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    run_main(main)

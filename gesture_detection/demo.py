@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import argparse
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.env import REPO_ROOT
 from core.io import AtomicVideoWriter, write_image
 
@@ -87,4 +87,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

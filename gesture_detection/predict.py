@@ -16,10 +16,10 @@ from __future__ import annotations
 
 import argparse
 import csv
-import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main, skip
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, AtomicVideoWriter, InputError, atomic_open, iter_video_frames, \
     list_files, video_info, write_image
 
@@ -33,7 +33,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--mode", choices=MODES, default="landmark",
                         help="landmark, crop_cnn, combined (landmarks where MediaPipe finds a hand, else the crop CNN), "
                              "or fingers (extended fingers counted, no model; see --finger-classes)")
-    parser.add_argument("--finger-classes", nargs="+", default=list(FINGER_COUNT_CLASSES["hands_dataset"].values()),
+    parser.add_argument("--finger-classes", nargs="+", default=["hands_dataset"],
                         metavar="COUNT=NAME",
                         help="fingers mode: the class for each finger count, e.g. 0=yes 1=handup 2=vectory 5=hello, "
                              "or a real set's name (hands_dataset, linto); default: hands_dataset's 0-hand ... 5-hand")
@@ -118,7 +118,7 @@ def iter_predictions(pipeline: GesturePipeline, files: list[Path], annotate_dir:
                 if writer is not None:
                     writer.close(keep=False)
                     writer = None
-                print(f"skipped: {error}", file=sys.stderr)
+                skip(path, error.reason)
                 yield str(path), None, error.reason
             if writer is not None:
                 writer.close()
@@ -126,7 +126,7 @@ def iter_predictions(pipeline: GesturePipeline, files: list[Path], annotate_dir:
         try:
             rgb = load_image(path)
         except InputError as error:
-            print(f"skipped: {error}", file=sys.stderr)
+            skip(path, error.reason)
             yield str(path), None, error.reason
             continue
         prediction = pipeline.predict(rgb)
@@ -136,25 +136,29 @@ def iter_predictions(pipeline: GesturePipeline, files: list[Path], annotate_dir:
 
 
 def write_predictions(rows, output: Path, fmt: str) -> tuple[int, list[tuple[str, str]]]:
-    """Write the CSV atomically; returns the number of rows and the (path, reason) of skipped inputs."""
-    count, errors = 0, []
+    """Write the CSV atomically; returns the number of rows and the (path, reason) of skipped inputs.
+    When every input failed nothing is written and the error names the first one."""
+    predictions, errors = [], []
+    for path, prediction, error in rows:
+        if prediction is None:
+            errors.append((path, error))
+        else:
+            predictions.append((path, prediction))
+    if not predictions:
+        raise InputError(errors[0][0] if errors else output, "no input could be read" + (f" ({errors[0][1]})" if errors else ""))
     with atomic_open(output) as handle:
         writer = csv.writer(handle)
         writer.writerow([*MCS_CLASSES, "frame_path"] if fmt == "mcs" else ["path", "gesture", "probability"])
-        for path, prediction, error in rows:
-            if prediction is None:
-                errors.append((path, error))
-                continue
+        for path, prediction in predictions:
             if fmt == "mcs":
                 row = mcs_row(prediction, path)
                 writer.writerow([f"{row[name]:.6f}" for name in MCS_CLASSES] + [path])
             else:
                 writer.writerow([path, prediction.gesture, f"{prediction.probability:.6f}"])
-            count += 1
     if errors:
         with atomic_open(output.with_name(f"{output.stem}_errors.csv")) as handle:
             csv.writer(handle).writerows([("path", "reason"), *errors])
-    return count, errors
+    return len(predictions), errors
 
 
 def main(argv=None) -> int:
@@ -174,4 +178,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run_main(main)

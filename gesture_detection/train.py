@@ -12,11 +12,11 @@ skipped with a warning; a class with no training example is an error.
 from __future__ import annotations
 
 import argparse
-import sys
 from dataclasses import asdict
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
                            seed_everything, trainer_options_from_args, write_run_records)
@@ -151,4 +151,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    run_main(main)

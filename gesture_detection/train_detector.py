@@ -13,11 +13,11 @@ hand-box recall at IoU 0.5 (`detect.detection_scores`), written to `metrics.json
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
+from core.cli import run_main
 from core.env import install_ultralytics_font
 from core.io import write_json
 from core.training import config_dict, make_run_dir
@@ -117,4 +117,4 @@ def main(argv=None) -> dict:
 
 
 if __name__ == "__main__":
-    sys.exit(0 if main() else 1)
+    run_main(main)

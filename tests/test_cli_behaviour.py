@@ -18,12 +18,20 @@ CASES = [  # module, arguments ({tmp} is a fresh folder), what the message must 
     ("action_recognition.predict", ["--checkpoint", "{tmp}/none.ckpt", "{tmp}", "-o", "{tmp}/out.csv"], "none.ckpt: checkpoint not found"),
     ("video_gestures.predict", ["--checkpoint", "{tmp}/none.ckpt", "{tmp}/clip.mp4", "-o", "{tmp}/out.csv"], "none.ckpt: checkpoint not found"),
     ("pose_smoothing.extract", ["{tmp}/missing.mp4", "-o", "{tmp}/out.csv"], "missing.mp4: file not found"),
+    ("gesture_detection.predict", ["{tmp}/empty", "--landmark-model", "{tmp}/none.joblib", "--output", "{tmp}/out.csv"],
+     "none.joblib: no landmark classifier"),
+    ("gesture_detection.predict", ["{tmp}/empty", "--mode", "fingers", "--output", "{tmp}/out.csv"], "empty: no files with extension"),
+    ("gesture_detection.predict", ["{tmp}/missing.jpg", "--mode", "fingers", "--output", "{tmp}/out.csv"], "missing.jpg: no such file"),
+    ("gesture_detection.predict", ["{tmp}/bad.jpg", "--mode", "fingers", "--output", "{tmp}/out.csv"],
+     "bad.jpg: no input could be read (cannot decode image (not an image format"),
 ]
 
 
 @pytest.mark.parametrize("module, arguments, message", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 def test_a_users_mistake_is_status_two_with_the_file_and_reason(module, arguments, message, tmp_path, capsys):
     write_audio(tmp_path / "voice.wav", np.zeros(8000, np.float32), 8000)
+    (tmp_path / "empty").mkdir()
+    (tmp_path / "bad.jpg").write_bytes(b"not a picture")
     argv = [a.format(tmp=tmp_path) for a in arguments]
     with pytest.raises(SystemExit) as exit_info:
         run_main(importlib.import_module(module).main, argv)
@@ -31,3 +39,21 @@ def test_a_users_mistake_is_status_two_with_the_file_and_reason(module, argument
     assert exit_info.value.code == 2, err
     assert message in err and "Traceback" not in err
     assert not (tmp_path / "out.csv").exists() and not (tmp_path / "r.json").exists()
+
+
+def test_some_inputs_failing_is_status_one_and_the_output_holds_the_rest(tmp_path, capsys):
+    """gesture_detection in fingers mode (no model needed) on a real photo with hands and a broken file."""
+    import shutil
+    from pathlib import Path
+
+    import ultralytics
+
+    shutil.copy(Path(ultralytics.__file__).parent / "assets" / "zidane.jpg", tmp_path / "zidane.jpg")
+    (tmp_path / "bad.jpg").write_bytes(b"not a picture")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(importlib.import_module("gesture_detection.predict").main,
+                 [str(tmp_path / "bad.jpg"), str(tmp_path / "zidane.jpg"), "--mode", "fingers", "--output", str(tmp_path / "out.csv")])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 1 and f"skipped {tmp_path / 'bad.jpg'}: cannot decode image" in err
+    rows = (tmp_path / "out.csv").read_text().splitlines()
+    assert rows[0] == "path,gesture,probability" and len(rows) == 2 and rows[1].startswith(str(tmp_path / "zidane.jpg"))

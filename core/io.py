@@ -179,11 +179,12 @@ def read_image(source: str | os.PathLike | bytes, name: str | None = None, min_s
             if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
                 image = _flatten_alpha(image)
             rgb = np.asarray(image.convert("RGB"))
-    except UnidentifiedImageError as error:  # its message is the repr of the in-memory buffer, which says nothing
+    except (UnidentifiedImageError, ImportError) as error:
+        # UnidentifiedImageError's message is the repr of the in-memory buffer, which says nothing. ImportError:
+        # once ultralytics is imported it patches Image.open to retry unidentified bytes with the optional
+        # pi-heif plugin, which raises ModuleNotFoundError where that plugin is not installed.
         raise InputError(label, "cannot decode image (not an image format PIL reads, or a damaged file)") from error
-    except (OSError, SyntaxError, ValueError, ImportError) as error:
-        # ImportError: once ultralytics is imported it patches Image.open to retry undecodable bytes with
-        # the optional pi-heif plugin, which raises ModuleNotFoundError where that plugin is not installed.
+    except (OSError, SyntaxError, ValueError) as error:
         raise InputError(label, f"cannot decode image ({error})") from error
     if min(rgb.shape[:2]) < min_side:
         raise InputError(label, f"image too small ({rgb.shape[1]}x{rgb.shape[0]} px, need {min_side} px per side)")

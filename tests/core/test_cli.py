@@ -54,3 +54,15 @@ def test_debug_flag_is_removed_and_bad_usage_keeps_argparse_status(capsys):
 def test_a_bug_keeps_its_traceback():
     with pytest.raises(ZeroDivisionError):
         run_main(lambda argv: 1 / 0, [])
+
+
+def test_expected_skips_are_reported_but_keep_status_zero(capsys):
+    from core.cli import expected_skips
+
+    def main(argv):
+        with expected_skips():
+            skip("demo/broken.jpg", "cannot decode image")
+        return 0
+
+    status, err = _status(main, [], capsys)
+    assert status == 0 and "skipped demo/broken.jpg" in err

@@ -114,9 +114,9 @@ def enroll_command(args: argparse.Namespace) -> SpeakerRegistry:
 
     if args.registry.is_file():
         registry = SpeakerRegistry.load(args.registry)
-        if args.encoder or args.checkpoint:
-            registry.check_encoder(load_encoder(args.encoder or registry.encoder["name"], args.checkpoint).spec(), args.registry)
-        encoder = encoder_from_spec(registry.encoder)
+        # the encoder asked for (by default the registry's own), loaded once and checked against the registry
+        encoder = load_encoder(args.encoder or registry.encoder["name"], args.checkpoint or registry.encoder.get("checkpoint"))
+        registry.check_encoder(encoder.spec(), args.registry)
     else:
         encoder = load_encoder(args.encoder or "ge2e", args.checkpoint)
         registry = new_registry(encoder, args.calibration)

@@ -414,6 +414,21 @@ def find_duplicates(faces: FaceSet, max_distance: int = 4, chunk: int = 256) -> 
     return CleanReport(keep, groups, conflicts)
 
 
+def near_copies(faces: FaceSet, others: Sequence[FaceSet], max_distance: int = 4, chunk: int = 512) -> np.ndarray:
+    """Mask of `faces` with a perceptual-hash duplicate (<= `max_distance` bits) in any of `others`.
+
+    FER2013 repeats some faces across its splits; training drops its copies of valid/test faces with this,
+    and the bench scores test accuracy without the test faces that have a copy in what the model saw."""
+    hashes = np.array([perceptual_hash(img) for img in faces.images], dtype=np.uint64)
+    other = np.array([perceptual_hash(img) for group in others for img in group.images], dtype=np.uint64)
+    mask = np.zeros(len(faces), dtype=bool)
+    if len(other) == 0:
+        return mask
+    for start in range(0, len(faces), chunk):
+        mask[start:start + chunk] = (hamming_matrix(hashes[start:start + chunk], other) <= max_distance).any(axis=1)
+    return mask
+
+
 # ----------------------------------------------------------------------------------------- torch dataset
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 

@@ -22,7 +22,7 @@ from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
 from core.training import (LAST_EPOCH, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
                            seed_everything, trainer_options_from_args, write_run_records)
-from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, concat, find_duplicates,  # noqa: E402
+from emotion.data import (CLASSES, FaceDataset, FaceSet, balanced_sample_weights, concat, find_duplicates, near_copies,  # noqa: E402
                           load_fer2013_csv, load_ferplus, load_skillbox_train, resize_faces, train_augmentation)
 from emotion.model import HEADS, EmotionModule, load_module, predict_faces  # noqa: E402
 from emotion.va import va_ccc, va_from_distribution  # noqa: E402
@@ -41,7 +41,8 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--val-fraction", type=float, default=0.15, help="skillbox: stratified validation share")
     data.add_argument("--detector", default="mediapipe", choices=("mediapipe", "haar", "none"),
                       help="skillbox: face detector for cropping (FER faces are already cropped)")
-    data.add_argument("--clean", action="store_true", help="drop perceptual-hash duplicates and conflicts from the training set")
+    data.add_argument("--clean", action="store_true", help="drop perceptual-hash duplicates and conflicts from the training set, "
+                      "and its near copies of validation and test faces")
     data.add_argument("--train-on-val", action="store_true",
                       help="final model: train on train + val with a recipe already chosen on val; best.ckpt is then "
                            "the last epoch and the val figures printed are not held out (test stays untouched)")
@@ -123,6 +124,10 @@ def load_splits(args: argparse.Namespace) -> dict[str, FaceSet]:
         print(f"clean: {len(report.groups)} duplicate groups, {len(report.conflicts)} with conflicting labels, "
               f"kept {len(report.keep)} of {len(splits['train'])}")
         splits["train"] = splits["train"].subset(report.keep)
+        held_out = [faces for name, faces in splits.items() if name != "train"]
+        copies = near_copies(splits["train"], held_out)
+        print(f"clean: dropped {int(copies.sum())} training faces with a near copy in {', '.join(n for n in splits if n != 'train')}")
+        splits["train"] = splits["train"].subset(np.flatnonzero(~copies))
     if args.train_on_val:
         splits["train"] = concat([splits["train"], splits["val"]])
     if args.limit_train and args.limit_train < len(splits["train"]):

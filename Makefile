@@ -19,7 +19,7 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export MPLBACKEND := Agg
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help env demo test test-fast bench requirements clean
+.PHONY: help env demo test test-fast bench weights requirements clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
@@ -46,6 +46,9 @@ bench: env  ## real-data benchmarks: results/<task>.json and the README tables
 	@for task in $(TASKS); do \
 	  if [ -f $$task/bench.py ]; then echo "=== bench: $$task"; $(PY) -m $$task.bench || exit 1; fi; \
 	done
+
+weights: env  ## train each task's default model on ../shared/data into weights/<task>/ + weights/MANIFEST.json (reuses runs/)
+	$(PY) -m core.release
 
 requirements: uv.lock  ## export requirements.txt from the lock, for pip users
 	$(UV) export --frozen --no-hashes --no-emit-project --format requirements-txt -o requirements.txt

@@ -1,5 +1,6 @@
 """Predict the action in videos or frame folders with a trained model, an ensemble or a fused pair.
 
+    python -m action_recognition.predict clip.mp4 videos/ -o predictions.csv     # the released model
     python -m action_recognition.predict --checkpoint runs/action_recognition/tsn/best.ckpt clip.mp4 videos/ -o predictions.csv
     python -m action_recognition.predict --checkpoint best.ckpt frames_of_one_clip/ --top-k 5
     python -m action_recognition.predict --ensemble runs/action_recognition/ensemble/ensemble.json videos/
@@ -31,6 +32,7 @@ from action_recognition.inference import load_model, predict_probabilities, prob
 from action_recognition.keypoints import cached_keypoints  # noqa: E402
 from core.cli import run_main  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
+from core.weights import released  # noqa: E402
 
 
 def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> LoadedClips:
@@ -108,8 +110,7 @@ def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | No
         return labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
     if ensemble is not None:
         return weighted_prediction(read_spec(ensemble)["members"], inputs, num_frames, tta_flip)
-    if checkpoint is None:
-        raise ValueError("give --checkpoint, --ensemble or --fusion")
+    checkpoint = checkpoint or released("action_recognition", "frame")
     return weighted_prediction([{"checkpoint": checkpoint, "weight": 1.0}], inputs, num_frames, tta_flip)
 
 
@@ -128,7 +129,8 @@ def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.nd
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or folders of frame images")
-    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train")
+    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train (default: the released "
+                        "model, weights/action_recognition/frame.ckpt)")
     parser.add_argument("--ensemble", type=Path, help="an ensemble.json from action_recognition.ensemble (instead of --checkpoint)")
     parser.add_argument("--fusion", type=Path, help="a fusion.json from action_recognition.fusion (instead of --checkpoint)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")

@@ -1,7 +1,7 @@
 """Test folder -> `submission.csv` in the Skillbox competition format (header `image_path,emotion`, one
 row per test image, bare file names, natural order or the sample submission's order), written atomically.
 
-    python -m emotion.predict --weights weights/emotion.ckpt --test-dir test_kaggle --output submission.csv
+    python -m emotion.predict --test-dir test_kaggle --output submission.csv
     python -m emotion.predict ... --sample-submission sample_submission.csv --probabilities probs.csv
     python -m emotion.predict --check submission.csv --test-dir test_kaggle     # validate a submission
 
@@ -24,12 +24,10 @@ import core  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from core.cli import run_main  # noqa: E402
-from core.env import REPO_ROOT  # noqa: E402
 from core.io import InputError, atomic_open  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
+from core.weights import released  # noqa: E402
 from emotion.data import CLASSES, SUBMISSION_HEADER, list_test_images, load_images, read_submission  # noqa: E402
-
-DEFAULT_WEIGHTS = REPO_ROOT / "weights" / "emotion.ckpt"
 
 
 def write_submission_csv(target: str | Path, names: list[str], labels: list[str]) -> Path:
@@ -101,8 +99,9 @@ def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Pa
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS,
-                        help="EmotionModule checkpoint (.ckpt) or exported .onnx (default %(default)s, written by `make bench`)")
+    parser.add_argument("--weights", type=Path,
+                        help="EmotionModule checkpoint (.ckpt) or exported .onnx (default: the released recognizer, "
+                             "weights/emotion/emotion.ckpt, written by `make weights`)")
     parser.add_argument("--test-dir", type=Path, help="folder of test images (test_kaggle/)")
     parser.add_argument("--sample-submission", type=Path, default=None,
                         help="sample_submission.csv: its rows fix the image names and order")
@@ -133,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
     from emotion.recognizer import EmotionRecognizer
 
     try:
-        recognizer = EmotionRecognizer(args.weights, detector=args.detector, backend=args.backend,
+        recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector, backend=args.backend,
                                        threads=args.threads, tta=args.tta)
         result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size)
     except InputError as error:

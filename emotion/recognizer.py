@@ -1,6 +1,6 @@
 """`EmotionRecognizer`: weights in, frame in, emotion out (the class the competition's webcam prototype asks for).
 
-    recognizer = EmotionRecognizer("weights/emotion.ckpt")
+    recognizer = EmotionRecognizer("weights/emotion/emotion.ckpt")   # the released one (core.weights)
     result = recognizer.predict(frame)            # RGB uint8 frame (pass bgr=True for OpenCV frames)
     result.label, result.probabilities, result.valence, result.arousal, result.box, result.face_found
 
@@ -63,7 +63,8 @@ class EmotionRecognizer:
                  tta: bool = False):
         weights = Path(weights)
         if not weights.is_file():
-            raise InputError(weights, "weights file not found (train one with `python -m emotion.train`)")
+            raise InputError(weights, "weights file not found; run `make weights` (the released recognizer) or pass "
+                                      "--weights with a checkpoint from `python -m emotion.train`")
         check_backend(backend)
         self.tta = tta
         self.detector = FaceDetector(detector)

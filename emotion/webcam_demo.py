@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from core.cli import run_main  # noqa: E402
 from core.io import AtomicVideoWriter, InputError  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
-from emotion.predict import DEFAULT_WEIGHTS  # noqa: E402
+from core.weights import released  # noqa: E402
 
 GREEN, WHITE, GREY, RED = (60, 200, 60), (255, 255, 255), (90, 90, 90), (220, 60, 60)
 
@@ -129,7 +129,8 @@ def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="0", help="camera index (0, 1, ...) or a video file (default %(default)s)")
-    parser.add_argument("--weights", type=Path, default=DEFAULT_WEIGHTS, help="checkpoint or .onnx (default %(default)s)")
+    parser.add_argument("--weights", type=Path, help="checkpoint or .onnx (default: the released recognizer, "
+                        "weights/emotion/emotion.ckpt)")
     parser.add_argument("--output", type=Path, default=None, help="write the annotated video here (no window)")
     parser.add_argument("--show", action="store_true", help="show a window even when writing --output")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = until the end)")
@@ -145,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     from emotion.recognizer import EmotionRecognizer
 
     try:
-        recognizer = EmotionRecognizer(args.weights, detector=args.detector, backend=args.backend, threads=args.threads)
+        recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector, backend=args.backend, threads=args.threads)
         stats = run(recognizer, args.source, args.output, args.max_frames, show=args.show or args.output is None,
                     classify_no_face=args.classify_no_face)
     except InputError as error:

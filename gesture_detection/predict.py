@@ -2,8 +2,8 @@
 (or, with `--format mcs`, the MachinesCanSee answers.csv with a probability per class and frame_path),
 and optionally annotated images (or an annotated video) with the boxes and labels drawn.
 
-    python -m gesture_detection.predict photos/ --landmark-model runs/gesture_detection/lm_linto/landmark.joblib \\
-        --output runs/predictions.csv --annotate-dir runs/annotated
+    python -m gesture_detection.predict photos/ --output runs/predictions.csv --annotate-dir runs/annotated  # released model
+    python -m gesture_detection.predict photos/ --landmark-model runs/gesture_detection/lm_linto/landmark.joblib
     python -m gesture_detection.predict clip.mp4 --mode combined --landmark-model L.joblib \\
         --crop-model runs/gesture_detection/crop_linto/best.ckpt --yolo runs/gesture_detection/yolo_ft/yolo/weights/last.pt
     python -m gesture_detection.predict photos/ --mode fingers --finger-classes 0=fist 1=one 2=two 5=palm   # no model
@@ -22,6 +22,7 @@ import core  # noqa: F401  (offline environment first)
 from core.cli import run_main, skip
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, AtomicVideoWriter, InputError, atomic_open, iter_video_frames, \
     list_files, video_info, write_image
+from core.weights import released
 
 from gesture_detection.data import FINGER_COUNT_CLASSES, load_image
 from gesture_detection.pipeline import MODES, MCS_CLASSES, GesturePipeline, check_mcs_labels, draw, mcs_row
@@ -37,7 +38,10 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar="COUNT=NAME",
                         help="fingers mode: the class for each finger count, e.g. 0=yes 1=handup 2=vectory 5=hello, "
                              "or a real set's name (hands_dataset, linto); default: hands_dataset's 0-hand ... 5-hand")
-    parser.add_argument("--landmark-model", type=Path, default=None, help="landmark.joblib from train.py --classifier landmark")
+    parser.add_argument("--landmark-model", type=Path, default=None,
+                        help="landmark.joblib from train.py --classifier landmark (default: the released LinTO model, "
+                             "weights/gesture_detection/landmark_linto.joblib; landmark_hands_dataset.joblib beside it "
+                             "counts fingers 0-5)")
     parser.add_argument("--crop-model", type=Path, default=None, help="best.ckpt from train.py --classifier crop")
     parser.add_argument("--yolo", type=Path, default=None, help="YOLO weights from train_detector.py (fallback detector)")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size (default %(default)s)")
@@ -79,6 +83,8 @@ def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
 
     if args.mode == "fingers":
         landmark = FingerCounter(finger_classes(args.finger_classes))
+    elif args.mode in ("landmark", "combined"):
+        landmark = LandmarkClassifier.load(args.landmark_model or released("gesture_detection", "landmark_linto"))
     else:
         landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
     crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None

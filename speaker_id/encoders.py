@@ -20,6 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from core.io import resample
+from core.weights import released
 from speaker_id.frontend import SAMPLE_RATE
 
 ENCODERS = ("ge2e", "cnn")
@@ -78,9 +79,7 @@ def load_encoder(name: str, checkpoint: str | Path | None = None) -> SpeakerEnco
     if name == "ge2e":
         return Ge2eEncoder()
     if name == "cnn":
-        if checkpoint is None:
-            raise ValueError("--encoder cnn needs --checkpoint (a best.ckpt from speaker_id.train)")
-        return CnnEncoder(checkpoint)
+        return CnnEncoder(checkpoint or released("speaker_id", "cnn"))
     raise ValueError(f"unknown encoder {name!r}; choose from {', '.join(ENCODERS)}")
 
 

@@ -1,5 +1,6 @@
 """Predict the speaker of audio files with a trained checkpoint.
 
+    python -m speaker_id.predict clips/ -o predictions.csv     # the released FSDD model (weights/speaker_id/cnn.ckpt)
     python -m speaker_id.predict --checkpoint runs/speaker_id/fsdd/best.ckpt clips/ -o predictions.csv
 
 Writes a CSV `path,speaker,probability` (one row per readable file, in path order). Unreadable or
@@ -14,6 +15,7 @@ import core  # noqa: F401  (offline environment first)
 from core.cli import run_main, skip
 from core.io import write_csv
 from core.onnx import BACKENDS
+from core.weights import released
 from speaker_id.data import audio_inputs, read_clips
 from speaker_id.inference import load_model, predict_probabilities
 
@@ -21,7 +23,8 @@ from speaker_id.inference import load_model, predict_probabilities
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="a best.ckpt from speaker_id.train")
+    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train (default: the released "
+                        "FSDD model, weights/speaker_id/cnn.ckpt)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
@@ -42,7 +45,7 @@ def predict(checkpoint: Path, inputs: list[str], batch_size: int = 64, backend: 
 
 def main(argv: list[str] | None = None) -> Path:
     args = build_parser().parse_args(argv)
-    rows, skipped = predict(args.checkpoint, args.inputs, args.batch_size, args.backend)
+    rows, skipped = predict(args.checkpoint or released("speaker_id", "cnn"), args.inputs, args.batch_size, args.backend)
     for path, reason in skipped:
         skip(path, reason)
     write_csv(args.output, rows, columns=["path", "speaker", "probability"])

@@ -11,6 +11,7 @@ import core  # noqa: F401  (offline environment first)
 from core.cli import run_main
 from core.io import save_figure, write_json
 from core.metrics import plot_confusion
+from core.weights import released
 from speaker_id.data import assign_splits, load_clips, read_clips
 from speaker_id.inference import evaluate, load_model
 from speaker_id.train import DEFAULT_DATA
@@ -18,7 +19,7 @@ from speaker_id.train import DEFAULT_DATA
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, required=True)
+    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train (default: the released model)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FSDD folder, folder per speaker or CSV (default %(default)s)")
     parser.add_argument("--split", default="test", choices=["train", "test", "all"])
     parser.add_argument("--test-fraction", type=float, default=0.1, help="as in training, for clips without a split")
@@ -29,7 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    model = load_model(args.checkpoint)
+    model = load_model(args.checkpoint or released("speaker_id", "cnn"))
     clips = assign_splits(load_clips(args.data), args.test_fraction, args.seed)
     loaded = read_clips(clips, model.sample_rate)
     subset = loaded if args.split == "all" else loaded.select(args.split)

@@ -57,3 +57,27 @@ def test_some_inputs_failing_is_status_one_and_the_output_holds_the_rest(tmp_pat
     assert exit_info.value.code == 1 and f"skipped {tmp_path / 'bad.jpg'}: cannot decode image" in err
     rows = (tmp_path / "out.csv").read_text().splitlines()
     assert rows[0] == "path,gesture,probability" and len(rows) == 2 and rows[1].startswith(str(tmp_path / "zidane.jpg"))
+
+
+RELEASED = [  # module, arguments without a model ({tmp} is a fresh folder): each falls back to weights/
+    ("speaker_id.predict", ["{tmp}/voice.wav", "-o", "{tmp}/out.csv"]),
+    ("emotion.predict", ["--test-dir", "{tmp}", "--output", "{tmp}/out.csv"]),
+    ("gesture_detection.predict", ["{tmp}/bad.jpg", "--output", "{tmp}/out.csv"]),
+    ("action_recognition.predict", ["{tmp}", "-o", "{tmp}/out.csv"]),
+    ("video_gestures.predict", ["{tmp}/clip.mp4", "-o", "{tmp}/out.csv"]),
+]
+
+
+@pytest.mark.parametrize("module, arguments", RELEASED, ids=[c[0] for c in RELEASED])
+def test_a_missing_released_model_says_run_make_weights(module, arguments, tmp_path, capsys, monkeypatch):
+    from core import weights
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path / "weights")
+    write_audio(tmp_path / "voice.wav", np.zeros(8000, np.float32), 8000)
+    (tmp_path / "bad.jpg").write_bytes(b"not a picture")
+    with pytest.raises(SystemExit) as exit_info:
+        run_main(importlib.import_module(module).main, [a.format(tmp=tmp_path) for a in arguments])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2, err
+    assert "released weights not found; run `make weights`" in err and "Traceback" not in err
+    assert not (tmp_path / "out.csv").exists()

@@ -4,6 +4,7 @@
     python -m video_gestures.predict --checkpoint runs/video_gestures/points/best.ckpt history.csv -o predictions.csv
     python -m video_gestures.predict --checkpoint runs/video_gestures/clips/best.ckpt --live long.mp4 -o timeline.csv
     python -m video_gestures.predict --checkpoint runs/video_gestures/points/best.ckpt --camera 0 -o timeline.csv
+    python -m video_gestures.predict --camera 0 -o timeline.csv       # the released fingertip-trajectory model
 
 Inputs: video files and folders of numbered frames (one clip each; every clip is sampled to the model's frame
 count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
@@ -23,6 +24,7 @@ import pandas as pd
 
 from core.cli import run_main
 from core.io import IMAGE_EXTENSIONS, InputError, iter_video_frames, write_csv
+from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_encoder_for
 from video_gestures.model import load_sequence_model, predict_with_attention
@@ -31,7 +33,8 @@ from video_gestures.model import load_sequence_model, predict_with_attention
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", type=Path, help="video files, frame folders, or point-history CSVs")
-    parser.add_argument("--checkpoint", type=Path, required=True, help="best.ckpt from video_gestures.train")
+    parser.add_argument("--checkpoint", type=Path, help="best.ckpt from video_gestures.train (default: the released "
+                        "fingertip-trajectory model, weights/video_gestures/points.ckpt)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--live", action="store_true", help="sliding window over each video: one row per window")
     parser.add_argument("--camera", type=int, help="live from this camera index instead of files (Ctrl-C to stop)")
@@ -94,7 +97,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.camera is None:
         raise InputError("inputs", "give video files, frame folders or CSVs, or --camera N")
-    model = load_sequence_model(str(args.checkpoint))
+    model = load_sequence_model(str(args.checkpoint or released("video_gestures", "points")))
     needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in args.inputs)
     encoder = frame_encoder_for(model) if needs_frames else None
     if args.live or args.camera is not None:

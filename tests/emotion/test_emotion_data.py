@@ -214,3 +214,18 @@ def test_clean_cli_reports_a_copy_under_another_emotion(competition, tmp_path):
     copy_rows = [r for r in rows if r["image"] in ("train/happy/0.jpg", "train/sad/99.jpg")]
     assert len(copy_rows) == 2 and all(r["conflict"] == "True" and r["kept"] == "False" for r in copy_rows)
     assert "train/sad/99.jpg" not in keep.read_text().split()
+
+
+def test_near_copies_of_held_out_faces_are_found_across_sets():
+    """`train --clean` drops the training faces that repeat a valid/test face (FER2013 repeats some)."""
+    import cv2
+
+    from emotion.data import FaceSet, near_copies
+
+    rng = np.random.default_rng(5)
+    faces = [cv2.cvtColor(draw_face(e, 96, rng), cv2.COLOR_RGB2GRAY) for e in ("happy", "sad", "anger", "fear")]
+    train = FaceSet(np.stack(faces[:3]), np.array([0, 1, 2]), ["a", "b", "c"])
+    rescaled = cv2.resize(cv2.resize(faces[1], (60, 60)), (96, 96))
+    test = FaceSet(np.stack([rescaled, faces[3]]), np.array([1, 3]), ["t1", "t2"])
+    assert near_copies(train, [test]).tolist() == [False, True, False]
+    assert near_copies(train, []).tolist() == [False, False, False]

@@ -1,0 +1,108 @@
+"""The released weights (weights/, `make weights`): each file matches weights/MANIFEST.json, and each task's
+documented `predict` command answers with no model argument, i.e. with no training step."""
+import csv
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from core import release
+from core.weights import FILES, MANIFEST, manifest, weights_path
+from tests.conftest import shared_data_path, write_faststart_mp4
+
+
+def rows(path: Path) -> list[dict]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_every_release_is_in_the_manifest_and_matches_it():
+    entries = manifest()["weights"]
+    assert set(entries) == {f"{task}/{name}" for task, names in FILES.items() for name in names}
+    assert {f"{r.task}/{r.name}" for r in release.RELEASES} == set(entries)
+    assert release.check(entries) == []
+    for key, item in entries.items():
+        assert item["train_command"].startswith("python -m ") and item["sha256"] and item["libraries"]["python"]
+        assert item["headline_metric"]["value"] is not None, key
+
+
+def test_the_check_finds_a_changed_or_missing_file(tmp_path, monkeypatch):
+    (tmp_path / "task").mkdir()
+    (tmp_path / "task" / "model.bin").write_bytes(b"weights")
+    monkeypatch.setattr(release, "WEIGHTS_DIR", tmp_path)
+    entry = {"file": "task/model.bin", "bytes": 7, "sha256": release.sha256(tmp_path / "task" / "model.bin")}
+    assert release.check({"task/model": entry}) == []
+    (tmp_path / "task" / "model.bin").write_bytes(b"weightz")
+    assert "differs from weights/MANIFEST.json" in release.check({"task/model": entry})[0]
+    (tmp_path / "task" / "model.bin").unlink()
+    assert release.check({"task/model": entry})[0].endswith("missing")
+    (tmp_path / "task" / "model.bin").write_bytes(b"weights")
+    monkeypatch.setattr(release, "MAX_TASK_BYTES", 6)
+    assert release.check({"task/model": entry}) == ["weights/task: 7 bytes, over the 6 bytes a task may ship"]
+
+
+def test_a_missing_release_says_how_to_get_it(monkeypatch, tmp_path):
+    from core import weights
+    from core.io import InputError
+
+    monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
+    with pytest.raises(InputError, match="run `make weights` or pass a model file"):
+        weights.released("emotion", "recognizer")
+
+
+def test_manifest_is_where_the_weights_are():
+    assert MANIFEST.parent == weights_path("emotion", "recognizer").parent.parent
+
+
+def test_emotion_predict_with_the_released_recognizer_reads_a_smile(tmp_path):
+    """The astronaut photo shipped with scikit-image: a smiling face, read as happiness."""
+    import skimage
+
+    from emotion import predict
+
+    faces = tmp_path / "test_kaggle"
+    faces.mkdir()
+    shutil.copy(Path(skimage.__file__).parent / "data" / "astronaut.png", faces / "astronaut.png")
+    assert predict.main(["--test-dir", str(faces), "--output", str(tmp_path / "submission.csv")]) in (0, None)
+    assert rows(tmp_path / "submission.csv")[0]["emotion"] == "happy"
+
+
+def test_gesture_predict_with_the_released_model_answers_for_a_real_photo(tmp_path):
+    import ultralytics
+
+    from gesture_detection import predict
+    from gesture_detection.model import LandmarkClassifier
+
+    shutil.copy(Path(ultralytics.__file__).parent / "assets" / "zidane.jpg", tmp_path / "zidane.jpg")
+    predict.main([str(tmp_path / "zidane.jpg"), "--output", str(tmp_path / "out.csv")])
+    (answer,) = rows(tmp_path / "out.csv")
+    labels = set(LandmarkClassifier.load(weights_path("gesture_detection", "landmark_linto")).labels) | {"no_gesture"}
+    assert answer["gesture"] in labels and 0.0 <= float(answer["probability"]) <= 1.0
+
+
+def test_video_gestures_predict_with_the_released_model_reads_a_still_fingertip_as_stop(tmp_path):
+    from video_gestures import predict
+
+    still = np.zeros((1, 32))
+    np.savetxt(tmp_path / "history.csv", still, delimiter=",")
+    predict.main([str(tmp_path / "history.csv"), "-o", str(tmp_path / "out.csv")])
+    assert rows(tmp_path / "out.csv")[0]["prediction"] == "Stop"
+
+
+def test_action_predict_with_the_released_model_answers_for_a_video(tmp_path):
+    from action_recognition import predict
+
+    write_faststart_mp4(tmp_path / "clip.mp4", frames=12)
+    predict.main([str(tmp_path / "clip.mp4"), "-o", str(tmp_path / "out.csv")])
+    (answer,) = rows(tmp_path / "out.csv")
+    assert answer["label"] and float(answer["probability"]) > 0
+
+
+@pytest.mark.real_data
+def test_speaker_predict_with_the_released_model_names_an_fsdd_speaker(tmp_path):
+    from speaker_id import predict
+
+    recording = shared_data_path("speaker_id", "recordings") / "7_theo_3.wav"
+    predict.main([str(recording), "-o", str(tmp_path / "out.csv")])
+    assert rows(tmp_path / "out.csv")[0]["speaker"] == "theo"

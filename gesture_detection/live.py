@@ -44,10 +44,11 @@ class LiveHands:
 
     phase = 0
 
-    def __init__(self, max_hands: int = 2, model_complexity: int = 1, min_confidence: float = 0.5):
+    def __init__(self, max_hands: int = 2, model_complexity: int = 1, min_confidence: float = 0.5, detector=None):
+        """`detector`: rgb -> list of detect.Detection instead of MediaPipe (the tests)."""
         from gesture_detection.detect import MediaPipeHands
 
-        self.detector = MediaPipeHands(max_hands, min_confidence, model_complexity, tracking=True)
+        self.detector = detector or MediaPipeHands(max_hands, min_confidence, model_complexity, tracking=True)
         self._index: int | None = None
         self._last: HandsResult | None = None
 
@@ -62,9 +63,9 @@ class LiveHands:
         return self._last
 
     def close(self) -> None:
-        if self.detector is not None:
+        if self.detector is not None and hasattr(self.detector, "close"):
             self.detector.close()
-            self.detector = None
+        self.detector = None
 
 
 def add_hands_arguments(parser: argparse.ArgumentParser) -> None:

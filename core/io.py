@@ -342,6 +342,26 @@ def check_decoded_length(path: str | os.PathLike, decoded_frames: int, last_time
     return check
 
 
+def open_capture(source: str | os.PathLike) -> Any:
+    """cv2.VideoCapture for a camera index ('0', '1', ...) or a video file, with a clear error when it cannot open."""
+    import cv2
+
+    source = str(source)
+    if source.isdigit():
+        capture = cv2.VideoCapture(int(source))
+        if not capture.isOpened():
+            raise InputError(f"camera {source}", "cannot open the camera (no device, busy, or no permission); "
+                                                 "pass a video file with --source FILE")
+        return capture
+    path = Path(source)
+    if not path.is_file():
+        raise InputError(path, "video file not found")
+    capture = cv2.VideoCapture(str(path))
+    if not capture.isOpened():
+        raise InputError(path, "cannot open video (unknown container or codec)")
+    return capture
+
+
 class AtomicVideoWriter:
     """cv2.VideoWriter that appears at `target` only after `close()` succeeds. Frames are RGB."""
 

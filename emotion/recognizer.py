@@ -122,20 +122,38 @@ class EmotionRecognizer:
 
     def predict(self, frame: np.ndarray, bgr: bool = False) -> EmotionPrediction:
         """Emotion of the largest face in an RGB (or, with bgr=True, BGR) uint8 frame; the whole frame when no face."""
+        rgb = self._rgb(frame, bgr)
+        boxes = self.detector.detect(rgb)
+        box = boxes[0] if boxes else None
+        face = self.detector.square_crop(rgb, box) if box is not None else rgb
+        probabilities, va = self.predict_faces(to_gray_square(face, self.input_size)[None])
+        return self._prediction(probabilities[0], va[0], box)
+
+    def predict_each(self, frame: np.ndarray, bgr: bool = False, max_faces: int = 0) -> list[EmotionPrediction]:
+        """Emotion of every face (largest first, at most `max_faces` when > 0), one batch; [] when there is none."""
+        rgb = self._rgb(frame, bgr)
+        boxes = self.detector.detect(rgb)
+        boxes = boxes[:max_faces] if max_faces > 0 else boxes
+        if not boxes:
+            return []
+        faces = np.stack([to_gray_square(self.detector.square_crop(rgb, box), self.input_size) for box in boxes])
+        probabilities, va = self.predict_faces(faces)
+        return [self._prediction(p, v, box) for p, v, box in zip(probabilities, va, boxes)]
+
+    @staticmethod
+    def _rgb(frame: np.ndarray, bgr: bool) -> np.ndarray:
         frame = np.asarray(frame)
         if frame.ndim == 2:
             frame = np.repeat(frame[..., None], 3, axis=2)
         if frame.ndim != 3 or frame.shape[2] not in (3, 4) or frame.size == 0:
             raise ValueError(f"expected an (H, W, 3) image, got shape {frame.shape}")
         rgb = frame[..., :3][..., ::-1] if bgr else frame[..., :3]
-        rgb = np.ascontiguousarray(rgb, dtype=np.uint8)
-        boxes = self.detector.detect(rgb)
-        box = boxes[0] if boxes else None
-        face = self.detector.square_crop(rgb, box) if box is not None else rgb
-        probabilities, va = self.predict_faces(to_gray_square(face, self.input_size)[None])
-        scores = {label: float(p) for label, p in zip(self.labels, probabilities[0])}
+        return np.ascontiguousarray(rgb, dtype=np.uint8)
+
+    def _prediction(self, probabilities: np.ndarray, va: np.ndarray, box: FaceBox | None) -> EmotionPrediction:
+        scores = {label: float(p) for label, p in zip(self.labels, probabilities)}
         label = max(scores, key=scores.get)
-        return EmotionPrediction(label, scores, float(va[0, 0]), float(va[0, 1]), box, box is not None)
+        return EmotionPrediction(label, scores, float(va[0]), float(va[1]), box, box is not None)
 
     def close(self) -> None:
         self.detector.close()

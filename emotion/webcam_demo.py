@@ -22,30 +22,12 @@ import core  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from core.cli import run_main  # noqa: E402
-from core.io import AtomicVideoWriter, InputError  # noqa: E402
+from core.io import AtomicVideoWriter, InputError, open_capture  # noqa: E402
+from core.live import LiveFrame, LiveStage  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
 from core.weights import released  # noqa: E402
 
 GREEN, WHITE, GREY, RED = (60, 200, 60), (255, 255, 255), (90, 90, 90), (220, 60, 60)
-
-
-def open_source(source: str):
-    """cv2.VideoCapture for a camera index ('0') or a video file, with a clear error when it cannot open."""
-    import cv2
-
-    if source.isdigit():
-        capture = cv2.VideoCapture(int(source))
-        if not capture.isOpened():
-            raise InputError(f"camera {source}", "cannot open the camera (no device, busy, or no permission); "
-                                                 "pass a video file with --source FILE")
-        return capture
-    path = Path(source)
-    if not path.is_file():
-        raise InputError(path, "video file not found")
-    capture = cv2.VideoCapture(str(path))
-    if not capture.isOpened():
-        raise InputError(path, "cannot open video (unknown container or codec)")
-    return capture
 
 
 def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarray:
@@ -55,10 +37,7 @@ def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarra
     height, width = rgb.shape[:2]
     font = cv2.FONT_HERSHEY_SIMPLEX
     if prediction is not None and prediction.box is not None:
-        box = prediction.box
-        cv2.rectangle(rgb, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
-        text = f"{prediction.label} {prediction.confidence:.0%}"
-        cv2.putText(rgb, text, (box.x, max(box.y - 8, 16)), font, 0.7, GREEN, 2, cv2.LINE_AA)
+        draw_face(rgb, prediction)
     elif prediction is None or not prediction.face_found:
         cv2.putText(rgb, "no face", (10, height - 16), font, 0.7, RED, 2, cv2.LINE_AA)
     if prediction is not None:
@@ -76,12 +55,67 @@ def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarra
     return rgb
 
 
+def draw_face(rgb: np.ndarray, prediction, valence_arousal: bool = False) -> None:
+    """A face's box and its label with the probability (and with `valence_arousal`, V and A under the box)."""
+    import cv2
+
+    box, font = prediction.box, cv2.FONT_HERSHEY_SIMPLEX
+    cv2.rectangle(rgb, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
+    text = f"{prediction.label} {prediction.confidence:.0%}"
+    cv2.putText(rgb, text, (box.x, max(box.y - 8, 16)), font, 0.7, GREEN, 2, cv2.LINE_AA)
+    if valence_arousal:
+        cv2.putText(rgb, f"V {prediction.valence:+.2f} A {prediction.arousal:+.2f}", (box.x, box.y + box.h + 18),
+                    font, 0.5, GREEN, 2, cv2.LINE_AA)
+
+
+class EmotionStage(LiveStage):
+    """Each face's emotion with valence-arousal (`EmotionRecognizer.predict_each`), for the root
+    webcam_demo.py. A heavy stage: on light frames faces are found every other frame (odd ones)."""
+
+    name = "emotion"
+    phase = 1
+
+    def __init__(self, weights: str | Path, detector: str = "mediapipe", threads: int = 2, max_faces: int = 4):
+        from emotion.recognizer import EmotionRecognizer
+
+        self.recognizer = EmotionRecognizer(weights, detector=detector, threads=threads)
+        self.max_faces = max_faces
+        self.last: list | None = None
+
+    def __call__(self, frame: LiveFrame) -> list:
+        if self.last is None or frame.runs(self.phase):
+            self.last = self.recognizer.predict_each(frame.rgb, max_faces=self.max_faces)
+        return self.last
+
+    def draw(self, canvas: np.ndarray, faces: list) -> None:
+        for prediction in faces:
+            draw_face(canvas, prediction, valence_arousal=True)
+
+    def summary(self, faces: list) -> str:
+        if not faces:
+            return "emotion: no face"
+        first = faces[0]
+        more = f" (+{len(faces) - 1} faces)" if len(faces) > 1 else ""
+        return f"emotion: {first.label} {first.confidence:.2f}, V {first.valence:+.2f} A {first.arousal:+.2f}{more}"
+
+    def row(self, faces: list) -> dict:
+        first = faces[0] if faces else None
+        return {"emotion_faces": len(faces), "emotion": first.label if first else "",
+                "emotion_p": round(first.confidence, 4) if first else float("nan"),
+                "valence": round(first.valence, 4) if first else float("nan"),
+                "arousal": round(first.arousal, 4) if first else float("nan"),
+                "emotion_each": ";".join(f"{f.label}:{f.confidence:.3f}:{f.valence:+.3f}:{f.arousal:+.3f}" for f in faces)}
+
+    def close(self) -> None:
+        self.recognizer.close()
+
+
 def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0, show: bool = False,
         classify_no_face: bool = False) -> dict:
     """Process frames; returns {'frames', 'faces', 'fps'} where fps is the pipeline rate (read + detect + classify + draw)."""
     import cv2
 
-    capture = open_source(source)
+    capture = open_capture(source)
     fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
     writer = None
     frames = faces = 0

@@ -87,14 +87,17 @@ def crop(rgb: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------- MediaPipe
 class MediaPipeHands:
-    """MediaPipe Hands in static-image mode. `model_complexity` 1 (full) or 0 (lite) both ship offline.
-    `pad` adds a black border of that fraction of the longer side first (a hand at the image edge,
-    or one filling much of it, is found more often by the palm detector); boxes and landmarks are
+    """MediaPipe Hands in static-image mode, or with `tracking` in video mode (the palm detector runs
+    only until the hands are found, then the landmarks of one frame give the next frame's region: for
+    consecutive frames of a video or a camera). `model_complexity` 1 (full) or 0 (lite) both ship
+    offline. `pad` adds a black border of that fraction of the longer side first (a hand at the image
+    edge, or one filling much of it, is found more often by the palm detector); boxes and landmarks are
     given back in the original image's pixels."""
 
     name = "mediapipe"
 
-    def __init__(self, max_hands: int = 2, min_confidence: float = 0.5, model_complexity: int = 1, pad: float = 0.0):
+    def __init__(self, max_hands: int = 2, min_confidence: float = 0.5, model_complexity: int = 1, pad: float = 0.0,
+                 tracking: bool = False):
         import mediapipe as mp
 
         # "world": detections made before world landmarks were kept are detected again (the cache key)
@@ -102,8 +105,10 @@ class MediaPipeHands:
                        "world": True}
         if pad:
             self.config["pad"] = pad
+        if tracking:
+            self.config["tracking"] = True
         self.pad = pad
-        self._hands = mp.solutions.hands.Hands(static_image_mode=True, max_num_hands=max_hands,
+        self._hands = mp.solutions.hands.Hands(static_image_mode=not tracking, max_num_hands=max_hands,
                                                model_complexity=model_complexity,
                                                min_detection_confidence=min_confidence)
 

@@ -41,3 +41,64 @@ def _two_threads():
 
     torch.set_num_threads(min(2, os.cpu_count() or 1))
     yield
+
+
+# ----------------------------------------------------------------------------------------- live demo models
+# Quick stand-ins for the released weights (core.weights) the live demos default to: built in seconds from
+# generated data, so the live tests run whether or not `make weights` has run. They check that the stages
+# run and answer, not how well.
+@pytest.fixture(scope="session")
+def quick_landmark_model(tmp_path_factory) -> Path:
+    """A landmark classifier (gesture_detection) fitted on generated hands, saved as landmark.joblib."""
+    from gesture_detection.model import LandmarkClassifier
+    from gesture_detection.synthetic import GESTURES, synthetic_detections
+
+    hands, labels = synthetic_detections(8, seed=0)
+    classifier = LandmarkClassifier(list(GESTURES), augmented_copies=0).fit(hands, labels)
+    return classifier.save(tmp_path_factory.mktemp("gesture_model") / "landmark.joblib")
+
+
+@pytest.fixture(scope="session")
+def quick_emotion_onnx(tmp_path_factory) -> Path:
+    """An untrained compact emotion network (40 px) exported to ONNX, which EmotionRecognizer takes as weights."""
+    import torch
+
+    from emotion.model import EmotionModule
+    from emotion.recognizer import export_onnx
+
+    torch.manual_seed(0)
+    module = EmotionModule(architecture="compact_cnn", input_size=40, pretrained=False).eval()
+    return export_onnx(module, tmp_path_factory.mktemp("emotion_model") / "emotion.onnx")
+
+
+@pytest.fixture(scope="session")
+def quick_points_checkpoint(tmp_path_factory) -> Path:
+    """An untrained point-history SequenceModule (video_gestures) saved as a Lightning checkpoint."""
+    import lightning
+    import torch
+
+    from video_gestures.model import SequenceModule
+
+    torch.manual_seed(0)
+    features = ["position", "velocity", "offset"]
+    module = SequenceModule(["Stop", "Clockwise", "Counter Clockwise", "Move"], channels=len(features), features=2,
+                            hidden=8, input_config={"source": "points", "point_features": features, "num_frames": 16,
+                                                    "channel_names": features})
+    path = tmp_path_factory.mktemp("points_model") / "points.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": dict(module.hparams),
+                "pytorch-lightning_version": lightning.__version__}, path)
+    return path
+
+
+def write_photo_video(path: Path, rgb, frames: int, fps: int = 10, size: tuple[int, int] = (320, 240)) -> Path:
+    """A video of a real photo drifting a few pixels per frame (MediaPipe tracks it like a camera's frames)."""
+    import cv2
+    import numpy as np
+
+    from core.io import AtomicVideoWriter
+
+    base = cv2.resize(np.asarray(rgb), size)
+    with AtomicVideoWriter(path, fps, size) as writer:
+        for i in range(frames):
+            writer.write(np.roll(base, 2 * i, axis=1))
+    return path

@@ -13,6 +13,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 import torch
 
+from core.live import LiveStage
 from video_gestures.data import point_history_features, sample_indices
 from video_gestures.model import SequenceModule
 
@@ -51,12 +52,20 @@ class FingertipEncoder:
         self.features, self.num_frames = features, num_frames
         self.detector = detector or MediaPipeHands(max_hands=1)
         self.last = np.zeros(2, np.float32)
+        self.seen_hand = False
 
     def encode(self, rgb: np.ndarray) -> np.ndarray:
-        detections = self.detector(rgb)
-        if detections and detections[0].landmarks is not None:
-            height, width = rgb.shape[:2]
-            self.last = detections[0].landmarks[self.INDEX_TIP, :2] / np.array([width, height], np.float32)
+        height, width = rgb.shape[:2]
+        return self.encode_detections(self.detector(rgb), width, height)
+
+    def encode_detections(self, detections: list, width: int, height: int) -> np.ndarray:
+        """The same from hands detected elsewhere (the live demo shares one MediaPipe Hands run per frame). Of
+        several hands, the fingertip nearest the last one is followed, so the trajectory does not jump between hands."""
+        tips = [d.landmarks[self.INDEX_TIP, :2] / np.array([width, height], np.float32)
+                for d in detections if d.landmarks is not None]
+        if tips:
+            self.last = min(tips, key=lambda tip: float(np.sum((tip - self.last) ** 2))) if self.seen_hand else tips[0]
+            self.seen_hand = True
         return self.last.copy()
 
     def to_sequence(self, encodings: list[np.ndarray]) -> np.ndarray:
@@ -96,10 +105,14 @@ class SlidingWindowRecognizer:
         self.smoothed: np.ndarray | None = None
         self.seen = 0
 
-    @torch.inference_mode()
     def push(self, rgb: np.ndarray, seconds: float = 0.0) -> WindowPrediction | None:
         """Add a frame; a prediction when the window is full and a stride has passed, else None."""
-        self.buffer.append(self.encoder.encode(rgb))
+        return self.push_encoding(self.encoder.encode(rgb), seconds)
+
+    @torch.inference_mode()
+    def push_encoding(self, encoding: np.ndarray, seconds: float = 0.0) -> WindowPrediction | None:
+        """`push` for a frame already encoded (`FrameEncoder.encode`)."""
+        self.buffer.append(encoding)
         self.seen += 1
         if len(self.buffer) < self.buffer.maxlen or (self.seen - self.buffer.maxlen) % self.stride:
             return None
@@ -120,21 +133,87 @@ class SlidingWindowRecognizer:
 
 
 def camera_frames(device: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Frames from a camera until it stops (or Ctrl-C)."""
-    import time
+    """Frames from a camera until it stops (or Ctrl-C); an InputError now if it cannot be opened."""
+    from core.io import open_capture
+    from core.live import capture_frames
 
-    import cv2
+    return capture_frames(open_capture(str(device)), camera=True)
 
-    capture = cv2.VideoCapture(device)
-    if not capture.isOpened():
-        raise RuntimeError(f"camera {device}: cannot open")
-    started, index = time.perf_counter(), 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            yield index, time.perf_counter() - started, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            index += 1
-    finally:
-        capture.release()
+
+# ----------------------------------------------------------------------------------------- live demo stage
+TIMELINE_COLOURS = [(230, 90, 60), (60, 180, 230), (90, 210, 90), (230, 200, 60), (200, 90, 220), (240, 140, 40),
+                    (120, 120, 240), (60, 220, 190)]
+
+
+@dataclass
+class DynamicAnswer:
+    prediction: WindowPrediction | None   # the last window's (None until the first window is full)
+    trail: list                            # the last fingertip positions (pixels), newest last
+
+
+class DynamicGestureStage(LiveStage):
+    """The dynamic-gesture timeline for the root webcam_demo.py: the hands shared with the static-gesture
+    stage (`gesture_detection.live.LiveHands`) -> index fingertip -> `SlidingWindowRecognizer` with a
+    point-history model. Only frames where MediaPipe ran are pushed (on light frames that is every other
+    one), so a stalled fingertip never enters the trajectory. Draws the fingertip's trail and a strip of
+    the smoothed answers of the last `timeline_frames` frames."""
+
+    name = "dynamic"
+
+    def __init__(self, checkpoint, hands, window: int | None = None, stride: int = 4, smoothing: float = 0.6,
+                 threads: int = 2, timeline_frames: int = 150):
+        from core.io import InputError
+        from video_gestures.model import load_sequence_model
+
+        torch.set_num_threads(threads)
+        model = load_sequence_model(str(checkpoint))
+        config = model.input_config
+        if config.get("source") != "points":
+            raise InputError(checkpoint, f"the live demo needs a point-history model (`video_gestures.train --source "
+                                         f"points`); this one reads {config.get('source') or 'unknown'} inputs")
+        self.hands = hands
+        self.encoder = FingertipEncoder(config["point_features"], config["num_frames"], detector=hands)
+        self.recognizer = SlidingWindowRecognizer(model, self.encoder, window or config["num_frames"], stride, smoothing)
+        self.labels = list(model.labels)
+        self.trail: deque = deque(maxlen=config["num_frames"])
+        self.timeline: deque = deque(maxlen=timeline_frames)
+        self.last: WindowPrediction | None = None
+
+    def __call__(self, frame) -> DynamicAnswer:
+        found = self.hands.detect(frame)
+        if found.fresh:
+            height, width = frame.rgb.shape[:2]
+            encoding = self.encoder.encode_detections(found.detections, width, height)
+            prediction = self.recognizer.push_encoding(encoding, frame.seconds)
+            self.last = prediction or self.last
+            self.trail.append(encoding * np.array([width, height], np.float32) if found.detections else None)
+        self.timeline.append(self.last.smoothed_label if self.last is not None else None)
+        return DynamicAnswer(self.last, list(self.trail))
+
+    def colour(self, label: str) -> tuple[int, int, int]:
+        return TIMELINE_COLOURS[self.labels.index(label) % len(TIMELINE_COLOURS)]
+
+    def draw(self, canvas: np.ndarray, answer: DynamicAnswer) -> None:
+        import cv2
+
+        points = [p for p in answer.trail if p is not None]
+        for a, b in zip(points, points[1:]):
+            cv2.line(canvas, (int(a[0]), int(a[1])), (int(b[0]), int(b[1])), (255, 255, 0), 2, cv2.LINE_AA)
+        height, width = canvas.shape[:2]
+        top, step = height - 14, width / max(self.timeline.maxlen, 1)
+        canvas[top:] = (canvas[top:] * 0.4).astype(canvas.dtype)
+        for i, label in enumerate(self.timeline):
+            if label is not None:
+                cv2.rectangle(canvas, (int(i * step), top + 2), (int((i + 1) * step), height - 2), self.colour(label), -1)
+
+    def summary(self, answer: DynamicAnswer) -> str:
+        p = answer.prediction
+        return "dynamic: waiting for a full window" if p is None else \
+            f"dynamic: {p.smoothed_label} {p.smoothed_confidence:.2f}"
+
+    def row(self, answer: DynamicAnswer) -> dict:
+        p = answer.prediction
+        return {"dynamic": p.smoothed_label if p else "", "dynamic_p": round(p.smoothed_confidence, 4) if p else float("nan")}
+
+    def close(self) -> None:
+        self.hands.close()

@@ -1,0 +1,47 @@
+"""emotion's live stage: every face with valence-arousal (EmotionRecognizer.predict_each) on a real photo."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from core.io import read_image
+from core.live import LiveFrame
+
+
+@pytest.fixture(scope="module")
+def two_people():
+    from emotion.synthetic import package_photos
+
+    photo = next((p for p in package_photos() if p.name == "bus.jpg" and p.is_file()), None)
+    if photo is None:
+        pytest.skip("ultralytics' bus.jpg is not installed")
+    return read_image(photo)
+
+
+def test_predict_each_gives_every_face_largest_first(two_people, quick_emotion_onnx):
+    from emotion.recognizer import EmotionRecognizer
+
+    recognizer = EmotionRecognizer(quick_emotion_onnx, threads=1)
+    faces = recognizer.predict_each(two_people)
+    largest = recognizer.predict(two_people)
+    assert len(faces) >= 2 and faces[0].box == largest.box
+    assert faces[0].probabilities == pytest.approx(largest.probabilities, abs=1e-5)
+    assert all(f.face_found and -1.5 < f.valence < 1.5 for f in faces)
+    assert len(recognizer.predict_each(two_people, max_faces=1)) == 1
+    assert recognizer.predict_each(np.zeros((64, 64, 3), np.uint8)) == []
+    recognizer.close()
+
+
+def test_emotion_stage_reuses_its_answer_on_the_other_phase(two_people, quick_emotion_onnx):
+    from emotion.webcam_demo import EmotionStage
+
+    stage = EmotionStage(quick_emotion_onnx, threads=1)
+    first = stage(LiveFrame(0, 0.0, two_people))
+    assert stage(LiveFrame(2, 0.1, two_people, light=True)) is first  # even frame, light: faces are phase 1
+    row = stage.row(first)
+    assert row["emotion_faces"] == len(first) and row["emotion"] == first[0].label and "valence" in row
+    canvas = two_people.copy()
+    stage.draw(canvas, first)
+    assert (canvas != two_people).any() and "emotion:" in stage.summary(first)
+    assert stage.row([])["emotion"] == "" and stage.summary([]) == "emotion: no face"
+    stage.close()

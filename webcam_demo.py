@@ -8,8 +8,9 @@ rate on screen; in a window, or written to `--output` with one log row per frame
     python -m webcam_demo --bench                                   # frames/s on the shared real videos -> results/live.json
 
 All stages read the same decoded RGB frame; the gesture and dynamic-gesture stages share one MediaPipe
-Hands run per frame (tracking mode). Below `--min-fps` hands and faces are processed every other frame
-(hands on even frames, faces on odd ones) and their last answers reused. Models default to the released
+Hands run per frame (tracking mode); the body runs in a worker thread beside them. Below `--min-fps` body,
+hands and faces are processed every other frame (body and hands on even frames, faces on odd ones) and
+their last answers reused. Models default to the released
 weights (`make weights`; core.weights): gesture_detection/landmark_linto, emotion/recognizer,
 video_gestures/points; `--gesture-model`, `--emotion-weights` and `--dynamic-model` override them.
 Each task keeps its own live command: `python -m pose_smoothing.live`, `python -m gesture_detection.live`,
@@ -170,9 +171,13 @@ def bench(args: argparse.Namespace, argv: list[str]) -> dict:
                 "MediaPipe graphs built before the clock; light_fraction: frames where hands and faces ran every "
                 "other frame (below --min-fps); stage_ms: per frame, the shared hands counted in the first stage that asks",
     })
+    import json
+
     from core.io import write_json
 
-    write_json(args.bench_output, results)
+    # results/live.json also holds core.startup's figures: keep them
+    previous = json.loads(args.bench_output.read_text()) if args.bench_output.is_file() else {}
+    write_json(args.bench_output, {**{k: previous[k] for k in ("startup_seconds", "startup") if k in previous}, **results})
     print(f"wrote {args.bench_output}")
     return results
 

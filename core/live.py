@@ -6,9 +6,11 @@ writes it to a video, with one log row per frame (CSV or JSON).
     stages = [PoseStage(...), GestureStage(...)]          # anything with the `LiveStage` methods
     stats = run_live(stages, open_live_source("0"), show=True)
 
-When the loop runs below `min_fps`, frames are marked `light`: the heavy stages (hands, faces) then do
-their work every other frame, hands on even frames and faces on odd ones, and reuse their last answer in
-between (`LiveFrame.runs`). Heavy imports (mediapipe, torch, onnxruntime) belong in the stages.
+When the loop runs below `min_fps`, frames are marked `light`: the heavy stages then do their work every
+other frame, body and hands on even frames and faces on odd ones, and reuse their last answer in between
+(`LiveFrame.runs`). A stage marked `concurrent` (the body's, the slowest) runs in a worker thread beside the
+others: MediaPipe releases the GIL while its graph runs, so on two cores the body and the hands are found at
+the same time. Heavy imports (mediapipe, torch, onnxruntime) belong in the stages.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ from core.io import IMAGE_EXTENSIONS, AtomicVideoWriter, InputError, list_files,
     write_json
 
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
+MIN_FPS = 25.0  # below it the loop goes light: the rate at which a video still looks smooth
 FrameTuple = tuple[int, float, np.ndarray]  # index, seconds, RGB
 
 
@@ -36,8 +39,8 @@ class LiveFrame:
     light: bool = False  # the loop is behind `min_fps`: heavy stages work only on their share of frames
 
     def runs(self, phase: int) -> bool:
-        """Whether a heavy stage of `phase` (0: hands, 1: faces) does its work on this frame: always, and
-        when the loop is light on every other frame (phase 0 on even frames, phase 1 on odd ones)."""
+        """Whether a heavy stage of `phase` (0: body and hands, 1: faces) does its work on this frame: always,
+        and when the loop is light on every other frame (phase 0 on even frames, phase 1 on odd ones)."""
         return not self.light or self.index % 2 == phase
 
 
@@ -47,6 +50,7 @@ class LiveStage:
     named `<stage>_...`."""
 
     name = "stage"
+    concurrent = False  # run in the worker thread, beside the other stages (it must share nothing with them)
 
     def __call__(self, frame: LiveFrame) -> Any:
         raise NotImplementedError
@@ -188,27 +192,38 @@ class LiveStats:
 
 
 def run_live(stages: Sequence[LiveStage], source: LiveSource, output: Path | None = None, log: Path | None = None,
-             show: bool = False, max_frames: int = 0, min_fps: float = 15.0, skip_work: bool = True,
+             show: bool = False, max_frames: int = 0, min_fps: float = MIN_FPS, skip_work: bool = True,
              title: str = "live") -> LiveStats:
     """Every frame through every stage, drawn; written to `output` (mp4) and/or shown; one log row per frame
     (frame, time, fps, ms, light, then each stage's columns) written to `log` (.csv or .json) at the end.
     The outputs appear only when the run finished (atomic writers)."""
     import cv2
 
+    from concurrent.futures import ThreadPoolExecutor
+
+    def timed(stage: LiveStage, frame: LiveFrame) -> tuple[Any, float]:
+        tick = time.perf_counter()
+        answer = stage(frame)
+        return answer, time.perf_counter() - tick
+
     writer, window, rows = None, False, []
     fps, light, light_frames = None, False, 0
     stage_seconds = {stage.name: 0.0 for stage in stages}
+    worker = ThreadPoolExecutor(1, thread_name_prefix="live") if len(stages) > 1 and any(s.concurrent for s in stages) \
+        else None
     started = last = time.perf_counter()
     try:
         for index, seconds, rgb in source.frames:
             if max_frames and len(rows) >= max_frames:
                 break
             frame = LiveFrame(index, seconds, rgb, light)
-            answers = []
+            running = {stage.name: worker.submit(timed, stage, frame) for stage in stages if stage.concurrent} \
+                if worker is not None else {}
+            results = {stage.name: timed(stage, frame) for stage in stages if stage.name not in running}
+            results |= {name: future.result() for name, future in running.items()}
+            answers = [results[stage.name][0] for stage in stages]
             for stage in stages:
-                tick = time.perf_counter()
-                answers.append(stage(frame))
-                stage_seconds[stage.name] += time.perf_counter() - tick
+                stage_seconds[stage.name] += results[stage.name][1]
             canvas = rgb.copy()
             for stage, answer in zip(stages, answers):
                 stage.draw(canvas, answer)
@@ -242,6 +257,8 @@ def run_live(stages: Sequence[LiveStage], source: LiveSource, output: Path | Non
             writer.close(keep=False)
         raise
     finally:
+        if worker is not None:
+            worker.shutdown(wait=True)
         for stage in stages:
             stage.close()
         if window:
@@ -277,8 +294,8 @@ def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")
     group.add_argument("--size", type=parse_size, default=None, help="resize every frame to WIDTHxHEIGHT, e.g. 640x480")
     group.add_argument("--folder-fps", type=float, default=30.0, help="frame rate of a folder of images (default %(default)s)")
-    group.add_argument("--min-fps", type=float, default=15.0,
-                       help="below this rate hands and faces are processed every other frame, reusing the last "
+    group.add_argument("--min-fps", type=float, default=MIN_FPS,
+                       help="below this rate body, hands and faces are processed every other frame, reusing the last "
                             "answer in between (default %(default)s)")
     group.add_argument("--no-skip", dest="skip_work", action="store_false",
                        help="process hands and faces on every frame however slow (reproducible outputs)")

@@ -45,6 +45,8 @@ class PoseStage(LiveStage):
     with nobody goes to the filter as NaN (it resets), so the filter's frames stay in step with the stream."""
 
     name = "pose"
+    concurrent = True  # the slowest stage: in the worker thread, beside hands and faces
+    phase = 0          # light frames: the body on even frames with the hands, the last skeleton on odd ones
 
     def __init__(self, fps: float, method: str = "kalman", lag_frames: int = DEFAULT_LAG_FRAMES,
                  visibility_threshold: float = 0.5, follow_people: bool = False):
@@ -56,8 +58,15 @@ class PoseStage(LiveStage):
         self.follower = PersonFollower(self.fps, detect_people=follow_people)
         self.method, self.lag_frames, self.visibility_threshold = method, lag_frames, visibility_threshold
         self.smoother: PoseSmoother | None = None  # made on the first frame, when the image size is known
+        self._last: PoseAnswer | None = None
 
     def __call__(self, frame: LiveFrame) -> PoseAnswer:
+        if self._last is not None and not frame.runs(self.phase):
+            return self._last
+        self._last = self._track(frame)
+        return self._last
+
+    def _track(self, frame: LiveFrame) -> PoseAnswer:
         if self.smoother is None:
             height, width = frame.rgb.shape[:2]
             self.smoother = PoseSmoother(self.method, self.fps, (width, height), self.lag_frames)

@@ -128,6 +128,36 @@ def test_light_frames_share_the_work_between_hands_and_faces():
     assert [f.runs(1) for f in frames] == [True, True, False, True, False, True]
 
 
+def test_a_concurrent_stage_runs_in_the_worker_beside_the_others_and_answers_in_order():
+    """The body stage (`concurrent`) runs in a worker thread at the same time as the rest; the answers, the log
+    columns and the drawing keep the stages' order."""
+    import threading
+    import time
+
+    from core.live import LiveSource, LiveStage, run_live
+
+    both_running = threading.Barrier(2, timeout=5)  # passes only when both stages are inside __call__ at once
+
+    class Recorder(LiveStage):
+        def __init__(self, name, concurrent):
+            self.name, self.concurrent, self.threads = name, concurrent, set()
+
+        def __call__(self, frame):
+            self.threads.add(threading.current_thread().name)
+            both_running.wait()
+            time.sleep(0.01)
+            return frame.index
+
+        def row(self, answer):
+            return {f"{self.name}_frame": answer}
+
+    body, hands = Recorder("body", True), Recorder("hands", False)
+    frames = ((i, i / 30, np.zeros((24, 32, 3), np.uint8)) for i in range(4))
+    stats = run_live([body, hands], LiveSource("frames", 30.0, False, frames), skip_work=False)
+    assert [(r["body_frame"], r["hands_frame"]) for r in stats.rows] == [(i, i) for i in range(4)]
+    assert all(name.startswith("live") for name in body.threads) and hands.threads == {threading.main_thread().name}
+
+
 def test_chained_sources_keep_counting(tmp_path):
     from tests.conftest import write_faststart_mp4
 

@@ -35,6 +35,16 @@ def test_pose_stage_follows_a_person_and_smooths(person):
     assert (canvas != person).any()  # the skeleton is drawn
 
 
+def test_light_frames_track_the_body_on_even_frames_and_reuse_it_on_odd_ones(person):
+    from pose_smoothing.live import PoseStage
+
+    stage = PoseStage(fps=30, method="kalman")
+    answers = [stage(LiveFrame(i, i / 30, np.roll(person, i, axis=1), light=i >= 2)) for i in range(6)]
+    stage.close()
+    assert answers[3] is answers[2] and answers[5] is answers[4]  # odd light frames: the last skeleton
+    assert answers[1] is not answers[0] and answers[4] is not answers[2] and answers[4].person
+
+
 def test_fixed_lag_answers_late_and_nobody_is_a_gap():
     from pose_smoothing.live import PoseStage
 

@@ -79,7 +79,8 @@ RELEASES = (
             ("point-history test accuracy", "run", "test.accuracy")),
     Release("action_recognition", "frame", "action_recognition.train",
             ("--max-epochs", "12", "--batch-size", "128", "--no-progress-bar", "--image-size", "112", "--flip-augment",
-             "--tta-flip", "--model", "frame", "--hidden", "0"), "full-frame", "best.ckpt",
+             "--tta-flip", "--model", "frame", "--hidden", "0", "--dev-fraction", "0", "--select", "last"),
+            "full-frame-all", "best.ckpt",
             "action_recognition/ucf101_10class_3frame_clips.zip (UCF101, 10 classes, all 7,770 train clips)",
             ("UCF101 val accuracy", "run", "evaluation.accuracy")),
 )

@@ -76,7 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     bench.add_argument("--bench", action="store_true",
                        help="frames/s with all tasks and with each alone on the shared real videos at 640x480 "
                             "-> --bench-output (no window)")
-    bench.add_argument("--bench-frames", type=int, default=300, help="at most this many frames of each video (default %(default)s)")
+    bench.add_argument("--bench-frames", type=int, default=30, help="at most this many frames of each video (default %(default)s)")
     bench.add_argument("--bench-output", type=Path, default=RESULTS_DIR / "live.json", help="default %(default)s")
     return parser
 

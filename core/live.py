@@ -229,7 +229,9 @@ def run_live(stages: Sequence[LiveStage], source: LiveSource, output: Path | Non
                 stage.draw(canvas, answer)
             now = time.perf_counter()
             elapsed, last = now - last, now  # decode, stages and drawing (and the previous frame's writing)
-            fps = 1.0 / max(elapsed, 1e-6) if fps is None else 0.9 * fps + 0.1 / max(elapsed, 1e-6)
+            # the mean of frame times, not of rates: a light frame's few milliseconds must not read as 300 fps
+            frame_seconds = elapsed if fps is None else 0.9 / fps + 0.1 * elapsed
+            fps = 1.0 / max(frame_seconds, 1e-6)
             draw_panel(canvas, [stage.summary(answer) for stage, answer in zip(stages, answers)], fps)
             row = {"frame": index, "time": round(seconds, 4), "fps": round(fps, 2), "ms": round(elapsed * 1000, 2),
                    "light": int(light)}

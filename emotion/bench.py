@@ -172,7 +172,7 @@ def results_markdown(results: dict) -> str:
     for name in RECIPES:
         if name in results:
             r = results[name]
-            rows.append([name, f"{r['head']} head, {r['input_size']} px, {r['parameters'] / 1e6:.2f} M",
+            rows.append([f"{name} (measured {r['measured']})" if r.get("measured") else name, f"{r['head']} head, {r['input_size']} px, {r['parameters'] / 1e6:.2f} M",
                          f"{r['test_accuracy']:.3f}", f"{r['test_accuracy_without_train_duplicates']:.3f}",
                          f"{r['macro_f1']:.3f}", f"{r['ms_per_face']:.2f}",
                          f"{r.get('va_decoded_accuracy', float('nan')):.3f}" if "va_decoded_accuracy" in r else "-",
@@ -195,9 +195,10 @@ def results_markdown(results: dict) -> str:
     return (f"{table}\n\nFER+ test: {first['n_test']} faces with a unique majority label (ties excluded), flip TTA; "
             f"{results['test_faces_with_train_duplicate']} of them have a perceptual-hash near copy in the training split "
             f"({results.get('test_faces_with_train_or_valid_duplicate', '-')} in train + valid, for the models trained on "
-            f"both) and are left out of the 'w/o' column. VA CCC ({results['va_ccc_model']}, VA head vs. vote-derived VA): valence {ccc['valence']:.3f}, "
+            f"both) and are left out of the 'w/o' column. VA CCC ({results['va_ccc_model']}'s VA against the vote-derived VA): valence {ccc['valence']:.3f}, "
             f"arousal {ccc['arousal']:.3f}. Webcam pipeline on a 640x480 video (detect + classify + draw + encode): "
-            f"{results['webcam_fps']:.1f} FPS. Machine: {results['machine']}; measured {results['measured']}.\n\n{recall}\n"
+            f"{results['webcam_fps']:.1f} FPS. Default recognizer: {results.get('default_model', '-')}. Machine: {results['machine']}; "
+            f"measured {results['measured']} (rows marked otherwise are kept from an earlier run).\n\n{recall}\n"
             + (f"\n{robust}\n\nDegraded once each with seed 0 (`emotion.augment.degrade`): to 16 px and back, JPEG quality 20, "
                "box shifted and scaled by up to 15%, tilted 20 degrees.\n" if robust else ""))
 

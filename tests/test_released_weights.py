@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from core import release
-from core.weights import FILES, MANIFEST, manifest, weights_path
+from core.weights import FILES, manifest, weights_path
 from tests.conftest import shared_data_path, write_faststart_mp4
 
 
@@ -49,10 +49,6 @@ def test_a_missing_release_says_how_to_get_it(monkeypatch, tmp_path):
     monkeypatch.setattr(weights, "WEIGHTS_DIR", tmp_path)
     with pytest.raises(InputError, match="run `make weights` or pass a model file"):
         weights.released("emotion", "recognizer")
-
-
-def test_manifest_is_where_the_weights_are():
-    assert MANIFEST.parent == weights_path("emotion", "recognizer").parent.parent
 
 
 def test_emotion_predict_with_the_released_recognizer_reads_a_smile(tmp_path):

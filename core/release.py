@@ -1,7 +1,8 @@
 """`make weights`: train each task's default model with its recipe, copy what inference loads into
 weights/<task>/, and record it in weights/MANIFEST.json.
 
-    python -m core.release                      # every release; a run that already exists is reused
+    python -m core.release                      # every release; a run that already exists is reused, and a
+                                                # released file that matches the manifest is kept (no runs/ needed)
     python -m core.release --only emotion       # one task
     python -m core.release --retrain            # train again even where the run exists
     python -m core.release --check              # verify the files against the manifest (sizes, sha256)
@@ -48,6 +49,9 @@ class Release:
     artefact: str                # the file in the run folder that inference loads
     data: str                    # what it was trained on (under ../shared/data)
     headline: tuple[str, str, str]  # (label, "results" or "run", dotted key in results/<task>.json or metrics.json)
+    # (name in core.weights.FILES, "module:function"): files made from the released one by function(released, target),
+    # e.g. the ONNX export inference loads without PyTorch or Lightning (a one-image predict then starts in seconds)
+    exports: tuple[tuple[str, str], ...] = ()
 
     @property
     def run_dir(self) -> Path:
@@ -69,10 +73,11 @@ RELEASES = (
             ("--classifier", "landmark", "--dataset", "hands_dataset"), "release-lm_hands_dataset", "landmark.joblib",
             "gesture_detection/hands_dataset (finger counts 0-5)",
             ("HandsDataset test accuracy", "results", "hands_dataset.landmark.accuracy")),
-    Release("emotion", "recognizer", "emotion.train",
+    Release("emotion", "checkpoint", "emotion.train",
             (*EMOTION_RECIPES[EMOTION_DEFAULT][1], "--no-progress-bar", "--accelerator", "cpu"),
             EMOTION_RECIPES[EMOTION_DEFAULT][0], "best.ckpt", "emotion/ferplus (FER+ training faces)",
-            ("FER+ test accuracy", "results", f"{EMOTION_DEFAULT}.test_accuracy")),
+            ("FER+ test accuracy", "results", f"{EMOTION_DEFAULT}.test_accuracy"),
+            (("recognizer", "emotion.recognizer:export_checkpoint"),)),
     Release("video_gestures", "points", "video_gestures.train",
             ("--threads", "1", "--max-epochs", "20", "--batch-size", "64", "--no-progress-bar"), "release-points",
             "best.ckpt", "video_gestures/mediapipe_point_history (fingertip trajectories, 4 classes)",
@@ -104,6 +109,19 @@ def copy_for_inference(source: Path, target: Path) -> None:
             torch.save(checkpoint, tmp)
         else:
             tmp.write_bytes(source.read_bytes())
+
+
+def export(release: Release, source: Path) -> list[tuple[str, Path]]:
+    """Write each of `release.exports` from the released file `source`; (name, path) of each."""
+    from importlib import import_module
+
+    made = []
+    for name, function in release.exports:
+        module, attribute = function.split(":")
+        target = weights_path(release.task, name)
+        getattr(import_module(module), attribute)(source, target)
+        made.append((name, target))
+    return made
 
 
 def dotted(tree: dict, key: str):
@@ -177,14 +195,24 @@ def main(argv: list[str] | None = None) -> int:
             raise ValueError(f"--only {' '.join(args.only)}: no such release; choose from "
                              + ", ".join(f"{r.task}/{r.name}" for r in RELEASES))
         for release in chosen:
-            if args.retrain or not (release.run_dir / release.artefact).is_file():
-                train(release)
-            else:
-                print(f"reusing {release.run_dir.relative_to(REPO_ROOT)} ({release.command})")
             target = weights_path(release.task, release.name)
-            copy_for_inference(release.run_dir / release.artefact, target)
-            entries[f"{release.task}/{release.name}"] = entry(release, target)
-            print(f"released {target.relative_to(REPO_ROOT)}: {target.stat().st_size / 2**20:.2f} MB")
+            key = f"{release.task}/{release.name}"
+            kept = not (args.retrain or (release.run_dir / release.artefact).is_file()) and not check({key: entries.get(key, {"file": ""})})
+            if kept:   # a fresh clone has no runs/, but the committed release is that run's file: export from it
+                print(f"keeping {target.relative_to(REPO_ROOT)} (matches weights/MANIFEST.json; --retrain trains again)")
+            else:
+                if args.retrain or not (release.run_dir / release.artefact).is_file():
+                    train(release)
+                else:
+                    print(f"reusing {release.run_dir.relative_to(REPO_ROOT)} ({release.command})")
+                copy_for_inference(release.run_dir / release.artefact, target)
+                entries[key] = entry(release, target)
+            for name, path in [(release.name, target), *export(release, target)]:
+                if name != release.name:   # the export describes itself by the file it was made from
+                    entries[f"{release.task}/{name}"] = {**entries[key], "file": str(path.relative_to(WEIGHTS_DIR)),
+                                                         "bytes": path.stat().st_size, "sha256": sha256(path),
+                                                         "exported_from": entries[key]["file"], "libraries": versions()}
+                print(f"released {path.relative_to(REPO_ROOT)}: {path.stat().st_size / 2**20:.2f} MB")
         write_json(MANIFEST, {"note": "written by `make weights` (python -m core.release); trained on ../shared/data, "
                                       "research use only (see weights/README.md)", "weights": dict(sorted(entries.items()))})
     problems = check(entries)

@@ -22,7 +22,7 @@ FILES = {
     "speaker_id": {"cnn": "cnn.ckpt"},
     "gesture_detection": {"landmark_linto": "landmark_linto.joblib",
                           "landmark_hands_dataset": "landmark_hands_dataset.joblib"},
-    "emotion": {"recognizer": "emotion.ckpt"},
+    "emotion": {"checkpoint": "emotion.ckpt", "recognizer": "emotion.onnx"},  # the recognizer: its ONNX export
     "video_gestures": {"points": "points.ckpt"},
     "action_recognition": {"frame": "frame.ckpt"},
 }

@@ -433,17 +433,22 @@ def near_copies(faces: FaceSet, others: Sequence[FaceSet], max_distance: int = 4
 IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
+def faces_to_array(gray: np.ndarray) -> np.ndarray:
+    """(N, S, S) or (S, S) uint8 gray -> float32 (N, 3, S, S) with ImageNet normalisation (numpy, so the
+    ONNX recognizer runs without importing PyTorch)."""
+    x = np.asarray(gray, dtype=np.float32) / 255.0
+    if x.ndim == 2:
+        x = x[None]
+    mean = np.asarray(IMAGENET_MEAN, dtype=np.float32).reshape(1, 3, 1, 1)
+    std = np.asarray(IMAGENET_STD, dtype=np.float32).reshape(1, 3, 1, 1)
+    return np.ascontiguousarray((x[:, None] - mean) / std, dtype=np.float32)
+
+
 def faces_to_tensor(gray: np.ndarray):
-    """(N, S, S) or (S, S) uint8 gray -> float tensor (N, 3, S, S) with ImageNet normalisation."""
+    """`faces_to_array` as a torch tensor."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(gray)).float().div_(255.0)
-    if x.dim() == 2:
-        x = x[None]
-    x = x[:, None].expand(-1, 3, -1, -1)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
-    std = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    return ((x - mean) / std).contiguous()
+    return torch.from_numpy(faces_to_array(gray))
 
 
 def train_augmentation(strength: str = "medium"):
@@ -507,5 +512,5 @@ def balanced_sample_weights(labels: np.ndarray, power: float = 0.5) -> np.ndarra
 __all__ = [
     "CLASSES", "CLASS_INDEX", "FaceSet", "FaceDataset", "load_ferplus", "load_fer2013_csv", "list_skillbox_train",
     "load_skillbox_train", "list_test_images", "read_submission", "load_images", "find_duplicates", "CleanReport",
-    "perceptual_hash", "faces_to_tensor", "train_augmentation", "balanced_sample_weights",
+    "perceptual_hash", "faces_to_array", "faces_to_tensor", "train_augmentation", "balanced_sample_weights",
 ]

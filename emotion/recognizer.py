@@ -1,6 +1,6 @@
 """`EmotionRecognizer`: weights in, frame in, emotion out (the class the competition's webcam prototype asks for).
 
-    recognizer = EmotionRecognizer("weights/emotion/emotion.ckpt")   # the released one (core.weights)
+    recognizer = EmotionRecognizer("weights/emotion/emotion.onnx")   # the released one (core.weights)
     result = recognizer.predict(frame)            # RGB uint8 frame (pass bgr=True for OpenCV frames)
     result.label, result.probabilities, result.valence, result.arousal, result.box, result.face_found
 
@@ -19,7 +19,7 @@ import numpy as np
 from core.io import InputError
 from core.onnx import cached_onnx_session, check_backend, onnx_session
 from core.onnx import export_onnx as core_export_onnx
-from emotion.data import CLASSES, faces_to_tensor, to_gray_square
+from emotion.data import CLASSES, faces_to_array, to_gray_square
 from emotion.faces import FaceBox, FaceDetector
 
 
@@ -54,6 +54,14 @@ def export_onnx(module, target: str | Path) -> Path:
     size = int(module.input_size)
     return core_export_onnx(_Exported(module), torch.zeros(1, 3, size, size), target, ["faces"], ["probabilities", "va"],
                             {"input_size": size, "head": module.head, "labels": json.dumps(list(module.labels))})
+
+
+def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
+    """The ONNX file of an emotion checkpoint (what `make weights` releases: the recognizer then loads with
+    onnxruntime alone, without PyTorch or Lightning)."""
+    from emotion.model import load_module
+
+    return export_onnx(load_module(str(checkpoint)), target)
 
 
 class EmotionRecognizer:
@@ -103,7 +111,7 @@ class EmotionRecognizer:
         from emotion.data import resize_faces
 
         faces = resize_faces(np.asarray(faces, dtype=np.uint8), self.input_size)
-        x = faces_to_tensor(faces).numpy()
+        x = faces_to_array(faces)
         probabilities, va = self._run(x)
         if self.tta:
             flipped_p, flipped_va = self._run(np.ascontiguousarray(x[..., ::-1]))

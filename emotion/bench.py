@@ -48,7 +48,7 @@ RECIPES["compact_cnn_final"] = ("cnn48_bal40_trainval", [*RECIPES["compact_cnn"]
 RECIPES["compact_cnn_full"] = ("cnn48_full_robust8", ["--architecture", "compact_cnn", "--input-size", "48",
                                                        "--learning-rate", "3e-3", "--max-epochs", "8", "--balance", "0.5",
                                                        "--keep-ties", "--clean", "--augment", "robust", "--threads", "1"])
-# the default recognizer (released as weights/emotion/emotion.ckpt): the one real model in this checkout. On clean
+# the default recognizer (released as weights/emotion/emotion.ckpt and its ONNX export): the one real model in this checkout. On clean
 # FER+ valid the 40-epoch compact_cnn recipe scored higher (0.811 vs 0.783, EXPERIMENTS.md rows 12 and 14); its
 # runs are not here, so switch back once compact_cnn_final is retrained (about an hour on 2 threads)
 DEFAULT_MODEL = "compact_cnn_full"

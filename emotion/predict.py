@@ -101,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--weights", type=Path,
                         help="EmotionModule checkpoint (.ckpt) or exported .onnx (default: the released recognizer, "
-                             "weights/emotion/emotion.ckpt, written by `make weights`)")
+                             "weights/emotion/emotion.onnx, written by `make weights`)")
     parser.add_argument("--test-dir", type=Path, help="folder of test images (test_kaggle/)")
     parser.add_argument("--sample-submission", type=Path, default=None,
                         help="sample_submission.csv: its rows fix the image names and order")

@@ -164,7 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--source", default="0", help="camera index (0, 1, ...) or a video file (default %(default)s)")
     parser.add_argument("--weights", type=Path, help="checkpoint or .onnx (default: the released recognizer, "
-                        "weights/emotion/emotion.ckpt)")
+                        "weights/emotion/emotion.onnx)")
     parser.add_argument("--output", type=Path, default=None, help="write the annotated video here (no window)")
     parser.add_argument("--show", action="store_true", help="show a window even when writing --output")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = until the end)")

@@ -53,8 +53,8 @@ from gesture_detection.detect import (MediaPipeHands, RescuedHands, YoloHands, d
                                       score_detector)
 from gesture_detection.landmarks import (cached_hand_detections, fit_box_scale, fit_box_style, labelled_hands,
                                          match_to_boxes)
-from gesture_detection.model import (CropClassifier, FingerCounter, LandmarkClassifier, NearestHands,
-                                     expected_calibration_error)
+from gesture_detection.crop_model import CropClassifier
+from gesture_detection.model import FingerCounter, LandmarkClassifier, NearestHands, expected_calibration_error
 from gesture_detection.pipeline import GesturePipeline, decide
 
 TASK = "gesture_detection"

@@ -60,7 +60,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                         help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
     parser.add_argument("--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--annotate-dir", type=Path, default=None, help="write annotated images / videos here")
-    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="CPU threads of the crop CNN (default %(default)s)")
     return parser.parse_args(argv)
 
 
@@ -79,7 +79,7 @@ def finger_classes(spec: list[str]) -> dict[int, str]:
 
 def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
     from gesture_detection.detect import MediaPipeHands, RescuedHands, YoloHands
-    from gesture_detection.model import CropClassifier, FingerCounter, LandmarkClassifier
+    from gesture_detection.model import FingerCounter, LandmarkClassifier
 
     if args.mode == "fingers":
         landmark = FingerCounter(finger_classes(args.finger_classes))
@@ -87,7 +87,14 @@ def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
         landmark = LandmarkClassifier.load(args.landmark_model or released("gesture_detection", "landmark_linto"))
     else:
         landmark = LandmarkClassifier.load(args.landmark_model) if args.landmark_model else None
-    crop_model = CropClassifier.load(args.crop_model) if args.crop_model else None
+    crop_model = None
+    if args.crop_model:  # only this path needs PyTorch (and Lightning); the landmark paths start in seconds
+        import torch
+
+        from gesture_detection.crop_model import CropClassifier
+
+        torch.set_num_threads(args.threads)
+        crop_model = CropClassifier.load(args.crop_model)
     yolo = YoloHands(args.yolo, image_size=args.yolo_image_size) if args.yolo else None
     hands = MediaPipeHands(min_confidence=args.min_hand_confidence)
     return GesturePipeline(args.mode, landmark, crop_model, RescuedHands(hands) if args.rescue else hands,
@@ -169,9 +176,6 @@ def write_predictions(rows, output: Path, fmt: str) -> tuple[int, list[tuple[str
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    import torch
-
-    torch.set_num_threads(args.threads)
     pipeline = build_pipeline(args)
     if args.format == "mcs":
         check_mcs_labels(pipeline.labels)

@@ -26,7 +26,8 @@ from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDatas
                                     split_annotations)
 from gesture_detection.landmarks import (BoxStyle, cached_hand_detections, fit_box_scale, fit_box_style,
                                          labelled_hands)
-from gesture_detection.model import CropClassifier, LandmarkClassifier
+from gesture_detection.crop_model import CropClassifier
+from gesture_detection.model import LandmarkClassifier
 
 TASK = "gesture_detection"
 

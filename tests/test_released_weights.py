@@ -20,11 +20,19 @@ def rows(path: Path) -> list[dict]:
 def test_every_release_is_in_the_manifest_and_matches_it():
     entries = manifest()["weights"]
     assert set(entries) == {f"{task}/{name}" for task, names in FILES.items() for name in names}
-    assert {f"{r.task}/{r.name}" for r in release.RELEASES} == set(entries)
+    assert {f"{r.task}/{name}" for r in release.RELEASES for name in (r.name, *(n for n, _ in r.exports))} == set(entries)
     assert release.check(entries) == []
     for key, item in entries.items():
         assert item["train_command"].startswith("python -m ") and item["sha256"] and item["libraries"]["python"]
         assert item["headline_metric"]["value"] is not None, key
+
+
+@pytest.mark.parametrize("release_entry", [r for r in release.RELEASES if r.exports], ids=lambda r: r.task)
+def test_each_exported_file_is_made_from_the_released_one(release_entry, tmp_path, monkeypatch):
+    """Exporting the committed file again gives the committed export byte for byte (so it is that model)."""
+    monkeypatch.setattr(release, "weights_path", lambda task, name: tmp_path / FILES[task][name])
+    for name, path in release.export(release_entry, weights_path(release_entry.task, release_entry.name)):
+        assert release.sha256(path) == release.sha256(weights_path(release_entry.task, name)), name
 
 
 def test_the_check_finds_a_changed_or_missing_file(tmp_path, monkeypatch):
@@ -108,3 +116,23 @@ def test_speaker_predict_with_the_released_model_names_an_fsdd_speaker(tmp_path)
     recording = shared_data_path("speaker_id", "recordings") / "7_theo_3.wav"
     predict.main([str(recording), "-o", str(tmp_path / "out.csv")])
     assert rows(tmp_path / "out.csv")[0]["speaker"] == "theo"
+
+
+# the libraries a one-input predict with the released weights must not import: each costs seconds of start-up
+HEAVY = ("torch", "lightning", "torchvision", "sklearn", "ultralytics")
+LIGHT_TASKS = ("emotion", "gesture_detection", "pose_smoothing")
+
+
+@pytest.mark.parametrize("task", LIGHT_TASKS)
+def test_a_one_input_predict_imports_no_heavy_library(task, tmp_path):
+    import subprocess
+    import sys
+
+    from core.startup import one_input_commands
+
+    command = one_input_commands(tmp_path)[task]
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", *command], capture_output=True, text=True,
+                          cwd=Path(__file__).resolve().parents[1])
+    assert done.returncode == 0, done.stderr[-2000:]
+    imported = {line.rsplit("|", 1)[-1].strip() for line in done.stderr.splitlines() if line.startswith("import time:")}
+    assert not imported & set(HEAVY), f"{task} imported {sorted(imported & set(HEAVY))}"

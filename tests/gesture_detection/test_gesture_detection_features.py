@@ -150,3 +150,19 @@ def test_the_hand_showing_a_gesture_answers_not_the_surely_idle_one():
     assert decide(np.array([showing, idle]), labels, threshold=0.5)[0] == "like"  # order does not matter
     assert decide(np.array([idle, idle]), labels, threshold=0.5)[:2] == (NO_GESTURE, pytest.approx(0.9))
     assert decide(np.array([idle, showing]), labels, threshold=0.7)[0] == NO_GESTURE  # below the threshold
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_the_numpy_logistic_model_gives_the_pipelines_probabilities(n_classes):
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    from gesture_detection.model import LinearSoftmax
+
+    rng = np.random.default_rng(0)
+    targets = rng.integers(0, n_classes, 300)
+    features = rng.normal(size=(300, 6)) * [1, 10, 0.1, 1, 5, 2] + targets[:, None] * [1, 0, 2, 0, 0, 1]
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000)).fit(features, targets)
+    queries = rng.normal(size=(50, 6)) * 3
+    assert np.allclose(LinearSoftmax.from_pipeline(pipeline).predict_proba(queries), pipeline.predict_proba(queries), atol=1e-12)

@@ -22,7 +22,7 @@ def blob_image(path, colour, size=(64, 48), box=(16, 8, 48, 40)):
 @pytest.mark.slow
 def test_crop_classifier_trains_from_class_folders_and_predicts(tmp_path):
     from gesture_detection import train
-    from gesture_detection.model import CropClassifier
+    from gesture_detection.crop_model import CropClassifier
 
     for i in range(6):
         blob_image(tmp_path / "set" / "red" / f"{i}.png", (220, 30, 30))

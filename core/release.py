@@ -63,8 +63,9 @@ class Release:
 
 
 RELEASES = (
-    Release("speaker_id", "cnn", "speaker_id.train", ("--max-epochs", "12", "--no-progress-bar"), "release-fsdd",
-            "best.ckpt", "speaker_id/recordings (FSDD, 6 speakers)", ("FSDD test accuracy", "run", "test.accuracy")),
+    Release("speaker_id", "checkpoint", "speaker_id.train", ("--max-epochs", "12", "--no-progress-bar"), "release-fsdd",
+            "best.ckpt", "speaker_id/recordings (FSDD, 6 speakers)", ("FSDD test accuracy", "run", "test.accuracy"),
+            (("cnn", "speaker_id.inference:export_checkpoint"),)),
     Release("gesture_detection", "landmark_linto", "gesture_detection.train",
             ("--classifier", "landmark", "--dataset", "linto"), "release-lm_linto", "landmark.joblib",
             "gesture_detection/linto (LinTO HandGesture, 10 gestures)",

@@ -19,7 +19,7 @@ MANIFEST = WEIGHTS_DIR / "MANIFEST.json"
 
 # task -> name -> file under weights/<task>/; the names are what the tasks' CLIs ask for
 FILES = {
-    "speaker_id": {"cnn": "cnn.ckpt"},
+    "speaker_id": {"checkpoint": "cnn.ckpt", "cnn": "cnn.onnx"},  # cnn: its ONNX export, what the CLIs load
     "gesture_detection": {"landmark_linto": "landmark_linto.joblib",
                           "landmark_hands_dataset": "landmark_hands_dataset.joblib"},
     "emotion": {"checkpoint": "emotion.ckpt", "recognizer": "emotion.onnx"},  # the recognizer: its ONNX export

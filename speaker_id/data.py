@@ -17,8 +17,6 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 from tqdm import tqdm
 
 from core.io import AUDIO_EXTENSIONS, InputError, list_files, read_audio
@@ -189,8 +187,10 @@ def time_shift(waveform: np.ndarray, max_shift: int, rng: np.random.Generator) -
     return shifted
 
 
-class WaveformDataset(Dataset):
-    """Fixed-length waveforms with speaker indices; random crop and time shift when `train`."""
+class WaveformDataset:
+    """Fixed-length waveforms with speaker indices; random crop and time shift when `train`. A map-style
+    dataset for torch's DataLoader (whose collate turns the arrays into tensors); no torch import here, so
+    prediction can run without PyTorch."""
 
     def __init__(self, waveforms: Sequence[np.ndarray], labels: Sequence[int], num_samples: int,
                  train: bool = False, max_shift: int = 0, seed: int = 0):
@@ -207,12 +207,12 @@ class WaveformDataset(Dataset):
     def __len__(self) -> int:
         return len(self.waveforms)
 
-    def __getitem__(self, index: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, index: int) -> tuple[np.ndarray, int]:
         rng = self.epoch_rng if self.train else None
         waveform = fix_length(self.waveforms[index], self.num_samples, rng)
         if rng is not None:
             waveform = time_shift(waveform, self.max_shift, rng)
-        return torch.from_numpy(np.ascontiguousarray(waveform)), self.labels[index]
+        return np.ascontiguousarray(waveform, dtype=np.float32), self.labels[index]
 
 
 def audio_inputs(paths: Sequence[str | Path]) -> list[Clip]:

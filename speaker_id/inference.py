@@ -2,54 +2,123 @@
 
 Clips longer than the model's window are cut into half-overlapping windows whose outputs are averaged,
 so a 10-second VoxCeleb utterance uses all its audio; shorter clips are centred and zero-padded.
-The log-mel front end runs in PyTorch; the CNN runs in onnxruntime (exported once per checkpoint into
-.cache/speaker_id/onnx/), several times faster on a CPU than eager PyTorch; `backend="torch"` keeps PyTorch.
+Two kinds of model file:
+- the released `cnn.onnx` (`make weights`, `export_checkpoint`): the STFT runs in numpy and the rest (mel
+  filterbank, log, normalisation, CNN) in onnxruntime, so prediction imports neither PyTorch nor Lightning
+  and a one-file predict starts in about 2 s;
+- a Lightning checkpoint from `speaker_id.train`: the log-mel front end runs in PyTorch and the CNN in
+  onnxruntime (exported once per checkpoint into .cache/speaker_id/onnx/); `backend="torch"` keeps PyTorch.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 from core.io import InputError
 from core.metrics import ClassificationReport, classification_report
-from core.onnx import cached_onnx_session, check_backend, export_onnx
+from core.onnx import cached_onnx_session, check_backend, export_onnx, onnx_session
 from speaker_id.data import LoadedClips, fix_length
-from speaker_id.model import SpeakerModule
 
 
-class _Heads(torch.nn.Module):
-    """The CNN with both outputs the tasks need: class probabilities and L2-normalised embeddings."""
+def power_spectrogram(waveforms: np.ndarray, n_fft: int, win_length: int, hop_length: int) -> np.ndarray:
+    """(batch, samples) -> (batch, n_fft // 2 + 1, frames) |STFT|^2, as torchaudio's Spectrogram computes it:
+    a periodic Hann window zero-padded to n_fft, frames centred (reflect padding of n_fft // 2)."""
+    waveforms = np.asarray(waveforms, dtype=np.float32)
+    padded = np.pad(waveforms, ((0, 0), (n_fft // 2, n_fft // 2)), mode="reflect")
+    window = np.zeros(n_fft, dtype=np.float32)
+    left = (n_fft - win_length) // 2
+    window[left:left + win_length] = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(win_length) / win_length)
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft, axis=1)[:, ::hop_length]
+    spectrum = np.fft.rfft(frames * window, axis=-1)
+    return np.ascontiguousarray((spectrum.real ** 2 + spectrum.imag ** 2).transpose(0, 2, 1), dtype=np.float32)
 
-    def __init__(self, network: torch.nn.Module):
-        super().__init__()
-        self.network = network
 
-    def forward(self, spectrogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        embedding = self.network.embed(spectrogram)
-        probabilities = torch.softmax(self.network.classifier(embedding), dim=1)
-        return probabilities, torch.nn.functional.normalize(embedding, dim=1)
+class ExportedSpeakerModel:
+    """The speaker CNN from its ONNX export: what `load_model` returns for a .onnx file."""
+
+    def __init__(self, path: Path, threads: int = 2):
+        self.session = onnx_session(path, threads)
+        meta = self.session.get_modelmeta().custom_metadata_map
+        try:
+            self.labels = json.loads(meta["labels"])
+            self.sample_rate, self.num_samples = int(meta["sample_rate"]), int(meta["num_samples"])
+            self.verify_threshold = float(meta["verify_threshold"])
+            self.stft = json.loads(meta["stft"])
+        except KeyError as missing:
+            raise InputError(path, f"not a speaker_id export (no {missing} in its metadata); make one with "
+                                   "speaker_id.inference.export_checkpoint") from None
+
+    def heads(self, segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(probabilities, embeddings) of fixed-length waveforms (batch, num_samples)."""
+        power = power_spectrogram(segments, **self.stft)
+        probabilities, embeddings = self.session.run(None, {"power": power})
+        return probabilities, embeddings
 
 
-def load_model(checkpoint: str | Path, device: str = "cpu", backend: str = "auto", threads: int | None = None) -> SpeakerModule:
-    """The trained module in eval mode; on the CPU its CNN also gets an onnxruntime session (`model.session`)
+def load_model(checkpoint: str | Path, device: str = "cpu", backend: str = "auto", threads: int | None = None):
+    """A model for `predict_probabilities` / `embed`: an `ExportedSpeakerModel` for a .onnx file, else the
+    trained SpeakerModule in eval mode; on the CPU its CNN also gets an onnxruntime session (`model.session`)
     unless `backend` is "torch" ("auto" falls back to PyTorch when onnxruntime is missing)."""
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m speaker_id.train`)")
     check_backend(backend)
+    if checkpoint.suffix == ".onnx":
+        return ExportedSpeakerModel(checkpoint, threads or 2)
+    import torch
+
+    from speaker_id.model import SpeakerHeads, SpeakerModule
+
     model = SpeakerModule.load_from_checkpoint(checkpoint, map_location=device).eval()
 
     def export(target: Path) -> None:
         with torch.no_grad():
             example = model.frontend(torch.zeros(1, model.num_samples))
-        export_onnx(_Heads(model.network), example, target, ["spectrogram"], ["probabilities", "embeddings"])
+        export_onnx(SpeakerHeads(model.network), example, target, ["spectrogram"], ["probabilities", "embeddings"])
 
     model.session = (cached_onnx_session(checkpoint, "speaker_id", export, threads or torch.get_num_threads(), backend)
                      if device == "cpu" else None)
     return model
+
+
+def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
+    """The ONNX file of a speaker checkpoint, from the power spectrogram to both heads, with the metadata
+    `ExportedSpeakerModel` needs (what `make weights` releases as weights/speaker_id/cnn.onnx)."""
+    import torch
+
+    from speaker_id.model import SpeakerHeads
+
+    model = load_model(checkpoint, backend="torch")
+    stft = model.frontend.stft
+    example = torch.from_numpy(power_spectrogram(np.zeros((1, model.num_samples), np.float32), **stft))
+    metadata = {"labels": json.dumps(list(model.labels)), "sample_rate": model.sample_rate,
+                "num_samples": model.num_samples, "verify_threshold": model.verify_threshold, "stft": json.dumps(stft)}
+    return export_onnx(SpeakerHeads(model.network, model.frontend), example, target, ["power"],
+                       ["probabilities", "embeddings"], metadata)
+
+
+def _heads_of(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:
+    """segments (batch, num_samples) -> (probabilities, embeddings), for either kind of model."""
+    if isinstance(model, ExportedSpeakerModel):
+        return model.heads
+    import torch
+
+    from speaker_id.model import SpeakerHeads
+
+    session = getattr(model, "session", None)
+    heads = SpeakerHeads(model.network) if session is None else None
+
+    @torch.inference_mode()
+    def run(segments: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        spectrogram = model.frontend(torch.from_numpy(segments).to(model.device))
+        if session is not None:
+            return tuple(session.run(None, {"spectrogram": spectrogram.cpu().numpy()}))
+        return tuple(t.cpu().numpy() for t in heads(spectrogram))
+
+    return run
 
 
 def windows(waveform: np.ndarray, num_samples: int) -> list[np.ndarray]:
@@ -62,24 +131,17 @@ def windows(waveform: np.ndarray, num_samples: int) -> list[np.ndarray]:
     return [waveform[s:s + num_samples] for s in starts]
 
 
-@torch.inference_mode()
-def _run_windows(model: SpeakerModule, waveforms: Sequence[np.ndarray], head: str, batch_size: int) -> np.ndarray:
+def _run_windows(model, waveforms: Sequence[np.ndarray], head: str, batch_size: int) -> np.ndarray:
     """Apply `head` ("probabilities" or "embeddings") to every window and average per clip."""
     segments, owner = [], []
     for i, waveform in enumerate(waveforms):
         parts = windows(waveform, model.num_samples)
         segments.extend(parts)
         owner.extend([i] * len(parts))
-    session = getattr(model, "session", None)
-    heads = _Heads(model.network) if session is None else None
+    heads = _heads_of(model)
     outputs = []
     for start in range(0, len(segments), batch_size):
-        batch = torch.from_numpy(np.stack(segments[start:start + batch_size])).to(model.device)
-        spectrogram = model.frontend(batch)
-        if session is not None:
-            probabilities, embeddings = session.run(None, {"spectrogram": spectrogram.cpu().numpy()})
-        else:
-            probabilities, embeddings = (t.cpu().numpy() for t in heads(spectrogram))
+        probabilities, embeddings = heads(np.stack(segments[start:start + batch_size]).astype(np.float32))
         outputs.append(probabilities if head == "probabilities" else embeddings)
     stacked = np.concatenate(outputs)
     owner_index = np.asarray(owner)
@@ -91,16 +153,16 @@ def _run_windows(model: SpeakerModule, waveforms: Sequence[np.ndarray], head: st
     return averaged
 
 
-def predict_probabilities(model: SpeakerModule, waveforms: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+def predict_probabilities(model, waveforms: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
     return _run_windows(model, waveforms, "probabilities", batch_size)
 
 
-def embed(model: SpeakerModule, waveforms: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
+def embed(model, waveforms: Sequence[np.ndarray], batch_size: int = 64) -> np.ndarray:
     """L2-normalised embeddings, one row per clip."""
     return _run_windows(model, waveforms, "embeddings", batch_size)
 
 
-def evaluate(model: SpeakerModule, loaded: LoadedClips) -> ClassificationReport:
+def evaluate(model, loaded: LoadedClips) -> ClassificationReport:
     """Closed-set identification report over the model's speakers."""
     unknown = sorted(set(loaded.speakers) - set(model.labels))
     if unknown:

@@ -35,10 +35,21 @@ class LogMelFrontend(nn.Module):
     def forward(self, waveform: torch.Tensor) -> torch.Tensor:
         if self.training and self.noise_snr_db is not None:
             waveform = add_noise(waveform, self.noise_snr_db)
-        features = self.norm(torch.log(self.mel(waveform) + 1e-6))
+        features = self.from_power(self.mel.spectrogram(waveform))
         if self.training and len(self.masks):
-            features = self.masks(features)
-        return features.unsqueeze(1)
+            features = self.masks(features.squeeze(1)).unsqueeze(1)
+        return features
+
+    def from_power(self, power: torch.Tensor) -> torch.Tensor:
+        """Power spectrogram (batch, n_fft // 2 + 1, frames) -> normalised log-mel (batch, 1, mels, frames): the
+        part after the STFT, which the ONNX export holds (the STFT itself runs in numpy, `inference.power_spectrogram`)."""
+        return self.norm(torch.log(self.mel.mel_scale(power) + 1e-6)).unsqueeze(1)
+
+    @property
+    def stft(self) -> dict[str, int]:
+        """The STFT's sizes, for `inference.power_spectrogram`."""
+        spectrogram = self.mel.spectrogram
+        return {"n_fft": spectrogram.n_fft, "win_length": spectrogram.win_length, "hop_length": spectrogram.hop_length}
 
 
 def add_noise(waveform: torch.Tensor, min_snr_db: float, max_snr_db: float = 40.0) -> torch.Tensor:
@@ -101,3 +112,19 @@ class SpeakerModule(ClassificationModule):
     def embed(self, waveform: torch.Tensor) -> torch.Tensor:
         """L2-normalised speaker embeddings; cosine similarity is their dot product."""
         return nn.functional.normalize(self.network.embed(self.frontend(waveform)), dim=1)
+
+
+class SpeakerHeads(nn.Module):
+    """The CNN with both outputs the tasks need: class probabilities and L2-normalised embeddings, from the
+    log-mel (`from_power=False`) or, with `frontend`, from the power spectrogram (what the release exports)."""
+
+    def __init__(self, network: SpeakerCNN, frontend: LogMelFrontend | None = None):
+        super().__init__()
+        self.network, self.frontend = network, frontend
+
+    def forward(self, spectrogram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.frontend is not None:
+            spectrogram = self.frontend.from_power(spectrogram)
+        embedding = self.network.embed(spectrogram)
+        probabilities = torch.softmax(self.network.classifier(embedding), dim=1)
+        return probabilities, nn.functional.normalize(embedding, dim=1)

@@ -1,6 +1,6 @@
 """Predict the speaker of audio files with a trained checkpoint.
 
-    python -m speaker_id.predict clips/ -o predictions.csv     # the released FSDD model (weights/speaker_id/cnn.ckpt)
+    python -m speaker_id.predict clips/ -o predictions.csv     # the released FSDD model (weights/speaker_id/cnn.onnx)
     python -m speaker_id.predict --checkpoint runs/speaker_id/fsdd/best.ckpt clips/ -o predictions.csv
 
 Writes a CSV `path,speaker,probability` (one row per readable file, in path order). Unreadable or
@@ -23,8 +23,8 @@ from speaker_id.inference import load_model, predict_probabilities
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train (default: the released "
-                        "FSDD model, weights/speaker_id/cnn.ckpt)")
+    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train, or its .onnx export (default: the released "
+                        "FSDD model, weights/speaker_id/cnn.onnx)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backend", choices=BACKENDS, default="auto",

@@ -65,3 +65,15 @@ def test_enrolment_eer_separates_clusters():
     assert result["eer"] == 0.0 and result["target_trials"] == 50 and result["nontarget_trials"] == 50
     with pytest.raises(ValueError, match="need more than 40"):
         enrolment_eer(embeddings, ["x"] * 30 + ["y"] * 30, enroll_per_speaker=40)
+
+
+def test_the_numpy_stft_is_torchaudios():
+    import torch
+
+    from speaker_id.inference import power_spectrogram
+    from speaker_id.model import LogMelFrontend
+
+    frontend = LogMelFrontend(8000, 40)
+    waveforms = np.random.default_rng(0).normal(size=(2, 4000)).astype(np.float32)
+    reference = frontend.mel.spectrogram(torch.from_numpy(waveforms)).numpy()
+    assert np.allclose(power_spectrogram(waveforms, **frontend.stft), reference, rtol=1e-4, atol=1e-3)

@@ -23,7 +23,7 @@ FILES = {
     "gesture_detection": {"landmark_linto": "landmark_linto.joblib",
                           "landmark_hands_dataset": "landmark_hands_dataset.joblib"},
     "emotion": {"checkpoint": "emotion.ckpt", "recognizer": "emotion.onnx"},  # the recognizer: its ONNX export
-    "video_gestures": {"points": "points.ckpt"},
+    "video_gestures": {"points": "points.ckpt", "points_onnx": "points.onnx"},  # predict loads the ONNX export
     "action_recognition": {"frame": "frame.ckpt"},
 }
 

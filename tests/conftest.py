@@ -90,6 +90,14 @@ def quick_points_checkpoint(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def quick_points_onnx(quick_points_checkpoint) -> Path:
+    """`quick_points_checkpoint` exported to ONNX, as the released points.onnx is."""
+    from video_gestures.model import export_checkpoint
+
+    return export_checkpoint(quick_points_checkpoint, quick_points_checkpoint.with_suffix(".onnx"))
+
+
 def write_photo_video(path: Path, rgb, frames: int, fps: int = 10, size: tuple[int, int] = (320, 240)) -> Path:
     """A video of a real photo drifting a few pixels per frame (MediaPipe tracks it like a camera's frames)."""
     import cv2

@@ -22,8 +22,6 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
-from torch.utils.data import Dataset
 
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, read_image
 
@@ -225,9 +223,10 @@ def read_clip(item: VideoItem, num_frames: int = 32) -> np.ndarray:
     return np.stack([f if f.shape[:2] == (height, width) else cv2.resize(f, (width, height)) for f in chosen])
 
 
-class VideoClipDataset(Dataset):
+class VideoClipDataset:
     """Clips as float tensors (num_frames, 3, size, size) in [0, 1]; `transform` maps a uint8 clip (T, H, W, 3)
-    to another (e.g. the clip-consistent augmentation)."""
+    to another (e.g. the clip-consistent augmentation). A map-style dataset for torch's DataLoader; PyTorch is
+    imported only when a clip is read, so the point-history readers here start without it."""
 
     def __init__(self, items: Sequence[VideoItem], labels: Sequence[str], num_frames: int = 32, size: int = 112,
                  transform: Callable[[np.ndarray], np.ndarray] | None = None):
@@ -237,8 +236,9 @@ class VideoClipDataset(Dataset):
     def __len__(self) -> int:
         return len(self.items)
 
-    def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
+    def __getitem__(self, i: int):
         import cv2
+        import torch
 
         item = self.items[i]
         clip = read_clip(item, self.num_frames)

@@ -11,11 +11,10 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator, Protocol
 
 import numpy as np
-import torch
 
 from core.live import LiveStage
 from video_gestures.data import point_history_features, sample_indices
-from video_gestures.model import SequenceModule
+from video_gestures.inference import SequenceModel, load_model
 
 
 class FrameEncoder(Protocol):
@@ -74,8 +73,8 @@ class FingertipEncoder:
         return point_history_features((points - points[0])[None], self.features)[0]
 
 
-def frame_encoder_for(model: SequenceModule) -> FrameEncoder:
-    """The front end a checkpoint was trained with (stored in its `input_config`)."""
+def frame_encoder_for(model: SequenceModel) -> FrameEncoder:
+    """The front end a model was trained with (stored in its `input_config`)."""
     config = model.input_config
     if config.get("source") == "points":
         return FingertipEncoder(config["point_features"], config["num_frames"])
@@ -97,10 +96,10 @@ class WindowPrediction:
 
 
 class SlidingWindowRecognizer:
-    def __init__(self, model: SequenceModule, encoder: FrameEncoder, window: int = 32, stride: int = 4, smoothing: float = 0.6):
+    def __init__(self, model: SequenceModel, encoder: FrameEncoder, window: int = 32, stride: int = 4, smoothing: float = 0.6):
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
-        self.model, self.encoder, self.stride, self.smoothing = model.eval(), encoder, max(stride, 1), smoothing
+        self.model, self.encoder, self.stride, self.smoothing = model, encoder, max(stride, 1), smoothing
         self.buffer: deque[np.ndarray] = deque(maxlen=max(window, 1))
         self.smoothed: np.ndarray | None = None
         self.seen = 0
@@ -109,15 +108,13 @@ class SlidingWindowRecognizer:
         """Add a frame; a prediction when the window is full and a stride has passed, else None."""
         return self.push_encoding(self.encoder.encode(rgb), seconds)
 
-    @torch.inference_mode()
     def push_encoding(self, encoding: np.ndarray, seconds: float = 0.0) -> WindowPrediction | None:
         """`push` for a frame already encoded (`FrameEncoder.encode`)."""
         self.buffer.append(encoding)
         self.seen += 1
         if len(self.buffer) < self.buffer.maxlen or (self.seen - self.buffer.maxlen) % self.stride:
             return None
-        sequence = torch.from_numpy(self.encoder.to_sequence(list(self.buffer))[None].astype(np.float32))
-        probabilities = torch.softmax(self.model(sequence), dim=1)[0].numpy()
+        probabilities = self.model.predict_with_attention(self.encoder.to_sequence(list(self.buffer))[None])[0][0]
         self.smoothed = probabilities if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * probabilities
         labels = self.model.labels
         best, smooth_best = int(probabilities.argmax()), int(self.smoothed.argmax())
@@ -163,10 +160,8 @@ class DynamicGestureStage(LiveStage):
     def __init__(self, checkpoint, hands, window: int | None = None, stride: int = 4, smoothing: float = 0.6,
                  threads: int = 2, timeline_frames: int = 150):
         from core.io import InputError
-        from video_gestures.model import load_sequence_model
 
-        torch.set_num_threads(threads)
-        model = load_sequence_model(str(checkpoint))
+        model = load_model(checkpoint, threads)
         config = model.input_config
         if config.get("source") != "points":
             raise InputError(checkpoint, f"the live demo needs a point-history model (`video_gestures.train --source "

@@ -4,9 +4,12 @@ Input is (batch, time, channels, features). In the original, a frame is 12 chann
 (ResNeXt50 and ViT embeddings of the whole frame and its left and right halves, ResNeXt's 2048 cut into
 three 768 chunks); the landmark path uses e.g. 2 channels of 2 features (fingertip position, velocity).
 The network returns logits, and `forward_with_attention` also returns both attention maps for plots.
+`export_onnx` writes a module as ONNX (probabilities and both attention maps), which `video_gestures.inference`
+runs without PyTorch.
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Sequence
 
@@ -15,7 +18,9 @@ import torch
 from torch import nn
 
 from core.io import InputError
+from core.onnx import export_onnx as core_export_onnx
 from core.training import ClassificationModule
+from video_gestures.inference import ONNX_INPUT, ONNX_OUTPUTS
 
 
 CHANNEL_PROJECTIONS = ("separate", "shared")
@@ -77,7 +82,9 @@ class CNNBiLSTMWithAttention(nn.Module):
         if self.deltas:  # frame-to-frame change as extra channels: motion made explicit for small data sets
             x = torch.cat([x, torch.diff(x, dim=1, prepend=x[:, :1])], dim=2)
         batch, time, channels, features = x.shape
-        flat = x.reshape(batch * time * channels, 1, features)
+        # flatten + unsqueeze rather than reshape: the ONNX exporter then keeps the feature length, which the
+        # adaptive pooling needs to be exported
+        flat = x.flatten(0, 2).unsqueeze(1)  # (B * T * C, 1, features)
         conv = self.conv(flat).flatten(1)
         frame_channels = self._project(torch.cat([conv, flat.squeeze(1)], dim=1).view(batch, time, channels, -1))
         channel_weights = torch.softmax(self.channel_score(frame_channels).squeeze(-1), dim=2)  # (B, T, C)
@@ -128,11 +135,47 @@ class SequenceModule(ClassificationModule):
     def forward_with_attention(self, x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         return self.network.forward_with_attention(x)
 
+    def predict_with_attention(self, sequences: np.ndarray | torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The module-level `predict_with_attention` as a method, so a checkpoint and its ONNX export
+        (`video_gestures.inference.OnnxSequenceModel`) are used alike."""
+        return predict_with_attention(self, sequences)
+
+
+class ProbabilitiesWithAttention(nn.Module):
+    """The network as exported: softmax probabilities, time attention and channel attention (a tuple, as
+    ONNX outputs are)."""
+
+    def __init__(self, network: CNNBiLSTMWithAttention):
+        super().__init__()
+        self.network = network
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        logits, attention = self.network.forward_with_attention(x)
+        return torch.softmax(logits, dim=1), attention["time"], attention["channel"]
+
 
 def load_sequence_model(checkpoint: str) -> SequenceModule:
     if not Path(checkpoint).is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m video_gestures.train`)")
     return SequenceModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+
+
+def export_onnx(module: SequenceModule, target: str | Path) -> Path:
+    """Write `module` as ONNX: input `sequences` (batch, time, channels, features), outputs as
+    `predict_with_attention`. The time axis is fixed at the clip length it was trained on (`num_frames`, which
+    predict and the live window always pass); metadata holds the labels, the input config and that shape (JSON).
+    Models trained with `--deltas` do not export (the TorchScript exporter has no torch.diff)."""
+    network = module.network
+    time_steps = int(module.input_config.get("num_frames", 16))
+    example = torch.zeros(1, time_steps, network.channels, network.features)
+    metadata = {"labels": json.dumps(list(module.labels)), "input_config": json.dumps(module.input_config),
+                "input_shape": json.dumps(list(example.shape[1:]))}
+    return core_export_onnx(ProbabilitiesWithAttention(network), example, target, [ONNX_INPUT], ONNX_OUTPUTS, metadata)
+
+
+def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
+    """The ONNX file of a checkpoint (what `make weights` releases beside points.ckpt)."""
+    return export_onnx(load_sequence_model(str(checkpoint)), target)
 
 
 @torch.inference_mode()

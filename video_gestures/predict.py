@@ -5,6 +5,7 @@
     python -m video_gestures.predict --checkpoint runs/video_gestures/clips/best.ckpt --live long.mp4 -o timeline.csv
     python -m video_gestures.predict --checkpoint runs/video_gestures/points/best.ckpt --camera 0 -o timeline.csv
     python -m video_gestures.predict --camera 0 -o timeline.csv       # the released fingertip-trajectory model
+    python -m video_gestures.predict history.csv -o predictions.csv   # the same, ONNX in onnxruntime (no PyTorch)
 
 Inputs: video files and folders of numbered frames (one clip each; every clip is sampled to the model's frame
 count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
@@ -26,15 +27,15 @@ from core.cli import run_main
 from core.io import IMAGE_EXTENSIONS, InputError, iter_video_frames, write_csv
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
+from video_gestures.inference import load_model
 from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_encoder_for
-from video_gestures.model import load_sequence_model, predict_with_attention
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="*", type=Path, help="video files, frame folders, or point-history CSVs")
-    parser.add_argument("--checkpoint", type=Path, help="best.ckpt from video_gestures.train (default: the released "
-                        "fingertip-trajectory model, weights/video_gestures/points.ckpt)")
+    parser.add_argument("--checkpoint", type=Path, help="best.ckpt from video_gestures.train, or its ONNX export "
+                        "(default: the released fingertip-trajectory model, weights/video_gestures/points.onnx)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
     parser.add_argument("--live", action="store_true", help="sliding window over each video: one row per window")
     parser.add_argument("--camera", type=int, help="live from this camera index instead of files (Ctrl-C to stop)")
@@ -73,7 +74,7 @@ def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
             print(f"skipped {error}", file=sys.stderr)
             rows.append({"input": str(path), "prediction": "", "confidence": float("nan"), "error": str(error)})
             continue
-        probabilities, time_attention, _ = predict_with_attention(model, sequences)
+        probabilities, time_attention, _ = model.predict_with_attention(sequences)
         for name, p, attention in zip(names, probabilities, time_attention):
             rows.append({"input": name, "prediction": model.labels[int(p.argmax())], "confidence": float(p.max()),
                          "peak_attention_step": int(attention.argmax()), "error": "",
@@ -97,7 +98,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.camera is None:
         raise InputError("inputs", "give video files, frame folders or CSVs, or --camera N")
-    model = load_sequence_model(str(args.checkpoint or released("video_gestures", "points")))
+    model = load_model(args.checkpoint or released("video_gestures", "points_onnx"))
     needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in args.inputs)
     encoder = frame_encoder_for(model) if needs_frames else None
     if args.live or args.camera is not None:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 from core.live import LiveFrame
 from gesture_detection.detect import Detection
@@ -22,11 +23,12 @@ class CirclingHands:
         return [Detection(np.array([0, 0, 50, 50], np.float32), 0.9, points, "Right")]
 
 
-def test_dynamic_stage_predicts_once_a_window_is_full_and_pushes_only_fresh_frames(quick_points_checkpoint):
+@pytest.mark.parametrize("model", ["quick_points_checkpoint", "quick_points_onnx"])
+def test_dynamic_stage_predicts_once_a_window_is_full_and_pushes_only_fresh_frames(model, request):
     from video_gestures.live import DynamicGestureStage
 
     hands = CirclingHands()
-    stage = DynamicGestureStage(quick_points_checkpoint, LiveHands(detector=hands), stride=4, threads=1)
+    stage = DynamicGestureStage(request.getfixturevalue(model), LiveHands(detector=hands), stride=4, threads=1)
     rgb = np.zeros((480, 640, 3), np.uint8)
     answers = [stage(LiveFrame(i, i / 30, rgb)) for i in range(16)]
     assert all(a.prediction is None for a in answers[:15]) and answers[15].prediction is not None

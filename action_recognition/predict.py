@@ -28,8 +28,7 @@ import numpy as np  # noqa: E402
 
 from action_recognition.data import Clip, LoadedClips, checked_video_frames, resize_frames  # noqa: E402
 from action_recognition.fusion import fuse  # noqa: E402
-from action_recognition.inference import load_model, predict_probabilities, probabilities_from_inputs  # noqa: E402
-from action_recognition.keypoints import cached_keypoints  # noqa: E402
+from action_recognition.released import ReleasedModel  # noqa: E402
 from core.cli import run_main  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
 from core.weights import released  # noqa: E402
@@ -89,6 +88,8 @@ def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int 
                         tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
     """(labels, clips, the members' probabilities averaged with their weights); clips are read as the
     first member was trained (frames per clip, frame size)."""
+    from action_recognition.inference import load_model, predict_probabilities   # PyTorch and Lightning: only here
+
     models = [(load_model(m["checkpoint"]), float(m["weight"])) for m in members if float(m["weight"]) > 0]
     hp = models[0][0].hparams
     loaded = gather_clips(inputs, num_frames or hp.num_frames, hp.frame_size)
@@ -96,12 +97,23 @@ def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int 
     return models[0][0].labels, loaded, probabilities
 
 
+def released_prediction(inputs: list[str], num_frames: int | None = None,
+                        tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
+    """`weighted_prediction` of the released checkpoint, from its ONNX export (onnxruntime, no PyTorch)."""
+    model = ReleasedModel.load(released("action_recognition", "frame_onnx"))
+    loaded = gather_clips(inputs, num_frames or model.num_frames, model.frame_size)
+    return model.labels, loaded, model.probabilities(loaded, tta_flip)
+
+
 def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | None = None,
             num_frames: int | None = None, tta_flip: bool = False,
             ensemble: Path | None = None) -> tuple[list[str], LoadedClips, np.ndarray]:
-    """(labels, clips, probabilities (N, C)) for a single model, an ensemble JSON (ensemble.py) or a fusion
-    JSON (fusion.py)."""
+    """(labels, clips, probabilities (N, C)) for a single model (by default the released one), an ensemble
+    JSON (ensemble.py) or a fusion JSON (fusion.py)."""
     if fusion is not None:
+        from action_recognition.inference import load_model, probabilities_from_inputs
+        from action_recognition.keypoints import cached_keypoints
+
         spec = read_spec(fusion)
         labels, loaded, p_frame = weighted_prediction(spec["frame_members"], inputs, num_frames, tta_flip)
         keypoints = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None)
@@ -110,7 +122,8 @@ def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | No
         return labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
     if ensemble is not None:
         return weighted_prediction(read_spec(ensemble)["members"], inputs, num_frames, tta_flip)
-    checkpoint = checkpoint or released("action_recognition", "frame")
+    if checkpoint is None:
+        return released_prediction(inputs, num_frames, tta_flip)
     return weighted_prediction([{"checkpoint": checkpoint, "weight": 1.0}], inputs, num_frames, tta_flip)
 
 
@@ -130,7 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or folders of frame images")
     parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train (default: the released "
-                        "model, weights/action_recognition/frame.ckpt)")
+                        "model, run from its ONNX export weights/action_recognition/frame.onnx; pass "
+                        "weights/action_recognition/frame.ckpt to run it in PyTorch)")
     parser.add_argument("--ensemble", type=Path, help="an ensemble.json from action_recognition.ensemble (instead of --checkpoint)")
     parser.add_argument("--fusion", type=Path, help="a fusion.json from action_recognition.fusion (instead of --checkpoint)")
     parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")

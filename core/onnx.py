@@ -18,12 +18,14 @@ from core.io import atomic_path
 BACKENDS = ("auto", "onnx", "torch")  # auto = onnxruntime when it is installed, else PyTorch
 
 
-def onnx_bytes(network, example_input, input_names: Sequence[str], output_names: Sequence[str], opset: int = 17) -> bytes:
-    """`network` (eval mode, CPU) as an in-memory ONNX model with a dynamic batch axis on every input and output."""
+def onnx_bytes(network, example_input, input_names: Sequence[str], output_names: Sequence[str], opset: int = 17,
+               dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> bytes:
+    """`network` (eval mode, CPU) as an in-memory ONNX model; `dynamic_axes` (name -> {axis: label}) says which
+    axes may vary, by default the batch axis of every input and output."""
     import torch
 
     buffer = io.BytesIO()
-    dynamic_axes = {name: {0: "batch"} for name in (*input_names, *output_names)}
+    dynamic_axes = dynamic_axes or {name: {0: "batch"} for name in (*input_names, *output_names)}
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript exporter's deprecation notices
         torch.onnx.export(network.eval().cpu(), example_input, buffer, input_names=list(input_names),
@@ -32,12 +34,13 @@ def onnx_bytes(network, example_input, input_names: Sequence[str], output_names:
 
 
 def export_onnx(network, example_input, target: str | Path, input_names: Sequence[str],
-                output_names: Sequence[str], metadata: Mapping[str, str] | None = None, opset: int = 17) -> Path:
+                output_names: Sequence[str], metadata: Mapping[str, str] | None = None, opset: int = 17,
+                dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> Path:
     """Write `network` as an ONNX file (atomically); `metadata` goes into the file's metadata_props so it
-    describes itself."""
+    describes itself. `dynamic_axes` as in `onnx_bytes`."""
     import onnx
 
-    model = onnx.load_from_string(onnx_bytes(network, example_input, input_names, output_names, opset))
+    model = onnx.load_from_string(onnx_bytes(network, example_input, input_names, output_names, opset, dynamic_axes))
     for key, value in (metadata or {}).items():
         model.metadata_props.add(key=key, value=str(value))
     with atomic_path(target) as tmp:

@@ -89,7 +89,8 @@ RELEASES = (
              "--tta-flip", "--model", "frame", "--hidden", "0", "--dev-fraction", "0", "--select", "last"),
             "full-frame-all", "best.ckpt",
             "action_recognition/ucf101_10class_3frame_clips.zip (UCF101, 10 classes, all 7,770 train clips)",
-            ("UCF101 val accuracy", "run", "evaluation.accuracy")),
+            ("UCF101 val accuracy", "run", "evaluation.accuracy"),
+            (("frame_onnx", "action_recognition.released:export_checkpoint"),)),
 )
 
 

@@ -24,7 +24,7 @@ FILES = {
                           "landmark_hands_dataset": "landmark_hands_dataset.joblib"},
     "emotion": {"checkpoint": "emotion.ckpt", "recognizer": "emotion.onnx"},  # the recognizer: its ONNX export
     "video_gestures": {"points": "points.ckpt", "points_onnx": "points.onnx"},  # predict loads the ONNX export
-    "action_recognition": {"frame": "frame.ckpt"},
+    "action_recognition": {"frame": "frame.ckpt", "frame_onnx": "frame.onnx"},  # predict's default: the ONNX export
 }
 
 

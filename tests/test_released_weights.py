@@ -120,7 +120,7 @@ def test_speaker_predict_with_the_released_model_names_an_fsdd_speaker(tmp_path)
 
 # the libraries a one-input predict with the released weights must not import: each costs seconds of start-up
 HEAVY = ("torch", "lightning", "torchvision", "sklearn", "ultralytics")
-LIGHT_TASKS = ("emotion", "gesture_detection", "pose_smoothing", "speaker_id", "video_gestures")
+LIGHT_TASKS = ("emotion", "gesture_detection", "pose_smoothing", "speaker_id", "video_gestures", "action_recognition")
 
 
 @pytest.mark.parametrize("task", LIGHT_TASKS)

@@ -1,0 +1,115 @@
+"""The released frame model as one ONNX file: uint8 clips in, class probabilities out.
+
+`make weights` writes weights/action_recognition/frame.onnx from frame.ckpt (`export_checkpoint`): the
+ImageNet backbone with its frame resizing and normalisation (features.FrameEncoder) and the trained head,
+computing what inference.predict_probabilities computes from the checkpoint. Its metadata_props say what
+predict needs (labels, frames per clip, frame size). `ReleasedModel` runs it with onnxruntime alone, so a
+one-clip predict starts without importing PyTorch, torchvision or Lightning (seconds instead of ~11 s).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from action_recognition.data import LoadedClips
+from core.io import atomic_path
+from core.onnx import export_onnx, onnx_session
+
+INPUT, OUTPUT = "clips", "probabilities"
+# clips (N, T, H, W, 3): clip count, length and frame size may all vary (square image folders keep their size)
+DYNAMIC_AXES = {INPUT: {0: "clips", 1: "frames", 2: "height", 3: "width"}, OUTPUT: {0: "clips"}}
+OPSET = 18   # Resize's antialias attribute (opset 18) is how the graph shrinks large frames as FrameEncoder does
+
+
+def clip_probabilities_network(module):
+    """An nn.Module mapping uint8 clips (N, T, H, W, 3) to the class probabilities (N, C) of `module`
+    (an ActionModule over frozen frame features), as inference.predict_probabilities computes them."""
+    import torch
+
+    from action_recognition.features import FrameEncoder
+
+    hp = module.hparams
+    if hp.model == "keypoint" or hp.finetune:
+        raise ValueError(f"only models over frozen frame features export to one ONNX file, not model={hp.model} "
+                         f"finetune={hp.finetune}")
+
+    class ClipProbabilities(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.encoder, self.module = FrameEncoder(hp.backbone, hp.image_size), module
+
+        def forward(self, clips: torch.Tensor) -> torch.Tensor:
+            clips_count, frames = clips.shape[:2]
+            features = self.encoder(clips.flatten(0, 1)).view(clips_count, frames, -1)
+            return torch.softmax(self.module(features), dim=1)
+
+    return ClipProbabilities().eval()
+
+
+def antialias_resizes(path: Path) -> None:
+    """Set antialias on the file's Resize nodes: the TorchScript exporter drops interpolate's antialias, which
+    FrameEncoder uses when it shrinks frames (with it, onnxruntime shrinks as PyTorch does; enlarging is unchanged)."""
+    import onnx
+
+    model = onnx.load(str(path))
+    for node in model.graph.node:
+        if node.op_type == "Resize":
+            node.attribute.append(onnx.helper.make_attribute("antialias", 1))
+    with atomic_path(path) as tmp:
+        onnx.save(model, str(tmp))
+
+
+def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
+    """The ONNX file of a frame-features checkpoint (what `make weights` releases as frame.onnx)."""
+    import torch
+
+    from action_recognition.inference import load_model
+
+    module = load_model(checkpoint)
+    hp = module.hparams
+    # traced on frames of another size than image_size, so the graph resizes every input (FrameEncoder skips
+    # resizing frames that already have the size, and a trace keeps only the branch it took)
+    example = torch.zeros(1, hp.num_frames, hp.image_size // 2, hp.image_size // 2, 3, dtype=torch.uint8)
+    metadata = {"labels": json.dumps(list(module.labels)), "num_frames": hp.num_frames, "frame_size": hp.frame_size,
+                "image_size": hp.image_size, "backbone": hp.backbone, "model": hp.model,
+                "exported_from": Path(checkpoint).name}
+    path = export_onnx(clip_probabilities_network(module), example, target, [INPUT], [OUTPUT], metadata, OPSET,
+                       DYNAMIC_AXES)
+    antialias_resizes(path)
+    return path
+
+
+@dataclass
+class ReleasedModel:
+    """The released ONNX file, run with onnxruntime: its metadata and `probabilities` for clips."""
+
+    session: object
+    labels: list[str]
+    num_frames: int
+    frame_size: int | None
+
+    @classmethod
+    def load(cls, path: str | Path, threads: int = 2) -> "ReleasedModel":
+        session = onnx_session(path, threads)
+        metadata = session.get_modelmeta().custom_metadata_map
+        frame_size = metadata["frame_size"]
+        return cls(session, json.loads(metadata["labels"]), int(metadata["num_frames"]),
+                   None if frame_size == "None" else int(frame_size))
+
+    def clip_probabilities(self, frames: np.ndarray) -> np.ndarray:
+        """(C,) class probabilities of one clip (T, H, W, 3) uint8."""
+        return self.session.run([OUTPUT], {INPUT: np.ascontiguousarray(frames, dtype=np.uint8)[None]})[0][0]
+
+    def probabilities(self, loaded: LoadedClips, tta_flip: bool = False) -> np.ndarray:
+        """(N, C) class probabilities; `tta_flip` averages them with those of the left-right mirrored clips.
+        One clip per run, so clips of different lengths or frame sizes need no stacking."""
+        if not loaded.frames:
+            return np.zeros((0, len(self.labels)), dtype=np.float32)
+        probabilities = np.stack([self.clip_probabilities(frames) for frames in loaded.frames])
+        if tta_flip:
+            mirrored = np.stack([self.clip_probabilities(np.asarray(frames)[:, :, ::-1]) for frames in loaded.frames])
+            probabilities = (probabilities + mirrored) / 2
+        return probabilities

@@ -180,6 +180,10 @@ def bench(args: argparse.Namespace, argv: list[str]) -> dict:
     previous = json.loads(args.bench_output.read_text()) if args.bench_output.is_file() else {}
     write_json(args.bench_output, {**{k: previous[k] for k in ("startup_seconds", "startup") if k in previous}, **results})
     print(f"wrote {args.bench_output}")
+    if args.bench_output == RESULTS_DIR / "live.json":
+        from core.results import publish_live_table
+
+        publish_live_table()
     return results
 
 

@@ -29,7 +29,7 @@ import numpy as np  # noqa: E402
 from core.cli import run_main  # noqa: E402
 from core.env import REPO_ROOT, SHARED_DATA  # noqa: E402
 from core.io import AtomicVideoWriter, read_image, write_json  # noqa: E402
-from core.results import RESULTS_DIR, read_results  # noqa: E402
+from core.results import RESULTS_DIR, publish_live_table, read_results  # noqa: E402
 
 TARGET_SECONDS = 5.0
 
@@ -89,6 +89,7 @@ def main(argv: list[str] | None = None) -> dict:
                           "load_average": os.getloadavg()[0], "measured": time.strftime("%Y-%m-%d %H:%M"),
                           "command": "python -m core.startup" + (" " + " ".join(argv) if argv else "")}
     write_json(path, results)
+    publish_live_table()
     return results
 
 

@@ -12,7 +12,7 @@ Hands run per frame (tracking mode); the body runs in a worker thread beside the
 hands and faces are processed every other frame (body and hands on even frames, faces on odd ones) and
 their last answers reused. Models default to the released
 weights (`make weights`; core.weights): gesture_detection/landmark_linto, emotion/recognizer,
-video_gestures/points_onnx; `--gesture-model`, `--emotion-weights` and `--dynamic-model` override them.
+video_gestures/points; `--gesture-model`, `--emotion-weights` and `--dynamic-model` override them.
 Each task keeps its own live command: `python -m pose_smoothing.live`, `python -m gesture_detection.live`,
 `python -m emotion.webcam_demo`, `python -m video_gestures.predict --live / --camera`.
 """
@@ -110,7 +110,7 @@ def build_stages(args: argparse.Namespace, tasks: list[str], source: LiveSource)
         if "dynamic" in tasks:
             from video_gestures.live import DynamicGestureStage
 
-            stages.append(DynamicGestureStage(args.dynamic_model or released("video_gestures", "points_onnx"), hands,
+            stages.append(DynamicGestureStage(args.dynamic_model or released("video_gestures", "points"), hands,
                                               args.window, args.stride, args.smoothing, args.threads))
     except BaseException:
         for stage in stages:

@@ -100,7 +100,7 @@ def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int 
 def released_prediction(inputs: list[str], num_frames: int | None = None,
                         tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
     """`weighted_prediction` of the released checkpoint, from its ONNX export (onnxruntime, no PyTorch)."""
-    model = ReleasedModel.load(released("action_recognition", "frame_onnx"))
+    model = ReleasedModel.load(released("action_recognition", "frame"))
     loaded = gather_clips(inputs, num_frames or model.num_frames, model.frame_size)
     return model.labels, loaded, model.probabilities(loaded, tta_flip)
 

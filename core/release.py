@@ -79,18 +79,18 @@ RELEASES = (
             EMOTION_RECIPES[EMOTION_DEFAULT][0], "best.ckpt", "emotion/ferplus (FER+ training faces)",
             ("FER+ test accuracy", "results", f"{EMOTION_DEFAULT}.test_accuracy"),
             (("recognizer", "emotion.recognizer:export_checkpoint"),)),
-    Release("video_gestures", "points", "video_gestures.train",
+    Release("video_gestures", "checkpoint", "video_gestures.train",
             ("--threads", "1", "--max-epochs", "20", "--batch-size", "64", "--no-progress-bar"), "release-points",
             "best.ckpt", "video_gestures/mediapipe_point_history (fingertip trajectories, 4 classes)",
             ("point-history test accuracy", "run", "test.accuracy"),
-            (("points_onnx", "video_gestures.model:export_checkpoint"),)),
-    Release("action_recognition", "frame", "action_recognition.train",
+            (("points", "video_gestures.model:export_checkpoint"),)),
+    Release("action_recognition", "checkpoint", "action_recognition.train",
             ("--max-epochs", "12", "--batch-size", "128", "--no-progress-bar", "--image-size", "112", "--flip-augment",
              "--tta-flip", "--model", "frame", "--hidden", "0", "--dev-fraction", "0", "--select", "last"),
             "full-frame-all", "best.ckpt",
             "action_recognition/ucf101_10class_3frame_clips.zip (UCF101, 10 classes, all 7,770 train clips)",
             ("UCF101 val accuracy", "run", "evaluation.accuracy"),
-            (("frame_onnx", "action_recognition.released:export_checkpoint"),)),
+            (("frame", "action_recognition.released:export_checkpoint"),)),
 )
 
 
@@ -200,21 +200,22 @@ def main(argv: list[str] | None = None) -> int:
         for release in chosen:
             target = weights_path(release.task, release.name)
             key = f"{release.task}/{release.name}"
-            kept = not (args.retrain or (release.run_dir / release.artefact).is_file()) and not check({key: entries.get(key, {"file": ""})})
-            if kept:   # a fresh clone has no runs/, but the committed release is that run's file: export from it
+            run_file = release.run_dir / release.artefact
+            if not args.retrain and not run_file.is_file() and not check({key: entries.get(key, {"file": ""})}):
+                # a fresh clone has no runs/, but the committed release is that run's file: export from it
                 print(f"keeping {target.relative_to(REPO_ROOT)} (matches weights/MANIFEST.json; --retrain trains again)")
             else:
-                if args.retrain or not (release.run_dir / release.artefact).is_file():
+                if args.retrain or not run_file.is_file():
                     train(release)
                 else:
                     print(f"reusing {release.run_dir.relative_to(REPO_ROOT)} ({release.command})")
-                copy_for_inference(release.run_dir / release.artefact, target)
+                copy_for_inference(run_file, target)
                 entries[key] = entry(release, target)
-            for name, path in [(release.name, target), *export(release, target)]:
-                if name != release.name:   # the export describes itself by the file it was made from
-                    entries[f"{release.task}/{name}"] = {**entries[key], "file": str(path.relative_to(WEIGHTS_DIR)),
-                                                         "bytes": path.stat().st_size, "sha256": sha256(path),
-                                                         "exported_from": entries[key]["file"], "libraries": versions()}
+            print(f"released {target.relative_to(REPO_ROOT)}: {target.stat().st_size / 2**20:.2f} MB")
+            for name, path in export(release, target):   # an export describes itself by the file it was made from
+                entries[f"{release.task}/{name}"] = {**entries[key], "file": str(path.relative_to(WEIGHTS_DIR)),
+                                                     "bytes": path.stat().st_size, "sha256": sha256(path),
+                                                     "exported_from": entries[key]["file"], "libraries": versions()}
                 print(f"released {path.relative_to(REPO_ROOT)}: {path.stat().st_size / 2**20:.2f} MB")
         write_json(MANIFEST, {"note": "written by `make weights` (python -m core.release); trained on ../shared/data, "
                                       "research use only (see weights/README.md)", "weights": dict(sorted(entries.items()))})

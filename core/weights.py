@@ -17,14 +17,15 @@ from core.io import InputError
 WEIGHTS_DIR = REPO_ROOT / "weights"
 MANIFEST = WEIGHTS_DIR / "MANIFEST.json"
 
-# task -> name -> file under weights/<task>/; the names are what the tasks' CLIs ask for
+# task -> name -> file under weights/<task>/; the names are what the tasks' CLIs ask for, and `checkpoint` is the
+# Lightning checkpoint an ONNX export was made from (`make weights`; pass it to run the model in PyTorch)
 FILES = {
     "speaker_id": {"checkpoint": "cnn.ckpt", "cnn": "cnn.onnx"},  # cnn: its ONNX export, what the CLIs load
     "gesture_detection": {"landmark_linto": "landmark_linto.joblib",
                           "landmark_hands_dataset": "landmark_hands_dataset.joblib"},
     "emotion": {"checkpoint": "emotion.ckpt", "recognizer": "emotion.onnx"},  # the recognizer: its ONNX export
-    "video_gestures": {"points": "points.ckpt", "points_onnx": "points.onnx"},  # predict loads the ONNX export
-    "action_recognition": {"frame": "frame.ckpt", "frame_onnx": "frame.onnx"},  # predict's default: the ONNX export
+    "video_gestures": {"checkpoint": "points.ckpt", "points": "points.onnx"},  # points: its ONNX export
+    "action_recognition": {"checkpoint": "frame.ckpt", "frame": "frame.onnx"},  # frame: its ONNX export
 }
 
 

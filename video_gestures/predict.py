@@ -98,7 +98,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.camera is None:
         raise InputError("inputs", "give video files, frame folders or CSVs, or --camera N")
-    model = load_model(args.checkpoint or released("video_gestures", "points_onnx"))
+    model = load_model(args.checkpoint or released("video_gestures", "points"))
     needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in args.inputs)
     encoder = frame_encoder_for(model) if needs_frames else None
     if args.live or args.camera is not None:

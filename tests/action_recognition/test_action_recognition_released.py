@@ -30,15 +30,15 @@ def astronaut_clip(size: int, frames: int = 3) -> np.ndarray:
 def test_the_released_onnx_gives_the_checkpoint_s_probabilities(size, tolerance, tta_flip):
     noise = np.random.default_rng(0).integers(0, 256, (3, size, size, 3), dtype=np.uint8)
     loaded = LoadedClips([Clip("photo", ""), Clip("noise", "")], [astronaut_clip(size), noise])
-    onnx = ReleasedModel.load(weights_path("action_recognition", "frame_onnx")).probabilities(loaded, tta_flip)
-    torch = predict_probabilities(load_model(weights_path("action_recognition", "frame")), loaded, tta_flip,
+    onnx = ReleasedModel.load(weights_path("action_recognition", "frame")).probabilities(loaded, tta_flip)
+    torch = predict_probabilities(load_model(weights_path("action_recognition", "checkpoint")), loaded, tta_flip,
                                   use_cache=False)
     np.testing.assert_allclose(onnx, torch, atol=tolerance)
     assert (onnx.argmax(axis=1) == torch.argmax(axis=1)).all()
 
 
 def test_the_released_onnx_describes_the_checkpoint():
-    model = ReleasedModel.load(weights_path("action_recognition", "frame_onnx"))
-    checkpoint = load_model(weights_path("action_recognition", "frame"))
+    model = ReleasedModel.load(weights_path("action_recognition", "frame"))
+    checkpoint = load_model(weights_path("action_recognition", "checkpoint"))
     assert (model.labels, model.num_frames, model.frame_size) == (list(checkpoint.labels), checkpoint.hparams.num_frames,
                                                                   checkpoint.hparams.frame_size)

@@ -19,8 +19,8 @@ def fingertip_walks(count: int, seed: int = 0) -> np.ndarray:
 
 
 def test_the_released_onnx_answers_as_the_released_checkpoint():
-    checkpoint = load_sequence_model(str(weights_path("video_gestures", "points")))
-    exported = load_model(weights_path("video_gestures", "points_onnx"))
+    checkpoint = load_sequence_model(str(weights_path("video_gestures", "checkpoint")))
+    exported = load_model(weights_path("video_gestures", "points"))
     assert exported.labels == checkpoint.labels and exported.input_config == checkpoint.input_config
     sequences = point_history_features(fingertip_walks(64), checkpoint.input_config["point_features"])
     for ours, theirs in zip(exported.predict_with_attention(sequences), predict_with_attention(checkpoint, sequences)):

@@ -15,6 +15,7 @@ import torch
 from core.io import InputError
 from core.onnx import cached_onnx_session, export_onnx
 from core.training import ClassificationModule
+from gesture_detection.model import softmax
 
 
 def build_backbone(name: str, num_classes: int, pretrained: bool = True) -> torch.nn.Module:
@@ -92,8 +93,6 @@ class CropClassifier(ClassificationModule):
             return np.zeros((0, len(self.labels)), dtype=np.float32)
         batch = self.preprocess(crops)
         if getattr(self, "_onnx", None) is not None:
-            logits = self._onnx.run(None, {"crops": batch})[0]
-            logits = logits - logits.max(axis=1, keepdims=True)
-            return (np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)).astype(np.float32)
+            return softmax(self._onnx.run(None, {"crops": batch})[0]).astype(np.float32)
         with torch.inference_mode():
             return torch.softmax(self.eval()(torch.from_numpy(batch)), dim=1).numpy()

@@ -133,6 +133,12 @@ def expected_calibration_error(confidences: Sequence[float], correct: Sequence[b
     return float(error)
 
 
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax, shifted by each row's maximum so that exp cannot overflow."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    return np.exp(shifted) / np.exp(shifted).sum(axis=1, keepdims=True)
+
+
 class LinearSoftmax:
     """A fitted StandardScaler + LogisticRegression pipeline as four numpy arrays. Its probabilities are the
     pipeline's, and a saved classifier then loads without scikit-learn, whose import alone is 2-3 s of a
@@ -151,8 +157,7 @@ class LinearSoftmax:
         if decision.shape[1] == 1:  # two classes: scikit-learn's binary logistic regression has one row
             positive = 1.0 / (1.0 + np.exp(-decision[:, 0]))
             return np.stack([1.0 - positive, positive], axis=1)
-        decision -= decision.max(axis=1, keepdims=True)
-        return np.exp(decision) / np.exp(decision).sum(axis=1, keepdims=True)
+        return softmax(decision)
 
 
 class LandmarkClassifier:

@@ -29,10 +29,22 @@ def test_every_release_is_in_the_manifest_and_matches_it():
 
 @pytest.mark.parametrize("release_entry", [r for r in release.RELEASES if r.exports], ids=lambda r: r.task)
 def test_each_exported_file_is_made_from_the_released_one(release_entry, tmp_path, monkeypatch):
-    """Exporting the committed file again gives the committed export byte for byte (so it is that model)."""
+    """Exporting the committed file again gives the committed ONNX export: the same graph, and the same
+    weights up to float rounding (the exporter folds batch norms into the convolutions, and another CPU
+    may round that arithmetic in the last bit), so the export is that model."""
+    import onnx
+    from onnx import numpy_helper
+
     monkeypatch.setattr(release, "weights_path", lambda task, name: tmp_path / FILES[task][name])
     for name, path in release.export(release_entry, weights_path(release_entry.task, release_entry.name)):
-        assert release.sha256(path) == release.sha256(weights_path(release_entry.task, name)), name
+        again, committed = onnx.load(str(path)), onnx.load(str(weights_path(release_entry.task, name)))
+        assert list(again.graph.node) == list(committed.graph.node), name
+        assert list(again.graph.input) == list(committed.graph.input), name
+        weights = {i.name: numpy_helper.to_array(i) for i in committed.graph.initializer}
+        assert [i.name for i in again.graph.initializer] == list(weights), name
+        for initializer in again.graph.initializer:
+            np.testing.assert_allclose(numpy_helper.to_array(initializer), weights[initializer.name], rtol=1e-5,
+                                       atol=1e-6, err_msg=f"{name}: {initializer.name}")
 
 
 def test_the_check_finds_a_changed_or_missing_file(tmp_path, monkeypatch):

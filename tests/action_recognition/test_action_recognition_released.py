@@ -1,5 +1,5 @@
 """The released frame model's ONNX export (weights/action_recognition/frame.onnx): it answers and describes
-itself as the checkpoint does. (That it is a fresh export byte for byte, and that the default predict imports no
+itself as the checkpoint does. (That it is a fresh export (same graph and weights), and that the default predict imports no
 PyTorch, tests/test_released_weights.py checks for every task.)"""
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """The ONNX export of the sequence model (the released weights/video_gestures/points.onnx): the checkpoint's
-answers, any batch, clear errors. (That the committed export is a fresh export byte for byte, and that a
+answers, any batch, clear errors. (That the committed export is a fresh export (same graph and weights), and that a
 one-input predict imports no PyTorch, tests/test_released_weights.py checks for every task.)"""
 import numpy as np
 import pytest

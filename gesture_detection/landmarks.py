@@ -126,18 +126,46 @@ def fit_box_scale(detections: Sequence[Sequence[Detection] | None], annotations:
     return float(np.median(ratios)) if ratios else 1.25
 
 
+# a landmark-geometry box needs this many matched hands to fit its 36 coefficients
+MIN_HANDS_FOR_EDGES = 30
+
+
+def box_geometry(landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, float, float, float]:
+    """What a hand's annotated box depends on, from its pixel landmarks (21, 3) and landmark box, in
+    palm sizes: (9,) [1, box width, box height, the palm's direction (wrist to middle MCP) x, y and
+    |x|, |y|, the wrist's offset from the box centre x, y], and the box centre and palm size in pixels."""
+    points = np.asarray(landmarks, dtype=np.float64)[:, :2]
+    cx, cy = (float(box[0]) + float(box[2])) / 2, (float(box[1]) + float(box[3])) / 2
+    size = max(float(np.linalg.norm(points[[5, 9, 17]] - points[0], axis=1).mean()), 1.0)
+    direction = points[9] - points[0]
+    direction = direction / max(float(np.linalg.norm(direction)), 1e-9)
+    features = np.array([1.0, (box[2] - box[0]) / size, (box[3] - box[1]) / size, direction[0], direction[1],
+                         abs(direction[0]), abs(direction[1]), (points[0, 0] - cx) / size, (points[0, 1] - cy) / size])
+    return features, cx, cy, size
+
+
 @dataclass(frozen=True)
 class BoxStyle:
-    """How an annotation style draws a hand's box around MediaPipe's landmark box: width and height
-    factors, and the centre's shift in landmark-box widths and heights (LinTO's boxes, for one, are
-    about twice as wide as the landmarks and reach down the wrist)."""
+    """How an annotation style draws a hand's box around MediaPipe's landmarks.
+
+    Per axis (any box): width and height factors, and the centre's shift in landmark-box widths and
+    heights. With `edges` (fitted on enough hands) and the hand's landmarks, the four box edges instead
+    come from a linear map of the hand's geometry (`box_geometry`: size, which way the palm points,
+    where the wrist is), in palm sizes from the landmark box's centre: LinTO's boxes, for one, are about
+    twice as wide as the landmarks and reach down the forearm, which lies wherever the hand points from."""
 
     width: float = 1.25
     height: float = 1.25
     shift_x: float = 0.0
     shift_y: float = 0.0
+    edges: tuple[tuple[float, ...], ...] | None = None  # (9, 4): box_geometry -> xmin, ymin, xmax, ymax
 
-    def apply(self, box: np.ndarray, image_width: int, image_height: int) -> np.ndarray:
+    def apply(self, box: np.ndarray, image_width: int, image_height: int, landmarks: np.ndarray | None = None) -> np.ndarray:
+        if self.edges is not None and landmarks is not None:
+            features, cx, cy, size = box_geometry(landmarks, box)
+            offsets = features @ np.asarray(self.edges)
+            styled = np.array([cx, cy, cx, cy]) + offsets * size
+            return clip_box(styled.astype(np.float32), image_width, image_height)
         xmin, ymin, xmax, ymax = (float(v) for v in box)
         w, h = xmax - xmin, ymax - ymin
         cx, cy = (xmin + xmax) / 2 + self.shift_x * w, (ymin + ymax) / 2 + self.shift_y * h
@@ -146,10 +174,13 @@ class BoxStyle:
         return clip_box(styled, image_width, image_height)
 
 
-def fit_box_style(detections: Sequence[Sequence[Detection] | None], annotations: Sequence) -> BoxStyle:
+def fit_box_style(detections: Sequence[Sequence[Detection] | None], annotations: Sequence,
+                  edges: bool = True) -> BoxStyle:
     """The annotation style of matched hands: per axis, the median size ratio and centre shift of the
-    true box to the landmark box (the default style when nothing matches)."""
-    rows = []
+    true box to the landmark box (the default style when nothing matches); with `edges` and at least
+    MIN_HANDS_FOR_EDGES matched hands with landmarks, also the linear map from their geometry to the
+    true box's edges (a Huber fit per edge, so a few odd annotations barely move it)."""
+    rows, geometry, targets = [], [], []
     for found, annotation in zip(detections, annotations):
         for d, _, truth in match_to_boxes(found or [], annotation):
             if truth is None:
@@ -158,7 +189,21 @@ def fit_box_style(detections: Sequence[Sequence[Detection] | None], annotations:
             rows.append(((truth[2] - truth[0]) / w, (truth[3] - truth[1]) / h,
                          ((truth[0] + truth[2]) - (d.box[0] + d.box[2])) / 2 / w,
                          ((truth[1] + truth[3]) - (d.box[1] + d.box[3])) / 2 / h))
-    return BoxStyle(*(float(v) for v in np.median(rows, axis=0))) if rows else BoxStyle()
+            if d.landmarks is not None:
+                features, cx, cy, size = box_geometry(d.landmarks, d.box)
+                geometry.append(features)
+                targets.append((np.asarray(truth, dtype=np.float64) - [cx, cy, cx, cy]) / size)
+    if not rows:
+        return BoxStyle()
+    style = BoxStyle(*(float(v) for v in np.median(rows, axis=0)))
+    if not edges or len(geometry) < MIN_HANDS_FOR_EDGES:
+        return style
+    from sklearn.linear_model import HuberRegressor
+
+    geometry, targets = np.stack(geometry), np.stack(targets)
+    coefficients = np.stack([HuberRegressor(fit_intercept=False, alpha=1e-3, max_iter=1000).fit(geometry, targets[:, k]).coef_
+                             for k in range(4)], axis=1)
+    return replace(style, edges=tuple(tuple(float(v) for v in row) for row in coefficients))
 
 
 def labelled_hands(annotations: Sequence, detections: Sequence[Sequence[Detection] | None],

@@ -18,8 +18,8 @@ import numpy as np
 
 from core.io import InputError, atomic_path
 
-from gesture_detection.features import (augment_hands, count_distribution, finger_extension, hand_features,
-                                        n_features)
+from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_extension,
+                                        hand_features, n_features)
 from gesture_detection.landmarks import BoxStyle
 
 # ----------------------------------------------------------------------------------------- landmarks
@@ -164,8 +164,9 @@ class LandmarkClassifier:
     """A gesture classifier on `features.hand_features` of MediaPipe hands: multinomial logistic
     regression (default), a small MLP, or the distance-weighted kNN (`NearestHands`). It trains on
     augmented copies of every hand (`features.augment_hand`: 3-D turns, stretch, noise; mirrored
-    copies only of the classes not in `asymmetric`), and its probabilities are temperature-scaled on
-    the validation hands, so a threshold on them means what it says.
+    copies only of the classes not in `asymmetric`; how hard: `augmentation`, a `features.AUGMENTATIONS`
+    name), and its probabilities are temperature-scaled on the validation hands, so a threshold on them
+    means what it says.
 
     `oriented`: add the orientation block to the features (for sets with classes that differ by where
     the hand points, e.g. like/dislike); `asymmetric`: classes a mirror would change (pointing left
@@ -177,15 +178,19 @@ class LandmarkClassifier:
 
     def __init__(self, labels: Sequence[str], kind: str = "logistic", seed: int = 0, neighbours: int = 2,
                  box_style: BoxStyle = BoxStyle(), prior_scale: float = 8.0, oriented: bool = False,
-                 asymmetric: Sequence[str] = (), augmented_copies: int = 8, logistic_c: float = 0.1):
+                 asymmetric: Sequence[str] = (), augmented_copies: int = 8, logistic_c: float = 0.1,
+                 augmentation: str = "strong"):
         if kind not in self.KINDS:
             raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
+        if augmentation not in AUGMENTATIONS:
+            raise ValueError(f"unknown augmentation {augmentation!r}; choose one of {sorted(AUGMENTATIONS)}")
         unknown = sorted(set(asymmetric) - set(labels))
         if unknown:
             raise ValueError(f"asymmetric classes not in the class list: {', '.join(unknown)}")
         self.labels, self.kind, self.seed = list(labels), kind, seed
         self.box_style = box_style  # landmark box -> annotation-style box (landmarks.fit_box_style)
         self.oriented, self.asymmetric, self.augmented_copies = oriented, sorted(asymmetric), augmented_copies
+        self.augmentation = augmentation
         self.calibration = TemperatureScaling()
         from sklearn.pipeline import make_pipeline
         from sklearn.preprocessing import StandardScaler
@@ -219,7 +224,8 @@ class LandmarkClassifier:
         features = [hand_features(pixels, world, self.oriented)]
         for _ in range(self.augmented_copies):
             mirror = symmetric & (rng.random(len(targets)) < 0.5)
-            features.append(hand_features(*augment_hands(pixels, world, rng, mirror), self.oriented))
+            changed = augment_hands(pixels, world, rng, mirror, **AUGMENTATIONS[self.augmentation])
+            features.append(hand_features(*changed, self.oriented))
         return np.concatenate(features), list(targets) * (self.augmented_copies + 1)
 
     def fit(self, detections: Sequence, targets: Sequence[str], val_detections: Sequence = (),

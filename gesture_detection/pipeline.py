@@ -139,7 +139,7 @@ class GesturePipeline:
         if hands and self.mode in ("landmark", "combined", "fingers"):
             features = self.landmark.hand_features(hands)
             probabilities, weights = self.landmark.probabilities_and_familiarity(features)
-            boxes = [(self.landmark.box_style.apply(h.box, width, height), h.source or "mediapipe") for h in hands]
+            boxes = [(self.landmark.box_style.apply(h.box, width, height, h.landmarks), h.source or "mediapipe") for h in hands]
             clock.lap("landmark")
         elif self.mode in ("landmark", "fingers"):
             probabilities = np.zeros((0, len(self.labels)), dtype=np.float32)

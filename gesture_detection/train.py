@@ -27,6 +27,7 @@ from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDatas
 from gesture_detection.landmarks import (BoxStyle, cached_hand_detections, fit_box_scale, fit_box_style,
                                          labelled_hands)
 from gesture_detection.crop_model import CropClassifier
+from gesture_detection.features import AUGMENTATIONS
 from gesture_detection.model import LandmarkClassifier
 
 TASK = "gesture_detection"
@@ -57,6 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                           help="inverse regularisation strength of the logistic regression (default %(default)s)")
     landmark.add_argument("--augmented-copies", type=int, default=8,
                           help="changed copies of each training hand (3-D turns, stretch, noise; default %(default)s)")
+    landmark.add_argument("--augmentation", choices=sorted(AUGMENTATIONS), default="strong",
+                          help="how hard the copies are changed (features.AUGMENTATIONS; default %(default)s)")
     landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
     landmark.add_argument("--prior-scale", type=float, default=8.0,
                           help="kNN familiarity: a hand this many typical neighbour distances from the training "
@@ -115,7 +118,7 @@ def main(argv=None) -> dict:
         hands_val, y_val = labelled_hands(val, val_hands, class_names)
         classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_style,
                                         args.prior_scale, args.oriented, args.asymmetric_classes,
-                                        args.augmented_copies, args.logistic_c)
+                                        args.augmented_copies, args.logistic_c, args.augmentation)
         classifier.fit(hands_train, y_train, hands_val, y_val)
         metrics.update(train_hands=len(y_train), val_hands=len(y_val),
                        temperature=classifier.calibration.temperature)

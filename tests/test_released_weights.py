@@ -142,7 +142,10 @@ def test_a_one_input_predict_imports_no_heavy_library(task, tmp_path):
 
     from core.startup import one_input_commands
 
-    command = one_input_commands(tmp_path)[task]
+    commands = one_input_commands(tmp_path)
+    if task not in commands:  # speaker_id's one input is an FSDD recording from ../shared
+        pytest.skip(f"{task}: real data not available (set SHARED_DATA_DIR or put shared/ beside the repo)")
+    command = commands[task]
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", *command], capture_output=True, text=True,
                           cwd=Path(__file__).resolve().parents[1])
     assert done.returncode == 0, done.stderr[-2000:]

@@ -23,6 +23,7 @@ from core.io import InputError, atomic_path
 
 from gesture_detection.data import AnnotationWarning, load_image
 from gesture_detection.detect import Detection, MediaPipeHands, RescuedHands, clip_box
+from gesture_detection.features import INDEX_MCP, MIDDLE_MCP, PINKY_MCP, WRIST
 
 CACHE_ROOT = CACHE_DIR / "gesture_detection"
 
@@ -136,11 +137,12 @@ def box_geometry(landmarks: np.ndarray, box: np.ndarray) -> tuple[np.ndarray, fl
     |x|, |y|, the wrist's offset from the box centre x, y], and the box centre and palm size in pixels."""
     points = np.asarray(landmarks, dtype=np.float64)[:, :2]
     cx, cy = (float(box[0]) + float(box[2])) / 2, (float(box[1]) + float(box[3])) / 2
-    size = max(float(np.linalg.norm(points[[5, 9, 17]] - points[0], axis=1).mean()), 1.0)
-    direction = points[9] - points[0]
+    # features.palm_size in the image plane (it measures in 3-D)
+    size = max(float(np.linalg.norm(points[[INDEX_MCP, MIDDLE_MCP, PINKY_MCP]] - points[WRIST], axis=1).mean()), 1.0)
+    direction = points[MIDDLE_MCP] - points[WRIST]
     direction = direction / max(float(np.linalg.norm(direction)), 1e-9)
     features = np.array([1.0, (box[2] - box[0]) / size, (box[3] - box[1]) / size, direction[0], direction[1],
-                         abs(direction[0]), abs(direction[1]), (points[0, 0] - cx) / size, (points[0, 1] - cy) / size])
+                         abs(direction[0]), abs(direction[1]), (points[WRIST, 0] - cx) / size, (points[WRIST, 1] - cy) / size])
     return features, cx, cy, size
 
 

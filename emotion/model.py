@@ -1,7 +1,7 @@
 """Emotion networks and their LightningModule.
 
-Backbones: ImageNet MobileNetV2 from core.pretrained (default, fine-tuned), a compact CNN trained from
-scratch, or any timm model (`timm:<name>`, random init offline). Heads on top of the backbone:
+Backbones: ImageNet MobileNetV2 or EfficientNet-Lite0/1/2 from core.pretrained (offline, fine-tuned), a
+compact CNN trained from scratch, or any timm model (`timm:<name>`, random init offline). Heads on top of the backbone:
 - `class`: 9 logits, soft cross-entropy (hard labels, FER+ vote distributions, label smoothing);
 - `va`:    2 outputs, (valence, arousal) regressed to the expected VA of the target distribution and
            decoded to a class by the nearest class centre (emotion.va);
@@ -18,11 +18,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.training import ClassificationModule, soft_cross_entropy
-from emotion.data import CLASSES, faces_to_tensor
+from core.pretrained import EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
+from emotion.data import CLASSES, IMAGENET_MEAN, IMAGENET_STD, faces_to_tensor
 from emotion.va import CENTRES
 
 HEADS = ("class", "va", "joint")
-ARCHITECTURES = ("mobilenet_v2", "compact_cnn", "timm:<name>")
+EFFICIENTNET_LITE_ARCHITECTURES = tuple(f"efficientnet_lite{level}" for level in EFFICIENTNET_LITE_LEVELS)
+ARCHITECTURES = ("mobilenet_v2", *EFFICIENTNET_LITE_ARCHITECTURES, "compact_cnn", "timm:<name>")
 
 
 def _conv_block(c_in: int, c_out: int) -> nn.Sequential:
@@ -49,6 +51,24 @@ class CompactCNN(nn.Module):
         return self.classifier(self.features(x))
 
 
+class Renormalised(nn.Module):
+    """Maps the ImageNet-normalised faces every model here receives (emotion.data.faces_to_array) to the
+    input statistics `network` was trained with, inside the graph, so the ONNX export and the recognizer
+    need not know which backbone they run."""
+
+    def __init__(self, network: nn.Module, mean: Sequence[float], std: Sequence[float]):
+        super().__init__()
+        self.network = network
+        imagenet_mean, imagenet_std = torch.tensor(IMAGENET_MEAN), torch.tensor(IMAGENET_STD)
+        mean, std = torch.tensor(mean), torch.tensor(std)
+        # x_net = (x * imagenet_std + imagenet_mean - mean) / std = x * scale + shift
+        self.register_buffer("scale", (imagenet_std / std).view(1, 3, 1, 1), persistent=False)
+        self.register_buffer("shift", ((imagenet_mean - mean) / std).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.network(x * self.scale + self.shift)
+
+
 def build_network(architecture: str, n_outputs: int, pretrained: bool = True, dropout: float = 0.2) -> nn.Module:
     if architecture == "mobilenet_v2":
         if pretrained:
@@ -61,6 +81,19 @@ def build_network(architecture: str, n_outputs: int, pretrained: bool = True, dr
             network = mobilenet_v2(weights=None)
         network.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(network.last_channel, n_outputs))
         return network
+    if architecture in EFFICIENTNET_LITE_ARCHITECTURES:
+        import timm
+
+        level = int(architecture[-1])
+        if pretrained:
+            from core.pretrained import imagenet_efficientnet_lite
+
+            network = imagenet_efficientnet_lite(level)
+        else:
+            network = timm.create_model(f"tf_efficientnet_lite{level}", pretrained=False)
+        network.reset_classifier(n_outputs)
+        network.drop_rate = dropout
+        return Renormalised(network, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD)
     if architecture == "compact_cnn":
         return CompactCNN(n_outputs, dropout=max(dropout, 0.3))
     if architecture.startswith("timm:"):
@@ -157,4 +190,4 @@ def predict_faces(module: EmotionModule, faces: np.ndarray, batch_size: int = 25
     return np.concatenate(probabilities), np.concatenate(va)
 
 
-__all__ = ["EmotionModule", "CompactCNN", "build_network", "load_module", "predict_faces", "HEADS"]
+__all__ = ["EmotionModule", "CompactCNN", "Renormalised", "build_network", "load_module", "predict_faces", "HEADS"]

@@ -59,10 +59,11 @@ def build_parser() -> argparse.ArgumentParser:
     data.add_argument("--batch-size", type=int, default=64, help="training batch size (default %(default)s)")
     model = parser.add_argument_group("model")
     model.add_argument("--architecture", default="mobilenet_v2",
-                       help="mobilenet_v2 (ImageNet, fine-tuned), compact_cnn (from scratch) or timm:<name> (random init)")
+                       help="mobilenet_v2 or efficientnet_lite0/1/2 (ImageNet, fine-tuned), compact_cnn (from scratch) "
+                            "or timm:<name> (random init)")
     model.add_argument("--head", choices=HEADS, default="class", help="class logits, valence-arousal regression, or both")
     model.add_argument("--input-size", type=int, default=64, help="face side in pixels fed to the network")
-    model.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="mobilenet_v2 from random init")
+    model.add_argument("--no-pretrained", dest="pretrained", action="store_false", help="ImageNet backbones from random init")
     model.add_argument("--dropout", type=float, default=0.2, help="dropout before the head (default %(default)s)")
     model.add_argument("--va-weight", type=float, default=1.0, help="weight of the VA MSE in the joint loss")
     optim = parser.add_argument_group("optimisation")

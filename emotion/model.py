@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.training import ClassificationModule, soft_cross_entropy
-from core.pretrained import EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
+from core.pretrained import (EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD,
+                             imagenet_efficientnet_lite)
 from emotion.data import CLASSES, IMAGENET_MEAN, IMAGENET_STD, faces_to_tensor
 from emotion.va import CENTRES
 
@@ -82,14 +83,12 @@ def build_network(architecture: str, n_outputs: int, pretrained: bool = True, dr
         network.classifier = nn.Sequential(nn.Dropout(dropout), nn.Linear(network.last_channel, n_outputs))
         return network
     if architecture in EFFICIENTNET_LITE_ARCHITECTURES:
-        import timm
-
         level = int(architecture[-1])
         if pretrained:
-            from core.pretrained import imagenet_efficientnet_lite
-
             network = imagenet_efficientnet_lite(level)
         else:
+            import timm
+
             network = timm.create_model(f"tf_efficientnet_lite{level}", pretrained=False)
         network.reset_classifier(n_outputs)
         network.drop_rate = dropout

@@ -31,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.cli import run_main  # noqa: E402
+from core.cli import ModelArgument, OutputFile, run_main  # noqa: E402
 from core.env import SHARED_DATA  # noqa: E402
 from core.live import (LiveSource, LiveStage, add_live_arguments, chained_sources, open_live_source,  # noqa: E402
                        run_from_args, run_live)
@@ -61,12 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     add_hands_arguments(parser)
     add_gesture_arguments(parser)
     emotion = parser.add_argument_group("emotion (EmotionRecognizer)")
-    emotion.add_argument("--emotion-weights", type=Path, default=None,
+    emotion.add_argument("--emotion-weights", type=ModelArgument("emotion"), default=None,
                          help="emotion checkpoint or .onnx (default: the released emotion/recognizer)")
     emotion.add_argument("--face-detector", choices=("mediapipe", "haar"), default="mediapipe", help="face detector")
     emotion.add_argument("--max-faces", type=int, default=4, help="faces classified per frame, largest first (default %(default)s)")
     dynamic = parser.add_argument_group("dynamic gestures (point-history model, sliding window)")
-    dynamic.add_argument("--dynamic-model", type=Path, default=None,
+    dynamic.add_argument("--dynamic-model", type=ModelArgument("video_gestures"), default=None,
                          help="best.ckpt from `video_gestures.train --source points`, or its ONNX export "
                               "(default: the released video_gestures/points.onnx)")
     dynamic.add_argument("--window", type=int, default=None, help="frames per window (default: the model's frame count)")
@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="frames/s with all tasks and with each alone on the shared real videos at 640x480 "
                             "-> --bench-output (no window)")
     bench.add_argument("--bench-frames", type=int, default=30, help="at most this many frames of each video (default %(default)s)")
-    bench.add_argument("--bench-output", type=Path, default=RESULTS_DIR / "live.json", help="default %(default)s")
+    bench.add_argument("--bench-output", type=OutputFile(), default=RESULTS_DIR / "live.json", help="default %(default)s")
     return parser
 
 

@@ -31,7 +31,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.io import InputError, atomic_path, video_info, write_csv  # noqa: E402
 from action_recognition.data import KineticsEntry, read_kinetics_csv, select_classes  # noqa: E402
 
@@ -283,7 +283,7 @@ def _duration_or_zero(path: Path) -> float:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("csv", type=Path, help="Kinetics-format CSV: label,youtube_id,time_start,time_end,split")
-    parser.add_argument("-o", "--out-dir", type=Path, required=True, help="output root (clips, manifest.csv, failures.csv)")
+    parser.add_argument("-o", "--out-dir", type=OutputFolder(), required=True, help="output root (clips, manifest.csv, failures.csv)")
     parser.add_argument("--pattern", default="", help="regular expression on class names, case-insensitive ('' = all)")
     parser.add_argument("--per-class", type=int, help="at most this many clips per class (default: all)")
     parser.add_argument("--splits", default="", help="comma-separated splits to keep (default: all)")

@@ -31,7 +31,7 @@ import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
 from action_recognition.fusion import ENSEMBLE_FILE, aligned, read_probabilities  # noqa: E402
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.metrics import classification_report, log_loss  # noqa: E402
 from core.training import write_run_records  # noqa: E402
@@ -105,7 +105,7 @@ def ensemble_runs(run_dirs: Sequence[Path], output: Path, rounds: int = 20,
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("runs", nargs="+", type=Path, help="run folders of frame, tsn or gru models (two or more)")
-    parser.add_argument("-o", "--output", type=Path, required=True, help="folder for the ensemble's records")
+    parser.add_argument("-o", "--output", type=OutputFolder(), required=True, help="folder for the ensemble's records")
     parser.add_argument("--rounds", type=int, default=20, help="selection rounds: weights are multiples of 1/ROUNDS")
     parser.add_argument("--final-runs", nargs="+", type=Path,
                         help="the same models retrained on all train clips, one per run and in order: they get the "

@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFile, run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.metrics import ClassificationReport, classification_report, log_loss  # noqa: E402
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--frame-run", type=Path, required=True,
                         help="run folder of a frame, tsn or gru model, or an ensemble folder from action_recognition.ensemble")
     parser.add_argument("--keypoint-run", type=Path, required=True, help="run folder of a keypoint model")
-    parser.add_argument("-o", "--output", type=Path, help="fusion JSON to write (default: KEYPOINT_RUN/fusion.json)")
+    parser.add_argument("-o", "--output", type=OutputFile(), help="fusion JSON to write (default: KEYPOINT_RUN/fusion.json)")
     args = parser.parse_args(argv)
     result = fuse_runs(args.frame_run, args.keypoint_run)
     report = result["report"]

@@ -17,6 +17,7 @@ from action_recognition.features import CACHE_ROOT, FrameEncoder, cached_clip_fe
 from action_recognition.keypoints import cached_keypoints
 from action_recognition.model import ActionModule
 from core.io import InputError
+from core.models import load_lightning_checkpoint
 from core.metrics import ClassificationReport, classification_report
 
 
@@ -24,7 +25,7 @@ def load_model(checkpoint: str | Path, device: str = "cpu") -> ActionModule:
     checkpoint = Path(checkpoint)
     if not checkpoint.is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m action_recognition.train`)")
-    return ActionModule.load_from_checkpoint(checkpoint, map_location=device).eval()
+    return load_lightning_checkpoint(ActionModule, checkpoint, "action_recognition", map_location=device)
 
 
 def model_inputs(hp, loaded: LoadedClips, flip: bool = False, use_cache: bool | Path = True,

@@ -29,8 +29,9 @@ import numpy as np  # noqa: E402
 from action_recognition.data import Clip, LoadedClips, checked_video_frames, resize_frames  # noqa: E402
 from action_recognition.fusion import fuse  # noqa: E402
 from action_recognition.released import ReleasedModel  # noqa: E402
-from core.cli import run_main  # noqa: E402
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
+from core.models import ONNX, checked_model  # noqa: E402
 from core.weights import released  # noqa: E402
 
 
@@ -78,10 +79,18 @@ def gather_clips(inputs: list[str], num_frames: int, size: int | None) -> Loaded
     return LoadedClips(clips, frames, skipped, notes)
 
 
-def read_spec(path: Path) -> dict:
+def read_spec(path: Path, key: str) -> dict:
+    """An ensemble.json (`key` "members") or fusion.json ("frame_members"), checked before any model loads."""
     if not Path(path).is_file():
         raise InputError(path, "not found (write it with action_recognition.ensemble or action_recognition.fusion)")
-    return json.loads(Path(path).read_text())
+    try:
+        spec = json.loads(Path(path).read_text())
+        for member in spec[key]:
+            str(member["checkpoint"]), float(member["weight"])  # each member names a checkpoint and a weight
+    except (ValueError, KeyError, TypeError, UnicodeDecodeError) as error:
+        raise InputError(path, f"not an action_recognition {'fusion' if key == 'frame_members' else 'ensemble'} file "
+                               f"({type(error).__name__}: {error})") from None
+    return spec
 
 
 def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int | None = None,
@@ -97,10 +106,10 @@ def weighted_prediction(members: list[dict], inputs: list[str], num_frames: int 
     return models[0][0].labels, loaded, probabilities
 
 
-def released_prediction(inputs: list[str], num_frames: int | None = None,
-                        tta_flip: bool = False) -> tuple[list[str], LoadedClips, np.ndarray]:
-    """`weighted_prediction` of the released checkpoint, from its ONNX export (onnxruntime, no PyTorch)."""
-    model = ReleasedModel.load(released("action_recognition", "frame"))
+def released_prediction(inputs: list[str], num_frames: int | None = None, tta_flip: bool = False,
+                        path: Path | None = None) -> tuple[list[str], LoadedClips, np.ndarray]:
+    """`weighted_prediction` of an ONNX export (by default the released one) in onnxruntime, no PyTorch."""
+    model = ReleasedModel.load(path or released("action_recognition", "frame"))
     loaded = gather_clips(inputs, num_frames or model.num_frames, model.frame_size)
     return model.labels, loaded, model.probabilities(loaded, tta_flip)
 
@@ -114,16 +123,20 @@ def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | No
         from action_recognition.inference import load_model, probabilities_from_inputs
         from action_recognition.keypoints import cached_keypoints
 
-        spec = read_spec(fusion)
+        spec = read_spec(fusion, "frame_members")
         labels, loaded, p_frame = weighted_prediction(spec["frame_members"], inputs, num_frames, tta_flip)
         keypoints = cached_keypoints([c.source for c in loaded.clips], loaded.frames, cache_dir=None)
         p_keypoint = probabilities_from_inputs(load_model(spec["keypoint_checkpoint"]), keypoints.features)
         person = keypoints.detected.any(axis=1)
         return labels, loaded, fuse(p_frame, p_keypoint, float(spec["frame_weight"]), person)
     if ensemble is not None:
-        return weighted_prediction(read_spec(ensemble)["members"], inputs, num_frames, tta_flip)
+        return weighted_prediction(read_spec(ensemble, "members")["members"], inputs, num_frames, tta_flip)
     if checkpoint is None:
         return released_prediction(inputs, num_frames, tta_flip)
+    if not Path(checkpoint).is_file():
+        raise InputError(checkpoint, "checkpoint not found (train one with `python -m action_recognition.train`)")
+    if checked_model(checkpoint, "action_recognition").format == ONNX:   # by its content, whatever its extension
+        return released_prediction(inputs, num_frames, tta_flip, checkpoint)
     return weighted_prediction([{"checkpoint": checkpoint, "weight": 1.0}], inputs, num_frames, tta_flip)
 
 
@@ -141,13 +154,13 @@ def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.nd
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="video files, folders of videos, or folders of frame images")
-    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from action_recognition.train (default: the released "
+    parser.add_argument("inputs", nargs="+", type=InputArgument("video", as_path=False), help="video files, folders of videos, or folders of frame images")
+    parser.add_argument("--checkpoint", type=ModelArgument("action_recognition"), help="a best.ckpt from action_recognition.train (default: the released "
                         "model, run from its ONNX export weights/action_recognition/frame.onnx; pass "
                         "weights/action_recognition/frame.ckpt to run it in PyTorch)")
     parser.add_argument("--ensemble", type=Path, help="an ensemble.json from action_recognition.ensemble (instead of --checkpoint)")
     parser.add_argument("--fusion", type=Path, help="a fusion.json from action_recognition.fusion (instead of --checkpoint)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("-o", "--output", type=OutputFile(), default="predictions.csv", help="CSV to write (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=1, help="also write the next K-1 labels and probabilities (e.g. 5)")
     parser.add_argument("--num-frames", type=int, help="frames per video (default: the model's training clips' length)")
     parser.add_argument("--tta-flip", action="store_true", help="average with the mirrored clip (frame-based models)")
@@ -159,7 +172,7 @@ def main(argv: list[str] | None = None) -> Path:
     labels, loaded, probabilities = predict(args.inputs, args.checkpoint, args.fusion, args.num_frames, args.tta_flip,
                                          args.ensemble)
     for path, reason in loaded.skipped:
-        print(f"skipped {path}: {reason}", file=sys.stderr)
+        skip(path, reason)   # the status becomes 1; the CSV holds the others
     write_csv(args.output, prediction_rows(labels, loaded, probabilities, args.top_k))
     print(f"wrote {len(loaded)} predictions to {args.output}" + (f" ({len(loaded.skipped)} skipped)" if loaded.skipped else ""))
     return args.output

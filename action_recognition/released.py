@@ -16,7 +16,8 @@ import numpy as np
 
 from action_recognition.data import LoadedClips
 from core.io import atomic_path
-from core.onnx import export_onnx, onnx_session
+from core.models import onnx_model_session
+from core.onnx import export_onnx
 
 INPUT, OUTPUT = "clips", "probabilities"
 # clips (N, T, H, W, 3): clip count, length and frame size may all vary (square image folders keep their size)
@@ -77,7 +78,7 @@ def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
                 "image_size": hp.image_size, "backbone": hp.backbone, "model": hp.model,
                 "exported_from": Path(checkpoint).name}
     path = export_onnx(clip_probabilities_network(module), example, target, [INPUT], [OUTPUT], metadata, OPSET,
-                       DYNAMIC_AXES)
+                       DYNAMIC_AXES, task="action_recognition")
     antialias_resizes(path)
     return path
 
@@ -93,8 +94,7 @@ class ReleasedModel:
 
     @classmethod
     def load(cls, path: str | Path, threads: int = 2) -> "ReleasedModel":
-        session = onnx_session(path, threads)
-        metadata = session.get_modelmeta().custom_metadata_map
+        session, metadata = onnx_model_session(path, "action_recognition", threads, ("labels", "num_frames", "frame_size"))
         frame_size = metadata["frame_size"]
         return cls(session, json.loads(metadata["labels"]), int(metadata["num_frames"]),
                    None if frame_size == "None" else int(frame_size))

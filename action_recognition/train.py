@@ -49,7 +49,7 @@ from action_recognition.data import ClipSelection, LoadedClips, assign_splits, f
 from action_recognition.features import BACKBONES, CACHE_ROOT, FrameEncoder, cached_stem_maps  # noqa: E402
 from action_recognition.inference import load_model, model_inputs, predict_probabilities, report  # noqa: E402
 from action_recognition.model import MODELS, ActionModule  # noqa: E402
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.io import InputError, write_json  # noqa: E402
 from core.training import (LAST_EPOCH, SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
                            seed_everything, trainer_options_from_args, write_run_records)
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="UCF101 zip, folder per class of videos, or folder per clip of frames (default %(default)s)")
     parser.add_argument("--model", choices=MODELS, default="tsn", help="which classifier (default %(default)s)")
     parser.add_argument("--run-name", help="folder name under runs/action_recognition/ (default: the start time)")
-    parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
+    parser.add_argument("--runs-root", type=OutputFolder(), help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--dev-fraction", type=float, default=0.15, help="share of each class's train clips held out as dev")
     parser.add_argument("--dev-split", choices=DEV_SPLITS, default="tail",
                         help="tail: the last clips of each class in source order (unseen videos); "

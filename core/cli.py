@@ -11,18 +11,115 @@
 
 A user's mistake prints `error: <file>: <reason>`, never a traceback; `--debug` anywhere on the command line
 prints the traceback too. Anything else is a bug and keeps Python's traceback. `main(argv)` may return an
-int, which becomes the status when nothing was skipped.
+int, which becomes the status when nothing was skipped. With status 2 no output file is written.
+
+Arguments say what they are with their argparse `type`, and are checked while the command line is parsed,
+before any work starts:
+
+    parser.add_argument("-o", "--output", type=OutputFile(), default="predictions.csv")   # a str default is checked too
+    parser.add_argument("--annotate-dir", type=OutputFolder())
+    parser.add_argument("--weights", type=ModelArgument("emotion"))     # format and task from the file's first bytes
+    parser.add_argument("inputs", nargs="+", type=InputArgument("video"))   # what a test generates for it
+
+An unwritable output or a wrong model file ends the run with `error: <file>: <reason>` and status 2 at once
+(tests/test_every_cli.py finds every command and tries each kind of mistake on the arguments so marked).
+MediaPipe, absl and TF-Lite log lines are silenced unless `--verbose` is on the command line.
 """
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from os import PathLike
+from pathlib import Path
 from typing import Any, NoReturn
 
+from core.io import InputError, check_output
+
 OK, SOME_FAILED, USAGE = 0, 1, 2
+VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
+
+
+class BadArgument(Exception):
+    """An argument found wrong while parsing (an unwritable output, another task's model). Not a ValueError,
+    which argparse would turn into a usage message that does not say why; `run_main` prints it as an error."""
+
+    def __init__(self, error: InputError):
+        super().__init__(str(error))
+        self.error = error
+
+
+class _Argument:
+    """An argparse `type` that tells what an argument is (`role`) and checks it while parsing."""
+
+    role = "input"
+
+    def check(self, path: Path) -> None:
+        pass
+
+    def __call__(self, value: str) -> Path:
+        path = Path(value)
+        try:
+            self.check(path)
+        except InputError as error:
+            raise BadArgument(error) from None
+        return path
+
+    @property
+    def __name__(self) -> str:  # argparse names the type in its messages
+        return self.role.replace("_", " ")
+
+
+class OutputFile(_Argument):
+    """A file the command writes: its folder must take a file (made if missing), and it must not be a folder."""
+
+    role = "output_file"
+
+    def __init__(self, suffixes: Iterable[str] = ()):
+        self.suffixes = tuple(suffixes)
+
+    def check(self, path: Path) -> None:
+        check_output(path, suffixes=self.suffixes)
+
+
+class OutputFolder(_Argument):
+    """A folder the command writes files into (made if missing)."""
+
+    role = "output_folder"
+
+    def check(self, path: Path) -> None:
+        check_output(path, folder=True)
+
+
+class ModelArgument(_Argument):
+    """A model file of `task` (`core.models.checked_model`): missing, text, damaged or another task's file
+    is refused before anything loads."""
+
+    role = "model"
+
+    def __init__(self, task: str, formats: Iterable[str] = ("checkpoint", "onnx")):
+        self.task, self.formats = task, tuple(formats)
+
+    def check(self, path: Path) -> None:
+        from core.models import checked_model
+
+        if not path.exists():
+            raise InputError(path, f"model file not found (train one with `python -m {self.task}.train`, or leave "
+                                   "the option out for the released model)")
+        checked_model(path, self.task, self.formats)
+
+
+class InputArgument(_Argument):
+    """An input file or folder (`kind`: video, image, audio, folder, or any); checked by the readers, so that a
+    bad one among many is skipped, not fatal."""
+
+    def __init__(self, kind: str = "any", as_path: bool = True):
+        self.kind, self.as_path = kind, as_path
+
+    def __call__(self, value: str) -> Path | str:
+        return Path(value) if self.as_path else value
 
 _skipped: list[tuple[str, str]] = []
 
@@ -44,6 +141,31 @@ def expected_skips():
         del _skipped[before:]
 
 
+def input_files(paths: Iterable[str | PathLike], extensions: Iterable[str]) -> list[Path]:
+    """The files a command's inputs stand for: a file as given, a folder searched recursively for `extensions`.
+    A missing path or a folder with no such file is reported with `skip` and left out; an InputError naming
+    it when nothing is left."""
+    from core.io import list_files
+
+    files, failed = [], []
+    for path in map(Path, paths):
+        try:
+            if path.is_dir():
+                files += list_files(path, extensions)
+            elif path.is_file():
+                files.append(path)
+            else:
+                raise InputError(path, "no such file or folder")
+        except InputError as error:
+            failed.append(error)
+    if not files and failed:
+        raise failed[0] if len(failed) == 1 else InputError(failed[0].path, f"{failed[0].reason} (and {len(failed) - 1} "
+                                                                           "more inputs, none usable)")
+    for error in failed:
+        skip(error.path, error.reason)
+    return files
+
+
 def skipped() -> list[tuple[str, str]]:
     """The inputs reported with `skip` since `run_main` started (or since the process started)."""
     return list(_skipped)
@@ -51,12 +173,13 @@ def skipped() -> list[tuple[str, str]]:
 
 def run_main(main: Callable[[list[str]], Any], argv: list[str] | None = None) -> NoReturn:
     argv = list(sys.argv[1:] if argv is None else argv)
-    debug = "--debug" in argv
-    argv = [arg for arg in argv if arg != "--debug"]
+    debug, verbose = "--debug" in argv, "--verbose" in argv
+    argv = [arg for arg in argv if arg not in ("--debug", "--verbose")]
     _skipped.clear()
     try:
-        result = main(argv)
-    except ValueError as error:  # InputError is a ValueError: a bad input, model path or value, named in the message
+        with contextlib.nullcontext() if verbose else quiet_native_logs():
+            result = main(argv)
+    except (ValueError, BadArgument) as error:  # InputError is a ValueError: a bad input, model path or value, named
         if debug:
             traceback.print_exc()
         print(f"error: {error}", file=sys.stderr)
@@ -67,3 +190,34 @@ def run_main(main: Callable[[list[str]], Any], argv: list[str] | None = None) ->
         print(f"{len(_skipped)} input(s) failed and were left out (listed above)", file=sys.stderr)
         sys.exit(SOME_FAILED)
     sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else OK)
+
+
+@contextlib.contextmanager
+def quiet_native_logs():
+    """Send what C++ libraries write to file descriptor 2 (MediaPipe's absl and TF-Lite lines: "Created
+    TensorFlow Lite XNNPACK delegate", "W0000 ... inference_feedback_manager") to /dev/null, while Python's
+    own stderr (errors, warnings, progress bars) still reaches the terminal through a copy of the descriptor.
+    Nothing changes where stderr is not a real descriptor (pytest's capsys)."""
+    try:
+        descriptor = sys.stderr.fileno()
+    except (AttributeError, OSError, ValueError):
+        yield
+        return
+    if descriptor != 2:
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    python_stderr = sys.stderr
+    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace")
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    os.close(devnull)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        sys.stderr.close()
+        sys.stderr = python_stderr

@@ -49,6 +49,39 @@ def atomic_path(target: str | os.PathLike) -> Iterator[Path]:
         tmp_path.unlink(missing_ok=True)
 
 
+def check_output(target: str | os.PathLike, folder: bool = False, suffixes: Iterable[str] = ()) -> Path:
+    """Say before any work starts whether `target` can be written: a file (or with `folder`, a folder to write
+    files into) whose folder exists or can be made, and takes a new file. `suffixes`: the extensions a writer
+    needs (a video writer picks its container by the name). An InputError naming `target` otherwise."""
+    target = Path(target)
+    suffixes = tuple(s.lower() for s in suffixes)
+    if folder and target.exists() and not target.is_dir():
+        raise InputError(target, "exists and is not a folder")
+    if not folder and target.is_dir():
+        raise InputError(target, "is a folder; give a file name")
+    if suffixes and target.suffix.lower() not in suffixes:
+        raise InputError(target, f"needs one of the extensions {', '.join(suffixes)}")
+    # the nearest folder that exists must take a new entry (the writers make the missing ones; nothing is made here)
+    directory = (target if folder else target.parent).absolute()
+    while not directory.exists() and directory != directory.parent:
+        directory = directory.parent
+    if not directory.is_dir():
+        raise InputError(target, f"cannot be written: {directory} is a file, not a folder")
+    try:
+        fd, probe = tempfile.mkstemp(prefix=".write-check.", dir=directory)
+        os.close(fd)
+        os.unlink(probe)
+    except (FileExistsError, NotADirectoryError):
+        raise InputError(target, "cannot be written: part of its folder path is a file") from None
+    except PermissionError:
+        raise InputError(target, f"cannot be written: no permission to write in {directory}") from None
+    except OSError as error:
+        raise InputError(target, f"cannot be written ({error.strerror or error})") from None
+    if not folder and target.exists() and not os.access(target, os.W_OK):
+        raise InputError(target, "cannot be written: the existing file is read-only")
+    return target
+
+
 def _current_umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -132,6 +165,7 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seco
         raise InputError(path, f"cannot decode audio ({error})") from error
     if samples.shape[0] == 0:
         raise InputError(path, "audio has no samples")
+    _warn_if_truncated_wav(path, samples.shape[0], rate)
     mono = samples.mean(axis=1)
     if sample_rate is not None and rate != sample_rate:
         mono = resample(mono, rate, sample_rate)
@@ -141,6 +175,28 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seco
     if not np.isfinite(mono).all():
         raise InputError(path, "audio contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def _warn_if_truncated_wav(path: Path, decoded_frames: int, rate: int) -> None:
+    """A WAV whose data chunk states more bytes than the file holds lost its end (an interrupted copy or
+    download); libsndfile reads what is there without a word, so say so: `warning: <path>: truncated audio?`."""
+    if path.suffix.lower() != ".wav":
+        return
+    with open(path, "rb") as handle:
+        head = handle.read(1 << 16)
+    if head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+        return
+    position = 12
+    while position + 8 <= len(head):
+        chunk, size = head[position:position + 4], int.from_bytes(head[position + 4:position + 8], "little")
+        if chunk == b"data":
+            stated_bytes, present_bytes = size, path.stat().st_size - (position + 8)
+            if 0 < present_bytes < stated_bytes and stated_bytes != 0xFFFFFFFF:  # 0xFFFFFFFF: a stream of unknown length
+                stated_seconds = decoded_frames / rate * stated_bytes / present_bytes
+                print(f"warning: {path}: truncated audio? {decoded_frames / rate:.2f} s decoded, its header says "
+                      f"{stated_seconds:.2f} s; only the part that is there is used", file=sys.stderr)
+            return
+        position += 8 + size + (size & 1)
 
 
 def resample(samples: np.ndarray, from_rate: int, to_rate: int) -> np.ndarray:
@@ -253,27 +309,60 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
         capture.release()
 
 
-def iter_video_frames(path: str | os.PathLike) -> Iterator[tuple[int, float, np.ndarray]]:
-    """Yield (index, timestamp in seconds from the container, RGB frame). An error if no frame decodes."""
-    import cv2
+class VideoFrames:
+    """The frames of a video file, one at a time: (index, timestamp in seconds from the container, RGB frame).
+    An iterator, so nothing holds the whole video. After the last frame, `decoded_length` compares what
+    decoded with what the container states (`check_decoded_length`), and a truncated file has been warned
+    about on stderr; `note` is then the line an output keeps. An InputError if no frame decodes."""
 
-    capture = _open_video(path)
-    fps = capture.get(cv2.CAP_PROP_FPS) or 0.0
-    index = 0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
-            # Some containers report 0 ms for every frame; fall back to index / fps then.
-            seconds = milliseconds / 1000.0 if (milliseconds > 0 or index == 0) else index / fps if fps else 0.0
-            yield index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
-            index += 1
-    finally:
-        capture.release()
-    if index == 0:
-        raise InputError(path, "no frame could be decoded")
+    def __init__(self, path: str | os.PathLike, check_length: bool = True):
+        self.path, self.check_length = Path(path), check_length
+        self.decoded_length: DecodedLength | None = None
+        self._frames = self._decode()
+
+    def __iter__(self) -> "VideoFrames":
+        return self
+
+    def __next__(self) -> tuple[int, float, np.ndarray]:
+        return next(self._frames)
+
+    @property
+    def note(self) -> str:
+        length = self.decoded_length
+        if length is None or not length.truncated:
+            return ""
+        return (f"truncated: decoded {length.decoded_frames} of {length.header_frames} frames "
+                f"({length.decoded_seconds:.2f} of {length.header_seconds:.2f} s)")
+
+    def _decode(self) -> Iterator[tuple[int, float, np.ndarray]]:
+        import cv2
+
+        capture = _open_video(self.path)
+        info = VideoInfo(self.path, float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+                         int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        index, seconds = 0, 0.0
+        try:
+            while True:
+                ok, frame = capture.read()
+                if not ok:
+                    break
+                milliseconds = capture.get(cv2.CAP_PROP_POS_MSEC)
+                # Some containers report 0 ms for every frame; fall back to index / fps then.
+                seconds = (milliseconds / 1000.0 if (milliseconds > 0 or index == 0)
+                           else index / info.fps if info.fps else 0.0)
+                yield index, seconds, cv2.cvtColor(frame, cv2.COLOR_BGR2RGB)
+                index += 1
+        finally:
+            capture.release()
+        if index == 0:
+            raise InputError(self.path, "no frame could be decoded")
+        if self.check_length:
+            self.decoded_length = check_decoded_length(self.path, index, seconds, info)
+
+
+def iter_video_frames(path: str | os.PathLike, check_length: bool = True) -> VideoFrames:
+    """(index, seconds, RGB frame) of a video file, streamed; see `VideoFrames` (a truncated file is warned about)."""
+    return VideoFrames(path, check_length)
 
 
 def container_duration_seconds(path: str | os.PathLike) -> float:
@@ -342,16 +431,16 @@ def check_decoded_length(path: str | os.PathLike, decoded_frames: int, last_time
     return check
 
 
-def open_capture(source: str | os.PathLike) -> Any:
-    """cv2.VideoCapture for a camera index ('0', '1', ...) or a video file, with a clear error when it cannot open."""
+def open_capture(source: str | os.PathLike, file_hint: str = "pass a video file with --source FILE") -> Any:
+    """cv2.VideoCapture for a camera index ('0', '1', ...) or a video file, with a clear error when it cannot open
+    (`file_hint`: how the command takes a file instead of a camera)."""
     import cv2
 
     source = str(source)
     if source.isdigit():
         capture = cv2.VideoCapture(int(source))
         if not capture.isOpened():
-            raise InputError(f"camera {source}", "cannot open the camera (no device, busy, or no permission); "
-                                                 "pass a video file with --source FILE")
+            raise InputError(f"camera {source}", f"cannot open the camera (no device, busy, or no permission); {file_hint}")
         return capture
     path = Path(source)
     if not path.is_file():
@@ -373,7 +462,7 @@ class AtomicVideoWriter:
         self._tmp = self._context.__enter__()
         self._writer = cv2.VideoWriter(str(self._tmp), cv2.VideoWriter_fourcc(*codec), fps, size)
         if not self._writer.isOpened():
-            self._context.__exit__(None, None, None)
+            self._discard()
             raise InputError(self.target, f"cannot open a video writer (codec {codec})")
         self.size = size
 
@@ -389,7 +478,11 @@ class AtomicVideoWriter:
         if keep:
             self._context.__exit__(None, None, None)
         else:
-            self._context.__exit__(RuntimeError, RuntimeError("discarded"), None)
+            self._discard()
+
+    def _discard(self) -> None:
+        """Leave nothing at the target (an exit with an error deletes the temporary file)."""
+        self._context.__exit__(RuntimeError, RuntimeError("discarded"), None)
 
     def __enter__(self) -> "AtomicVideoWriter":
         return self

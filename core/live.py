@@ -22,8 +22,8 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
-from core.cli import skip
-from core.io import IMAGE_EXTENSIONS, AtomicVideoWriter, InputError, list_files, open_capture, read_image, write_csv, \
+from core.cli import InputArgument, OutputFile, VIDEO_OUTPUT_SUFFIXES, skip
+from core.io import IMAGE_EXTENSIONS, AtomicVideoWriter, InputError, check_decoded_length, list_files, open_capture, read_image, write_csv, \
     write_json
 
 WHITE, BLACK = (255, 255, 255), (0, 0, 0)
@@ -77,12 +77,14 @@ class LiveSource:
     frames: Iterator[FrameTuple] = field(repr=False)
 
 
-def capture_frames(capture: Any, camera: bool = True, fps: float = 0.0) -> Iterator[FrameTuple]:
+def capture_frames(capture: Any, camera: bool = True, fps: float = 0.0,
+                   path: str | Path | None = None) -> Iterator[FrameTuple]:
     """RGB frames of an opened cv2.VideoCapture until it ends; seconds from the wall clock for a camera,
-    index / fps for a file. The capture is released at the end."""
+    index / fps for a file. The capture is released at the end; a video `path` that decoded short of what its
+    container states is warned about then (core.io.check_decoded_length)."""
     import cv2
 
-    started, index = time.perf_counter(), 0
+    started, index, seconds = time.perf_counter(), 0, 0.0
     try:
         while True:
             ok, bgr = capture.read()
@@ -93,6 +95,8 @@ def capture_frames(capture: Any, camera: bool = True, fps: float = 0.0) -> Itera
             index += 1
     finally:
         capture.release()
+    if path is not None and index:
+        check_decoded_length(path, index, seconds)
 
 
 def _folder_frames(files: Sequence[Path], fps: float) -> Iterator[FrameTuple]:
@@ -128,7 +132,7 @@ def open_live_source(source: str | Path, size: tuple[int, int] | None = None, fo
         camera = source.isdigit()
         fps = float(capture.get(cv2.CAP_PROP_FPS) or 0.0)
         source_obj = LiveSource(f"camera {source}" if camera else source, fps, camera,
-                                capture_frames(capture, camera, fps))
+                                capture_frames(capture, camera, fps, None if camera else source))
     if size is not None:
         source_obj.frames = _resized(source_obj.frames, size)
     return source_obj
@@ -286,11 +290,11 @@ def write_log(target: Path, rows: list[dict], source: str, stages: Sequence[str]
 def add_live_arguments(parser: argparse.ArgumentParser) -> None:
     """The options every live command shares: source, output, log, window, frame rate and threads."""
     group = parser.add_argument_group("source and output")
-    group.add_argument("--source", default="0",
+    group.add_argument("--source", default="0", type=InputArgument("video", as_path=False),
                        help="camera index (0, 1, ...), a video file, or a folder of images (default %(default)s)")
-    group.add_argument("--output", type=Path, default=None,
+    group.add_argument("--output", type=OutputFile(VIDEO_OUTPUT_SUFFIXES), default=None,
                        help="write the annotated video here (mp4) instead of showing a window")
-    group.add_argument("--log", type=Path, default=None,
+    group.add_argument("--log", type=OutputFile((".csv", ".json")), default=None,
                        help="per-frame log, .csv or .json (default with --output: beside it, <output>.csv)")
     group.add_argument("--show", action="store_true", help="show the window even when writing --output")
     group.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: until the end)")

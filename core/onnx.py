@@ -35,13 +35,14 @@ def onnx_bytes(network, example_input, input_names: Sequence[str], output_names:
 
 def export_onnx(network, example_input, target: str | Path, input_names: Sequence[str],
                 output_names: Sequence[str], metadata: Mapping[str, str] | None = None, opset: int = 17,
-                dynamic_axes: Mapping[str, Mapping[int, str]] | None = None) -> Path:
+                dynamic_axes: Mapping[str, Mapping[int, str]] | None = None, *, task: str) -> Path:
     """Write `network` as an ONNX file (atomically); `metadata` goes into the file's metadata_props so it
-    describes itself. `dynamic_axes` as in `onnx_bytes`."""
+    describes itself, with the `task` it belongs to (core.models refuses it for another task).
+    `dynamic_axes` as in `onnx_bytes`."""
     import onnx
 
     model = onnx.load_from_string(onnx_bytes(network, example_input, input_names, output_names, opset, dynamic_axes))
-    for key, value in (metadata or {}).items():
+    for key, value in {"task": task, **(metadata or {})}.items():
         model.metadata_props.add(key=key, value=str(value))
     with atomic_path(target) as tmp:
         onnx.save(model, str(tmp))

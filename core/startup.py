@@ -1,7 +1,8 @@
 """How long a new user waits: each task's documented one-input `predict` command, run as a fresh process
 with the released weights, timed from launch to exit (Python start, imports and model loading included).
 
-    python -m core.startup            # results/live.json: startup_seconds.<task> (median of --repeats runs)
+    python -m core.startup            # prints startup seconds per task (median of --repeats runs)
+    python -m core.startup --write    # and records them: results/live.json startup_seconds.<task>, README tables
 
 The inputs are files installed packages ship (a face and a photo with hands), generated ones (a video, a
 fingertip trajectory) and, for speaker_id, one FSDD recording from ../shared/data. Target: <= 5 s each on a
@@ -75,6 +76,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=3, help="runs per task; the median is kept (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads (default %(default)s)")
+    parser.add_argument("--write", action="store_true",
+                        help="record the figures in results/live.json and the README tables (default: print only)")
     args = parser.parse_args(argv)
     seconds = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -82,6 +85,9 @@ def main(argv: list[str] | None = None) -> dict:
             runs = [time_command(command, args.threads) for _ in range(args.repeats)]
             seconds[task] = round(statistics.median(runs), 2)
             print(f"{task}: {seconds[task]:.2f} s (runs: {', '.join(f'{r:.2f}' for r in runs)}): python -m {command[0]}")
+    if not args.write:
+        print("not recorded (add --write to update results/live.json and the README)")
+        return {"startup_seconds": seconds}
     path = RESULTS_DIR / "live.json"
     results = read_results("live") if path.is_file() else {}
     results["startup_seconds"] = seconds

@@ -165,6 +165,15 @@ class ClassificationModule(L.LightningModule):
     def forward(self, inputs: torch.Tensor) -> torch.Tensor:
         return self.network(inputs)
 
+    @property
+    def task(self) -> str:
+        """The task package the module belongs to (`emotion` for emotion.model.EmotionModule)."""
+        return type(self).__module__.split(".")[0]
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # what core.models reads to refuse another task's checkpoint before PyTorch loads it
+        checkpoint["task"], checkpoint["labels"] = self.task, list(self.labels)
+
     def _shared_step(self, batch: Any, stage: str) -> torch.Tensor:
         inputs, targets = batch
         logits = self(inputs)

@@ -21,7 +21,7 @@ if __package__ in (None, ""):
 
 import core  # noqa: E402,F401
 
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFile, run_main  # noqa: E402
 from core.io import atomic_open  # noqa: E402
 from emotion.data import find_duplicates, load_fer2013_csv, load_ferplus, load_skillbox_train  # noqa: E402
 from emotion.train import FERPLUS_ROOT  # noqa: E402
@@ -38,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hash-size", type=int, default=64, help="side the faces are decoded at before hashing")
     parser.add_argument("--detector", choices=("mediapipe", "haar", "none"), default="none",
                         help="skillbox: hash the face crop instead of the whole photo")
-    parser.add_argument("--report", type=Path, default=Path("clean_report.csv"), help="duplicate groups CSV (default %(default)s)")
+    parser.add_argument("--report", type=OutputFile(), default="clean_report.csv", help="duplicate groups CSV (default %(default)s)")
     parser.add_argument("--keep-list", type=Path, default=None, help="write the names of the kept images here")
     return parser
 

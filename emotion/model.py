@@ -17,6 +17,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core.models import load_lightning_checkpoint
 from core.training import ClassificationModule, soft_cross_entropy
 from core.pretrained import (EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD,
                              imagenet_efficientnet_lite)
@@ -163,8 +164,7 @@ class EmotionModule(ClassificationModule):
 
 def load_module(checkpoint: str, map_location: str = "cpu") -> EmotionModule:
     """A trained EmotionModule in eval mode (the ImageNet weights are not reloaded: the checkpoint has them)."""
-    module = EmotionModule.load_from_checkpoint(checkpoint, map_location=map_location, pretrained=False)
-    return module.eval()
+    return load_lightning_checkpoint(EmotionModule, checkpoint, "emotion", map_location=map_location, pretrained=False)
 
 
 @torch.inference_mode()

@@ -23,7 +23,7 @@ import core  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
-from core.cli import run_main  # noqa: E402
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip  # noqa: E402
 from core.io import InputError, atomic_open  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
 from core.weights import released  # noqa: E402
@@ -79,7 +79,8 @@ def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Pa
     names, skipped = list_test_images(test_dir, sample_submission)
     detector = recognizer.detector if recognizer.detector.backend != "none" else None
     faces, flags = load_images([test_dir / name for name in names], recognizer.input_size, face_cropper=detector,
-                               on_error=lambda error: print(f"warning: {error}", file=sys.stderr))
+                               on_error=lambda error: skip(error.path, f"{error.reason} (its row gets the most frequent "
+                                                                       "answer, flagged unreadable)"))
     readable = np.array([not f.startswith("unreadable") for f in flags])
     probabilities = np.zeros((len(names), len(recognizer.labels)), dtype=np.float32)
     va = np.zeros((len(names), 2), dtype=np.float32)
@@ -92,21 +93,21 @@ def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Pa
         fallback = np.bincount(probabilities[readable].argmax(axis=1), minlength=len(recognizer.labels)).argmax()
         probabilities[~readable, fallback] = 1.0
     elif not readable.any():
-        probabilities[:, recognizer.labels.index("neutral") if "neutral" in recognizer.labels else 0] = 1.0
+        raise InputError(test_dir, f"none of the {len(names)} test images could be read (listed above)")
     labels = [recognizer.labels[i] for i in probabilities.argmax(axis=1)]
     return {"names": names, "labels": labels, "probabilities": probabilities, "va": va, "flags": flags, "skipped": skipped}
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--weights", type=Path,
+    parser.add_argument("--weights", type=ModelArgument("emotion"),
                         help="EmotionModule checkpoint (.ckpt) or exported .onnx (default: the released recognizer, "
                              "weights/emotion/emotion.onnx, written by `make weights`)")
-    parser.add_argument("--test-dir", type=Path, help="folder of test images (test_kaggle/)")
+    parser.add_argument("--test-dir", type=InputArgument("image_folder"), help="folder of test images (test_kaggle/)")
     parser.add_argument("--sample-submission", type=Path, default=None,
                         help="sample_submission.csv: its rows fix the image names and order")
-    parser.add_argument("--output", type=Path, default=Path("submission.csv"), help="submission CSV (default %(default)s)")
-    parser.add_argument("--probabilities", type=Path, default=None,
+    parser.add_argument("--output", type=OutputFile(), default="submission.csv", help="submission CSV (default %(default)s)")
+    parser.add_argument("--probabilities", type=OutputFile(), default=None,
                         help="also write per-class probabilities, valence, arousal and flags to this CSV")
     parser.add_argument("--detector", choices=("mediapipe", "haar", "none"), default="mediapipe",
                         help="face detector; none classifies whole images (already-cropped faces)")
@@ -131,15 +132,11 @@ def main(argv: list[str] | None = None) -> int:
         raise ValueError("--test-dir is required (or --check FILE)")
     from emotion.recognizer import EmotionRecognizer
 
-    try:
-        recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector, backend=args.backend,
-                                       threads=args.threads, tta=args.tta)
-        result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector,
+                                   backend=args.backend, threads=args.threads, tta=args.tta)
+    result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size)
     for name in result["skipped"]:
-        print(f"warning: {args.test_dir / name}: not an image file, skipped", file=sys.stderr)
+        skip(args.test_dir / name, "not an image file (no row)")
     write_submission_csv(args.output, result["names"], result["labels"])
     if args.probabilities is not None:
         write_probabilities_csv(args.probabilities, result["names"], result["probabilities"], result["va"], result["flags"],

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 
 from core.io import InputError
-from core.onnx import cached_onnx_session, check_backend, onnx_session
+from core.models import ONNX, checked_model, onnx_model_session
+from core.onnx import cached_onnx_session, check_backend
 from core.onnx import export_onnx as core_export_onnx
 from emotion.data import CLASSES, faces_to_array, to_gray_square
 from emotion.faces import FaceBox, FaceDetector
@@ -53,7 +54,8 @@ def export_onnx(module, target: str | Path) -> Path:
 
     size = int(module.input_size)
     return core_export_onnx(_Exported(module), torch.zeros(1, 3, size, size), target, ["faces"], ["probabilities", "va"],
-                            {"input_size": size, "head": module.head, "labels": json.dumps(list(module.labels))})
+                            {"input_size": size, "head": module.head, "labels": json.dumps(list(module.labels))},
+                            task="emotion")
 
 
 def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
@@ -78,18 +80,15 @@ class EmotionRecognizer:
         self.detector = FaceDetector(detector)
         self._session = None
         self._module = None
-        if weights.suffix == ".onnx":
-            self._use_session(onnx_session(weights, threads))
+        if checked_model(weights, "emotion").format == ONNX:   # by its content, whatever its extension
+            self._use_session(onnx_model_session(weights, "emotion", threads)[0])
         else:
             import torch
 
             from emotion.model import load_module
 
             torch.set_num_threads(threads)
-            try:
-                module = load_module(str(weights))
-            except Exception as error:
-                raise InputError(weights, f"not an emotion checkpoint ({error})") from error
+            module = load_module(str(weights))
             self.input_size, self.labels, self.head = int(module.input_size), list(module.labels), module.head
             session = cached_onnx_session(weights, "emotion", lambda target: export_onnx(module, target), threads, backend)
             if session is not None:

@@ -17,7 +17,7 @@ if __package__ in (None, ""):  # `python emotion/train.py`: put the repository r
 import core  # noqa: E402,F401  (offline environment first)
 import numpy as np  # noqa: E402
 
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.metrics import classification_report  # noqa: E402
 from core.training import (LAST_EPOCH, add_trainer_arguments, config_dict, fit, make_run_dir,  # noqa: E402
@@ -77,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=1,
                         help="torch CPU threads (1 by default: on a busy shared CPU, 2 threads ran 5x slower than 1)")
     parser.add_argument("--run-name", default=None, help="runs/emotion/<run-name> (default: the start time)")
-    parser.add_argument("--runs-root", type=Path, default=None, help="parent of runs/<task> (default: the repository's runs/)")
+    parser.add_argument("--runs-root", type=OutputFolder(), default=None, help="parent of runs/<task> (default: the repository's runs/)")
     add_trainer_arguments(parser, max_epochs=12, log_every_n_steps=20)
     return parser
 

@@ -21,8 +21,9 @@ import core  # noqa: E402,F401
 
 import numpy as np  # noqa: E402
 
-from core.cli import run_main  # noqa: E402
+from core.cli import InputArgument, ModelArgument, OutputFile, VIDEO_OUTPUT_SUFFIXES, run_main  # noqa: E402
 from core.io import AtomicVideoWriter, InputError, open_capture  # noqa: E402
+from core.live import capture_frames  # noqa: E402
 from core.live import LiveFrame, LiveStage  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
 from core.weights import released  # noqa: E402
@@ -117,6 +118,8 @@ def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0
 
     capture = open_capture(source)
     fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
+    camera = str(source).isdigit()
+    decoded = capture_frames(capture, camera, fps_in, None if camera else source)  # warns if a file is truncated
     writer = None
     frames = faces = 0
     fps = None
@@ -124,10 +127,9 @@ def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0
     try:
         while max_frames <= 0 or frames < max_frames:
             tick = time.perf_counter()
-            ok, bgr = capture.read()
-            if not ok:
+            _, _, rgb = next(decoded, (None, None, None))
+            if rgb is None:
                 break
-            rgb = cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB)
             prediction = recognizer.predict(rgb)
             if not prediction.face_found and not classify_no_face:
                 prediction = None
@@ -162,10 +164,10 @@ def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--source", default="0", help="camera index (0, 1, ...) or a video file (default %(default)s)")
-    parser.add_argument("--weights", type=Path, help="checkpoint or .onnx (default: the released recognizer, "
+    parser.add_argument("--source", default="0", type=InputArgument("video", as_path=False), help="camera index (0, 1, ...) or a video file (default %(default)s)")
+    parser.add_argument("--weights", type=ModelArgument("emotion"), help="checkpoint or .onnx (default: the released recognizer, "
                         "weights/emotion/emotion.onnx)")
-    parser.add_argument("--output", type=Path, default=None, help="write the annotated video here (no window)")
+    parser.add_argument("--output", type=OutputFile(VIDEO_OUTPUT_SUFFIXES), default=None, help="write the annotated video here (no window)")
     parser.add_argument("--show", action="store_true", help="show a window even when writing --output")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0 = until the end)")
     parser.add_argument("--detector", choices=("mediapipe", "haar"), default="mediapipe", help="face detector")
@@ -179,13 +181,10 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     from emotion.recognizer import EmotionRecognizer
 
-    try:
-        recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector, backend=args.backend, threads=args.threads)
-        stats = run(recognizer, args.source, args.output, args.max_frames, show=args.show or args.output is None,
-                    classify_no_face=args.classify_no_face)
-    except InputError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector,
+                                   backend=args.backend, threads=args.threads)
+    stats = run(recognizer, args.source, args.output, args.max_frames, show=args.show or args.output is None,
+                classify_no_face=args.classify_no_face)
     print(f"{stats['frames']} frames, {stats['faces']} with a face, {stats['fps']:.1f} FPS"
           + (f"; wrote {args.output}" if args.output else ""))
     recognizer.close()

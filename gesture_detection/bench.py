@@ -42,7 +42,7 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main
+from core.cli import ModelArgument, run_main
 from core.metrics import classification_report
 from core.results import markdown_table, publish_table, read_results, write_results
 from core.training import RUNS_DIR
@@ -74,7 +74,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--shared-root", type=Path, default=SHARED_ROOT, help="folder of the real sets")
     parser.add_argument("--models", type=Path, default=RUNS_DIR / TASK,
                         help="folder with lm_<set>/landmark.joblib and crop_<set>/best.ckpt (default %(default)s)")
-    parser.add_argument("--yolo", type=Path, default=DEFAULT_YOLO, help="YOLO weights from train_detector.py")
+    parser.add_argument("--yolo", type=ModelArgument("gesture_detection"), default=DEFAULT_YOLO, help="YOLO weights from train_detector.py")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size")
     parser.add_argument("--yolo-confidence", type=float, default=0.25, help="YOLO boxes kept for the pipeline and recall")
     parser.add_argument("--threshold", type=float, default=0.5, help="no_gesture below this probability (default %(default)s)")

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from core.io import InputError
+from core.models import load_lightning_checkpoint
 from core.onnx import cached_onnx_session, export_onnx
 from core.training import ClassificationModule
 from gesture_detection.model import softmax
@@ -66,14 +67,14 @@ class CropClassifier(ClassificationModule):
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "no crop classifier; train one with `python -m gesture_detection.train --classifier crop`")
-        module = cls.load_from_checkpoint(str(path), map_location="cpu", pretrained=False).eval()
+        module = load_lightning_checkpoint(cls, path, "gesture_detection", pretrained=False)
         module._onnx = cached_onnx_session(path, "gesture_detection", module._export_onnx, torch.get_num_threads(), backend,
                                            key=f"crop{module.image_size}")
         return module
 
     def _export_onnx(self, target: Path) -> None:
         export_onnx(self.network, torch.zeros(1, 3, self.image_size, self.image_size), target, ["crops"], ["logits"],
-                    {"labels": ",".join(self.labels), "image_size": self.image_size})
+                    {"labels": ",".join(self.labels), "image_size": self.image_size}, task="gesture_detection")
 
     def preprocess(self, crops: Sequence[np.ndarray]) -> np.ndarray:
         """RGB crops of any size -> (N, 3, size, size) float32, resized (bilinear) and ImageNet-normalised:

@@ -230,10 +230,18 @@ class YoloHands:
 def load_yolo(weights: str | os.PathLike):
     from core.env import install_ultralytics_font
 
+    from core.models import CHECKPOINT, ONNX, sniff_format
+
+    if sniff_format(weights) not in (CHECKPOINT, ONNX):   # a missing name would make ultralytics download one
+        raise InputError(weights, "is not YOLO weights (a .pt checkpoint or an ONNX export)")
     install_ultralytics_font()
     from ultralytics import YOLO
 
-    return YOLO(str(weights))
+    try:
+        model = YOLO(str(weights))
+    except Exception as error:  # ultralytics raises many types for a file it cannot read
+        raise InputError(weights, f"is not YOLO weights ultralytics can load ({type(error).__name__}: {error})") from None
+    return model
 
 
 # ----------------------------------------------------------------------------------------- metrics

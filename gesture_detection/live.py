@@ -25,7 +25,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.cli import run_main  # noqa: E402
+from core.cli import ModelArgument, run_main  # noqa: E402
 from core.live import LiveFrame, LiveStage, add_live_arguments, run_from_args  # noqa: E402
 
 HAND_COLOUR, IDLE_COLOUR = (40, 200, 60), (200, 200, 200)
@@ -160,7 +160,7 @@ class GestureStage(LiveStage):
 
 def add_gesture_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("gestures (landmark classifier)")
-    group.add_argument("--gesture-model", type=Path, default=None,
+    group.add_argument("--gesture-model", type=ModelArgument("gesture_detection", ("joblib",)), default=None,
                        help="landmark.joblib from `gesture_detection.train --classifier landmark` "
                             "(default: the released gesture_detection/landmark_linto)")
     group.add_argument("--threshold", type=float, default=0.5,

@@ -17,6 +17,7 @@ from typing import Sequence
 import numpy as np
 
 from core.io import InputError, atomic_path
+from core.models import JOBLIB, checked_model
 
 from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_extension,
                                         hand_features, n_features)
@@ -276,7 +277,7 @@ class LandmarkClassifier:
         import joblib
 
         with atomic_path(path) as tmp:
-            joblib.dump({"features_version": self.FEATURES_VERSION, **self.__dict__}, tmp)
+            joblib.dump({"task": "gesture_detection", "features_version": self.FEATURES_VERSION, **self.__dict__}, tmp)
         return Path(path)
 
     @classmethod
@@ -286,7 +287,16 @@ class LandmarkClassifier:
         path = Path(path)
         if not path.is_file():
             raise InputError(path, "no landmark classifier; train one with `python -m gesture_detection.train --classifier landmark`")
-        bundle = joblib.load(path)
+        checked_model(path, "gesture_detection", (JOBLIB,))
+        try:
+            bundle = joblib.load(path)
+        except Exception as error:  # a damaged pickle raises anything from EOFError to KeyError
+            raise InputError(path, f"damaged or unreadable joblib file ({type(error).__name__}: {error})") from None
+        if not isinstance(bundle, dict) or "labels" not in bundle:
+            raise InputError(path, "is a joblib file but not a landmark classifier (no labels inside)")
+        task = bundle.pop("task", "gesture_detection")
+        if task != "gesture_detection":
+            raise InputError(path, f"is not a gesture_detection model (its task: {task})")
         if bundle.pop("features_version", 1) != cls.FEATURES_VERSION:
             raise InputError(path, "a landmark classifier on the features of an older version; train it again with "
                                    "`python -m gesture_detection.train --classifier landmark`")

@@ -19,9 +19,9 @@ import csv
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main, skip
+from core.cli import InputArgument, ModelArgument, OutputFile, OutputFolder, input_files, run_main, skip
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, AtomicVideoWriter, InputError, atomic_open, iter_video_frames, \
-    list_files, video_info, write_image
+    video_info, write_image
 from core.weights import released
 
 from gesture_detection.data import FINGER_COUNT_CLASSES, load_image
@@ -30,7 +30,7 @@ from gesture_detection.pipeline import MODES, MCS_CLASSES, GesturePipeline, chec
 
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", type=Path, help="images, folders of images (searched recursively) or videos")
+    parser.add_argument("inputs", nargs="+", type=InputArgument("image"), help="images, folders of images (searched recursively) or videos")
     parser.add_argument("--mode", choices=MODES, default="landmark",
                         help="landmark, crop_cnn, combined (landmarks where MediaPipe finds a hand, else the crop CNN), "
                              "or fingers (extended fingers counted, no model; see --finger-classes)")
@@ -38,12 +38,12 @@ def parse_args(argv=None) -> argparse.Namespace:
                         metavar="COUNT=NAME",
                         help="fingers mode: the class for each finger count, e.g. 0=yes 1=handup 2=vectory 5=hello, "
                              "or a real set's name (hands_dataset, linto); default: hands_dataset's 0-hand ... 5-hand")
-    parser.add_argument("--landmark-model", type=Path, default=None,
+    parser.add_argument("--landmark-model", type=ModelArgument("gesture_detection", ("joblib",)), default=None,
                         help="landmark.joblib from train.py --classifier landmark (default: the released LinTO model, "
                              "weights/gesture_detection/landmark_linto.joblib; landmark_hands_dataset.joblib beside it "
                              "counts fingers 0-5)")
-    parser.add_argument("--crop-model", type=Path, default=None, help="best.ckpt from train.py --classifier crop")
-    parser.add_argument("--yolo", type=Path, default=None, help="YOLO weights from train_detector.py (fallback detector)")
+    parser.add_argument("--crop-model", type=ModelArgument("gesture_detection"), default=None, help="best.ckpt from train.py --classifier crop")
+    parser.add_argument("--yolo", type=ModelArgument("gesture_detection"), default=None, help="YOLO weights from train_detector.py (fallback detector)")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size (default %(default)s)")
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="below this probability of the answering hand's class the answer is no_gesture "
@@ -58,8 +58,8 @@ def parse_args(argv=None) -> argparse.Namespace:
                              "0.1, then on the image with a 25%% border, then on enlarged tiles (detect.RescuedHands)")
     parser.add_argument("--format", choices=("csv", "mcs"), default="csv",
                         help="csv: path,gesture,probability; mcs: no_gesture,stop,victory,mute,ok,like,dislike,frame_path")
-    parser.add_argument("--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
-    parser.add_argument("--annotate-dir", type=Path, default=None, help="write annotated images / videos here")
+    parser.add_argument("--output", type=OutputFile(), default="predictions.csv", help="CSV to write (default %(default)s)")
+    parser.add_argument("--annotate-dir", type=OutputFolder(), default=None, help="write annotated images / videos here")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads of the crop CNN (default %(default)s)")
     return parser.parse_args(argv)
 
@@ -99,18 +99,6 @@ def build_pipeline(args: argparse.Namespace) -> GesturePipeline:
     hands = MediaPipeHands(min_confidence=args.min_hand_confidence)
     return GesturePipeline(args.mode, landmark, crop_model, RescuedHands(hands) if args.rescue else hands,
                            yolo, args.threshold, args.keep, args.crop_expand, args.second_look)
-
-
-def expand_inputs(inputs: list[Path]) -> list[Path]:
-    files = []
-    for path in inputs:
-        if path.is_dir():
-            files += list_files(path, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
-        elif path.is_file():
-            files.append(path)
-        else:
-            raise InputError(path, "no such file or folder")
-    return files
 
 
 def iter_predictions(pipeline: GesturePipeline, files: list[Path], annotate_dir: Path | None):
@@ -179,7 +167,7 @@ def main(argv=None) -> int:
     pipeline = build_pipeline(args)
     if args.format == "mcs":
         check_mcs_labels(pipeline.labels)
-    files = expand_inputs(args.inputs)
+    files = input_files(args.inputs, IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
     count, errors = write_predictions(iter_predictions(pipeline, files, args.annotate_dir), args.output, args.format)
     print(f"{count} predictions -> {args.output}" + (f"; annotated images in {args.annotate_dir}" if args.annotate_dir else ""))
     if errors:

@@ -16,7 +16,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main
+from core.cli import OutputFolder, run_main
 from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
                            seed_everything, trainer_options_from_args, write_run_records)
@@ -76,7 +76,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     crop.add_argument("--learning-rate", type=float, default=1e-3, help="AdamW learning rate (default %(default)s)")
     crop.add_argument("--workers", type=int, default=0, help="data-loader processes (default %(default)s)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None,
+    parser.add_argument("--runs-root", type=OutputFolder(), default=None,
                         help="runs folder: the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/)")
     add_trainer_arguments(parser, max_epochs=8, accelerator="cpu", devices="1")
     args = parser.parse_args(argv)

@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main
+from core.cli import ModelArgument, OutputFolder, run_main
 from core.env import install_ultralytics_font
 from core.io import write_json
 from core.training import config_dict, make_run_dir
@@ -51,10 +51,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--close-mosaic", type=int, default=10,
                         help="mosaic augmentation off for the last N epochs (default %(default)s)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's own)")
-    parser.add_argument("--evaluate", type=Path, default=None,
+    parser.add_argument("--evaluate", type=ModelArgument("gesture_detection"), default=None,
                         help="only score these weights on the test splits (e.g. a stopped run's last.pt)")
     parser.add_argument("--run-name", default=None, help="run folder under runs/gesture_detection/ (default: start time)")
-    parser.add_argument("--runs-root", type=Path, default=None,
+    parser.add_argument("--runs-root", type=OutputFolder(), default=None,
                         help="runs folder: the run goes to <runs-root>/gesture_detection/<run-name> (default: runs/)")
     return parser.parse_args(argv)
 

@@ -35,7 +35,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
 from pose_smoothing.data import read_landmarks_json  # noqa: E402
@@ -158,7 +158,7 @@ def tables(results: dict) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pose_smoothing.bench", description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default=str(SHARED), help=f"folder with the two videos (default {SHARED})")
-    parser.add_argument("--out-dir", default=str(REPO_ROOT / "runs" / TASK / "bench"),
+    parser.add_argument("--out-dir", type=OutputFolder(), default=str(REPO_ROOT / "runs" / TASK / "bench"),
                         help="where the extractions go (default runs/pose_smoothing/bench)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise, dropout and outlier seed of the simulations (default 0; parameters were chosen on 1)")

@@ -223,7 +223,7 @@ def open_frames(path: str | Path, folder_fps: float = 30.0) -> FrameSource:
         return FrameSource(path, folder_fps, size, len(files), folder_frames())
     info = video_info(path)
     fps = info.fps if info.fps > 0 else folder_fps
-    return FrameSource(path, fps, (info.width, info.height), info.frame_count, iter_video_frames(path))
+    return FrameSource(path, fps, (info.width, info.height), info.frame_count, iter_video_frames(path, check_length=False))
 
 
 def read_image_or_none(path: Path) -> np.ndarray | None:

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401
-from core.cli import run_main  # noqa: E402
+from core.cli import OutputFolder, run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.io import AtomicVideoWriter, read_image  # noqa: E402
 
@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m pose_smoothing.demo",
                                      description="Generate a short video with a person in it, then extract, smooth "
                                                  "and render it; outputs under runs/demo/pose_smoothing/.")
-    parser.add_argument("--out-dir", default=str(DEMO_DIR), help=f"output folder (default {DEMO_DIR})")
+    parser.add_argument("--out-dir", type=OutputFolder(), default=str(DEMO_DIR), help=f"output folder (default {DEMO_DIR})")
     parser.add_argument("--filter", default="one-euro", help="filter for the extraction (default one-euro)")
     args = parser.parse_args(argv)
     from pose_smoothing.extract import run

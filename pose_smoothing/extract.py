@@ -25,7 +25,7 @@ if __package__ in (None, ""):  # `python pose_smoothing/extract.py`: the package
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import core  # noqa: E402,F401  (offline environment first)
-from core.cli import run_main  # noqa: E402
+from core.cli import InputArgument, OutputFolder, run_main  # noqa: E402
 from core.io import InputError, check_decoded_length, write_json  # noqa: E402
 from pose_smoothing.bvh import complete_frames, write_bvh  # noqa: E402
 from pose_smoothing.data import NUM_LANDMARKS, LandmarkSequence, open_frames, write_landmarks_json  # noqa: E402
@@ -209,8 +209,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m pose_smoothing.extract",
         description="Extract MediaPipe Pose landmarks from a video (mp4, avi, webm, ...; any fps) or an image folder, "
                     "fill gaps, smooth, and write landmarks JSON, an angle CSV and a BVH animation.")
-    parser.add_argument("video", help="video file, or a folder of images taken as consecutive frames")
-    parser.add_argument("-o", "--out-dir", required=True, help="folder for the outputs (created if needed)")
+    parser.add_argument("video", type=InputArgument("video", as_path=False), help="video file, or a folder of images taken as consecutive frames")
+    parser.add_argument("-o", "--out-dir", type=OutputFolder(), required=True, help="folder for the outputs (created if needed)")
     parser.add_argument("--filter", default="one-euro", choices=FILTER_CHOICES,
                         help="smoothing: one-euro (MediaPipe's parameters, causal, live), kalman (constant velocity, "
                              "causal, live), fixed-lag (the Kalman filter plus an RTS pass over the last --lag-frames "

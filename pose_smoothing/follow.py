@@ -69,6 +69,9 @@ class HogPeopleDetector:
         height, width = rgb.shape[:2]
         scale = min(1.0, self.width / width)
         gray = cv2.cvtColor(cv2.resize(rgb, None, fx=scale, fy=scale) if scale < 1 else rgb, cv2.COLOR_RGB2GRAY)
+        window_width, window_height = self.hog.winSize
+        if gray.shape[0] < window_height or gray.shape[1] < window_width:
+            return []   # smaller than one detection window: OpenCV's detectMultiScale crashes (segfault) on it
         boxes, weights = self.hog.detectMultiScale(gray, winStride=(8, 8), padding=(8, 8), scale=1.05)
         return [np.array([x / scale / width, y / scale / height, (x + w) / scale / width, (y + h) / scale / height])
                 for (x, y, w, h), weight in zip(np.reshape(boxes, (-1, 4)), np.ravel(weights))

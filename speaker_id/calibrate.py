@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main, skip
+from core.cli import ModelArgument, OutputFile, run_main, skip
 from core.io import InputError, write_json
 from core.metrics import equal_error_rate
 from speaker_id.data import load_clips
@@ -189,12 +189,12 @@ def default_calibration_path(encoder_name: str) -> Path:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--encoder", choices=ENCODERS, default="ge2e")
-    parser.add_argument("--checkpoint", type=Path, help="speaker_id.train checkpoint (with --encoder cnn)")
+    parser.add_argument("--checkpoint", type=ModelArgument("speaker_id"), help="speaker_id.train checkpoint (with --encoder cnn)")
     parser.add_argument("--data", type=Path, required=True, help="development speakers: one sub-folder per speaker, or a CSV manifest")
     parser.add_argument("--normalisation", choices=NORMALISATIONS, default="none", help="score normalisation (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=100, help="cohort clips per side for asnorm (default %(default)s)")
     parser.add_argument("--enroll-clips", type=int, default=ENROLL_CLIPS, help="clips per speaker for enrolment (default %(default)s)")
-    parser.add_argument("-o", "--output", type=Path, help="calibration JSON (default speaker_id/calibration/<encoder>.json)")
+    parser.add_argument("-o", "--output", type=OutputFile(), help="calibration JSON (default speaker_id/calibration/<encoder>.json)")
     return parser
 
 

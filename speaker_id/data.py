@@ -155,7 +155,10 @@ def read_clips(clips: Sequence[Clip], sample_rate: int, progress: bool = True) -
         listing = "\n  ".join(f"{path}: {reason}" for path, reason in loaded.skipped)
         warnings.warn(f"skipped {len(loaded.skipped)} unreadable or too-short file(s):\n  {listing}")
     if not loaded.clips:
-        raise InputError(clips[0].path.parent if clips else "<none>", "no readable audio clips")
+        if len(loaded.skipped) == 1:
+            raise InputError(*loaded.skipped[0])
+        raise InputError(clips[0].path.parent if clips else "<none>", "no readable audio clips: " + "; ".join(
+            f"{Path(path).name}: {reason}" for path, reason in loaded.skipped[:5]))
     return loaded
 
 
@@ -216,13 +219,8 @@ class WaveformDataset:
 
 
 def audio_inputs(paths: Sequence[str | Path]) -> list[Clip]:
-    """Clips (with no speaker) for CLI inputs: audio files, and folders searched recursively."""
-    clips: list[Clip] = []
-    for path in map(Path, paths):
-        if path.is_dir():
-            clips.extend(Clip(p, "") for p in list_files(path, AUDIO_EXTENSIONS))
-        elif path.exists():
-            clips.append(Clip(path, ""))
-        else:
-            raise InputError(path, "no such file or folder")
-    return clips
+    """Clips (with no speaker) for CLI inputs: audio files, and folders searched recursively (a missing one is
+    reported and left out, `core.cli.input_files`)."""
+    from core.cli import input_files
+
+    return [Clip(path, "") for path in input_files(paths, AUDIO_EXTENSIONS)]

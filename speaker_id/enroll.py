@@ -24,7 +24,7 @@ import json
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main
 from core.io import InputError, write_csv
 from speaker_id.calibrate import default_calibration_path, embed_files
 from speaker_id.data import audio_inputs, scan_speaker_folders
@@ -47,13 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
     enroll = commands.add_parser("enroll", help="add speakers to a registry (created if missing)")
     enroll.add_argument("--encoder", choices=ENCODERS, help="embedding model for a new registry (default ge2e); "
                                                             "an existing registry keeps its own")
-    enroll.add_argument("--checkpoint", type=Path, help="best.ckpt from speaker_id.train (with --encoder cnn)")
+    enroll.add_argument("--checkpoint", type=ModelArgument("speaker_id"), help="best.ckpt from speaker_id.train (with --encoder cnn)")
     enroll.add_argument("--calibration", type=Path, help="threshold, normalisation and cohort for a new registry "
                                                          "(default speaker_id/calibration/<encoder>.json)")
-    enroll.add_argument("--registry", type=Path, required=True, help="registry JSON to create or extend")
+    enroll.add_argument("--registry", type=OutputFile(), required=True, help="registry JSON to create or extend")
     enroll.add_argument("--name", help="speaker name for the clips given as arguments")
     enroll.add_argument("--folders", type=Path, help="a folder with one sub-folder of clips per new speaker")
-    enroll.add_argument("clips", nargs="*", help="audio files or folders of one speaker (with --name)")
+    enroll.add_argument("clips", nargs="*", type=InputArgument("audio", as_path=False), help="audio files or folders of one speaker (with --name)")
     _add_frontend_options(enroll)
 
     for name, text in (("identify", "closest enrolled speaker per clip, or 'unknown'"),
@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
         command = commands.add_parser(name, help=text)
         command.add_argument("--registry", type=Path, required=True)
         command.add_argument("--threshold", type=float, help="accept threshold (default: the registry's)")
-        command.add_argument("-o", "--output", type=Path, help="also write the results as CSV (skipped clips marked)")
-        command.add_argument("clips", nargs="+", help="audio files or folders")
+        command.add_argument("-o", "--output", type=OutputFile(), help="also write the results as CSV (skipped clips marked)")
+        command.add_argument("clips", nargs="+", type=InputArgument("audio", as_path=False), help="audio files or folders")
         if name == "verify":
             command.add_argument("--claim", required=True, help="the enrolled speaker the clips claim to be")
         _add_frontend_options(command)

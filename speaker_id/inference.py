@@ -19,7 +19,8 @@ import numpy as np
 
 from core.io import InputError
 from core.metrics import ClassificationReport, classification_report
-from core.onnx import cached_onnx_session, check_backend, export_onnx, onnx_session
+from core.models import ONNX, checked_model, load_lightning_checkpoint, onnx_model_session
+from core.onnx import cached_onnx_session, check_backend, export_onnx
 from speaker_id.data import LoadedClips, fix_length
 
 
@@ -40,8 +41,7 @@ class ExportedSpeakerModel:
     """The speaker CNN from its ONNX export: what `load_model` returns for a .onnx file."""
 
     def __init__(self, path: Path, threads: int = 2):
-        self.session = onnx_session(path, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
+        self.session, meta = onnx_model_session(path, "speaker_id", threads)
         try:
             self.labels = json.loads(meta["labels"])
             self.sample_rate, self.num_samples = int(meta["sample_rate"]), int(meta["num_samples"])
@@ -66,18 +66,19 @@ def load_model(checkpoint: str | Path, device: str = "cpu", backend: str = "auto
     if not checkpoint.is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m speaker_id.train`)")
     check_backend(backend)
-    if checkpoint.suffix == ".onnx":
+    if checked_model(checkpoint, "speaker_id").format == ONNX:   # by its content, whatever its extension
         return ExportedSpeakerModel(checkpoint, threads or 2)
     import torch
 
     from speaker_id.model import SpeakerHeads, SpeakerModule
 
-    model = SpeakerModule.load_from_checkpoint(checkpoint, map_location=device).eval()
+    model = load_lightning_checkpoint(SpeakerModule, checkpoint, "speaker_id", map_location=device)
 
     def export(target: Path) -> None:
         with torch.no_grad():
             example = model.frontend(torch.zeros(1, model.num_samples))
-        export_onnx(SpeakerHeads(model.network), example, target, ["spectrogram"], ["probabilities", "embeddings"])
+        export_onnx(SpeakerHeads(model.network), example, target, ["spectrogram"], ["probabilities", "embeddings"],
+                    task="speaker_id")
 
     model.session = (cached_onnx_session(checkpoint, "speaker_id", export, threads or torch.get_num_threads(), backend)
                      if device == "cpu" else None)
@@ -97,7 +98,7 @@ def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
     metadata = {"labels": json.dumps(list(model.labels)), "sample_rate": model.sample_rate,
                 "num_samples": model.num_samples, "verify_threshold": model.verify_threshold, "stft": json.dumps(stft)}
     return export_onnx(SpeakerHeads(model.network, model.frontend), example, target, ["power"],
-                       ["probabilities", "embeddings"], metadata)
+                       ["probabilities", "embeddings"], metadata, task="speaker_id")
 
 
 def _heads_of(model) -> Callable[[np.ndarray], tuple[np.ndarray, np.ndarray]]:

@@ -12,7 +12,7 @@ import argparse
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main, skip
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
 from core.io import write_csv
 from core.onnx import BACKENDS
 from core.weights import released
@@ -22,10 +22,10 @@ from speaker_id.inference import load_model, predict_probabilities
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="+", help="audio files or folders (searched recursively)")
-    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train, or its .onnx export (default: the released "
+    parser.add_argument("inputs", nargs="+", type=InputArgument("audio", as_path=False), help="audio files or folders (searched recursively)")
+    parser.add_argument("--checkpoint", type=ModelArgument("speaker_id"), help="a best.ckpt from speaker_id.train, or its .onnx export (default: the released "
                         "FSDD model, weights/speaker_id/cnn.onnx)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("-o", "--output", type=OutputFile(), default="predictions.csv", help="CSV to write (default %(default)s)")
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--backend", choices=BACKENDS, default="auto",
                         help="engine for the CNN: onnxruntime (auto = when installed) or PyTorch")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader
 
-from core.cli import run_main
+from core.cli import OutputFolder, run_main
 from core.env import SHARED_DATA
 from core.io import InputError, atomic_path
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,
@@ -36,7 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA,
                         help="FSDD folder, folder per speaker, or CSV manifest path,speaker[,split] (default %(default)s)")
     parser.add_argument("--run-name", help="folder name under runs/speaker_id/ (default: the start time)")
-    parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
+    parser.add_argument("--runs-root", type=OutputFolder(), help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--exclude-speakers", default="", help="comma-separated speakers left out of training (for open-set tests)")
     parser.add_argument("--test-fraction", type=float, default=0.1, help="test share for clips without a split")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the train split held out for checkpoint selection")

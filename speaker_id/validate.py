@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import run_main
+from core.cli import ModelArgument, OutputFolder, run_main
 from core.io import save_figure, write_json
 from core.metrics import plot_confusion
 from core.weights import released
@@ -19,12 +19,12 @@ from speaker_id.train import DEFAULT_DATA
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--checkpoint", type=Path, help="a best.ckpt from speaker_id.train (default: the released model)")
+    parser.add_argument("--checkpoint", type=ModelArgument("speaker_id"), help="a best.ckpt from speaker_id.train (default: the released model)")
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA, help="FSDD folder, folder per speaker or CSV (default %(default)s)")
     parser.add_argument("--split", default="test", choices=["train", "test", "all"])
     parser.add_argument("--test-fraction", type=float, default=0.1, help="as in training, for clips without a split")
     parser.add_argument("--seed", type=int, default=0, help="as in training, for clips without a split")
-    parser.add_argument("-o", "--output-dir", type=Path, default=Path("runs/speaker_id/eval"))
+    parser.add_argument("-o", "--output-dir", type=OutputFolder(), default="runs/speaker_id/eval")
     return parser
 
 

@@ -19,7 +19,7 @@ import warnings
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
@@ -203,12 +203,13 @@ def sample_indices(available: int, num_frames: int) -> np.ndarray:
     return np.concatenate([np.arange(available), np.full(num_frames - available, available - 1)])
 
 
-def read_clip(item: VideoItem, num_frames: int = 32) -> np.ndarray:
-    """(num_frames, H, W, 3) uint8 RGB. Frames of different sizes are resized to the first frame's size."""
+def read_clip(item: VideoItem, num_frames: int = 32, frames: Iterable | None = None) -> np.ndarray:
+    """(num_frames, H, W, 3) uint8 RGB. Frames of different sizes are resized to the first frame's size.
+    `frames`: the video's (index, seconds, rgb) frames when the caller already opened them."""
     import cv2
 
     if item.video is not None:
-        frames = [frame for _, _, frame in iter_video_frames(item.video)]
+        frames = [frame for _, _, frame in (frames if frames is not None else iter_video_frames(item.video))]
         chosen = [frames[i] for i in sample_indices(len(frames), num_frames)]
     else:
         if not item.frames:

@@ -17,7 +17,7 @@ from typing import Protocol
 import numpy as np
 
 from core.io import InputError
-from core.onnx import onnx_session
+from core.models import ONNX, checked_model, onnx_model_session
 
 ONNX_INPUT = "sequences"  # (batch, time, channels, features)
 ONNX_OUTPUTS = ("probabilities", "time_attention", "channel_attention")  # (N, classes), (N, T), (N, T, C)
@@ -35,8 +35,7 @@ class OnnxSequenceModel:
     config and input shape come from the file's metadata."""
 
     def __init__(self, path: str | Path, threads: int = 2):
-        self.session = onnx_session(path, threads)
-        meta = self.session.get_modelmeta().custom_metadata_map
+        self.session, meta = onnx_model_session(path, "video_gestures", threads)
         try:
             self.labels = json.loads(meta["labels"])
             self.input_config = json.loads(meta["input_config"])
@@ -54,17 +53,18 @@ class OnnxSequenceModel:
 
 
 def load_model(path: str | Path, threads: int | None = None) -> SequenceModel:
-    """`path` ending in .onnx: onnxruntime with `threads` (2 when None); otherwise a checkpoint from
-    `video_gestures.train`, in PyTorch with `threads` (PyTorch's default when None)."""
+    """An ONNX export: onnxruntime with `threads` (2 when None); a checkpoint from `video_gestures.train`: PyTorch
+    with `threads` (PyTorch's default when None). Which one is read from the file, not its extension."""
     path = Path(path)
-    if path.suffix.lower() != ".onnx":
-        from video_gestures.model import load_sequence_model
-
-        if threads:
-            import torch
-
-            torch.set_num_threads(threads)
-        return load_sequence_model(str(path))
     if not path.is_file():
-        raise InputError(path, "ONNX model not found (made by `make weights` or `video_gestures.model.export_checkpoint`)")
-    return OnnxSequenceModel(path, threads or 2)
+        raise InputError(path, "checkpoint not found (train one with `python -m video_gestures.train`, or "
+                               "`make weights` for the released ONNX model)")
+    if checked_model(path, "video_gestures").format == ONNX:
+        return OnnxSequenceModel(path, threads or 2)
+    from video_gestures.model import load_sequence_model
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    return load_sequence_model(str(path))

@@ -134,7 +134,7 @@ def camera_frames(device: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
     from core.io import open_capture
     from core.live import capture_frames
 
-    return capture_frames(open_capture(str(device)), camera=True)
+    return capture_frames(open_capture(str(device), "give video files as inputs instead of --camera"), camera=True)
 
 
 # ----------------------------------------------------------------------------------------- live demo stage

@@ -18,6 +18,7 @@ import torch
 from torch import nn
 
 from core.io import InputError
+from core.models import load_lightning_checkpoint
 from core.onnx import export_onnx as core_export_onnx
 from core.training import ClassificationModule
 from video_gestures.inference import ONNX_INPUT, ONNX_OUTPUTS
@@ -157,7 +158,7 @@ class ProbabilitiesWithAttention(nn.Module):
 def load_sequence_model(checkpoint: str) -> SequenceModule:
     if not Path(checkpoint).is_file():
         raise InputError(checkpoint, "checkpoint not found (train one with `python -m video_gestures.train`)")
-    return SequenceModule.load_from_checkpoint(checkpoint, map_location="cpu").eval()
+    return load_lightning_checkpoint(SequenceModule, checkpoint, "video_gestures")
 
 
 def export_onnx(module: SequenceModule, target: str | Path) -> Path:
@@ -170,7 +171,8 @@ def export_onnx(module: SequenceModule, target: str | Path) -> Path:
     example = torch.zeros(1, time_steps, network.channels, network.features)
     metadata = {"labels": json.dumps(list(module.labels)), "input_config": json.dumps(module.input_config),
                 "input_shape": json.dumps(list(example.shape[1:]))}
-    return core_export_onnx(ProbabilitiesWithAttention(network), example, target, [ONNX_INPUT], ONNX_OUTPUTS, metadata)
+    return core_export_onnx(ProbabilitiesWithAttention(network), example, target, [ONNX_INPUT], ONNX_OUTPUTS, metadata,
+                            task="video_gestures")
 
 
 def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:

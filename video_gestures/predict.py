@@ -23,8 +23,8 @@ import core  # noqa: F401  (offline environment first)
 import numpy as np
 import pandas as pd
 
-from core.cli import run_main
-from core.io import IMAGE_EXTENSIONS, InputError, iter_video_frames, write_csv
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
+from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, write_csv
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.inference import load_model
@@ -33,10 +33,10 @@ from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_en
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("inputs", nargs="*", type=Path, help="video files, frame folders, or point-history CSVs")
-    parser.add_argument("--checkpoint", type=Path, help="best.ckpt from video_gestures.train, or its ONNX export "
+    parser.add_argument("inputs", nargs="*", type=InputArgument("video"), help="video files, frame folders, or point-history CSVs")
+    parser.add_argument("--checkpoint", type=ModelArgument("video_gestures"), help="best.ckpt from video_gestures.train, or its ONNX export "
                         "(default: the released fingertip-trajectory model, weights/video_gestures/points.onnx)")
-    parser.add_argument("-o", "--output", type=Path, default=Path("predictions.csv"), help="CSV to write (default %(default)s)")
+    parser.add_argument("-o", "--output", type=OutputFile(), default="predictions.csv", help="CSV to write (default %(default)s)")
     parser.add_argument("--live", action="store_true", help="sliding window over each video: one row per window")
     parser.add_argument("--camera", type=int, help="live from this camera index instead of files (Ctrl-C to stop)")
     parser.add_argument("--window", type=int, help="frames per window in live mode (default: the model's frame count)")
@@ -54,10 +54,24 @@ def frame_folder_item(folder: Path) -> VideoItem:
     return VideoItem(folder.name, "", [p for _, p in numbered])
 
 
+def expand_inputs(inputs: list[Path]) -> list[Path]:
+    """A folder holding video files stands for each of them (searched recursively); any other folder is one clip
+    of numbered frames, a file is itself."""
+    expanded = []
+    for path in inputs:
+        videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS) if path.is_dir() else []
+        expanded += videos or [path]
+    return expanded
+
+
 def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
+    """A row per clip (or per CSV row); an input that cannot be read is reported with `core.cli.skip`."""
     rows = []
     for path in inputs:
+        note = ""
         try:
+            if not path.exists():
+                raise InputError(path, "no such file or folder")
             if path.suffix.lower() == ".csv":
                 table = np.loadtxt(path, delimiter=",", ndmin=2)
                 table = table[:, -32:] if table.shape[1] >= 32 else None
@@ -66,18 +80,21 @@ def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
                 sequences = point_history_features(table.reshape(len(table), 16, 2), model.input_config["point_features"])
                 names = [f"{path}:{i + 1}" for i in range(len(table))]
             else:
-                item = frame_folder_item(path) if path.is_dir() else VideoItem(path.stem, "", video=path)
-                clip = read_clip(item, encoder.num_frames)
+                if path.is_dir():
+                    clip = read_clip(frame_folder_item(path), encoder.num_frames)
+                else:
+                    frames = iter_video_frames(path)   # warns about a truncated file; its note goes in the row
+                    clip = read_clip(VideoItem(path.stem, "", video=path), encoder.num_frames, frames)
+                    note = frames.note
                 sequences = encoder.to_sequence([encoder.encode(frame) for frame in clip])[None]
                 names = [str(path)]
         except (InputError, ValueError) as error:
-            print(f"skipped {error}", file=sys.stderr)
-            rows.append({"input": str(path), "prediction": "", "confidence": float("nan"), "error": str(error)})
+            skip(path, getattr(error, "reason", str(error)))
             continue
         probabilities, time_attention, _ = model.predict_with_attention(sequences)
         for name, p, attention in zip(names, probabilities, time_attention):
             rows.append({"input": name, "prediction": model.labels[int(p.argmax())], "confidence": float(p.max()),
-                         "peak_attention_step": int(attention.argmax()), "error": "",
+                         "peak_attention_step": int(attention.argmax()), "note": note,
                          **{f"p_{label}": float(v) for label, v in zip(model.labels, p)}})
     return rows
 
@@ -99,7 +116,8 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
     if not args.inputs and args.camera is None:
         raise InputError("inputs", "give video files, frame folders or CSVs, or --camera N")
     model = load_model(args.checkpoint or released("video_gestures", "points"))
-    needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in args.inputs)
+    inputs = expand_inputs(args.inputs)
+    needs_frames = args.live or args.camera is not None or any(p.suffix.lower() != ".csv" for p in inputs)
     encoder = frame_encoder_for(model) if needs_frames else None
     if args.live or args.camera is not None:
         window = args.window or model.input_config.get("num_frames", 16)
@@ -108,10 +126,12 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
             return SlidingWindowRecognizer(model, encoder, window, args.stride, args.smoothing)
 
         sources = ([(f"camera{args.camera}", camera_frames(args.camera))] if args.camera is not None
-                   else [(str(p), iter_video_frames(p)) for p in args.inputs])
+                   else [(str(p), iter_video_frames(p)) for p in inputs])
         table = pd.DataFrame(live_rows(recognizer, sources))
     else:
-        table = pd.DataFrame(clip_rows(model, encoder, args.inputs))
+        table = pd.DataFrame(clip_rows(model, encoder, inputs))
+    if table.empty:
+        raise InputError(", ".join(map(str, args.inputs)) or f"camera {args.camera}", "no input gave a prediction")
     write_csv(args.output, table, index=False)
     print(f"{len(table)} rows → {args.output}")
     return table

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
-from core.cli import run_main
+from core.cli import OutputFolder, run_main
 from core.env import SHARED_DATA
 from core.io import InputError, save_figure
 from core.metrics import classification_report
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=0,
                         help="torch CPU threads (0 = torch's default; 1 is often fastest on a busy machine)")
     parser.add_argument("--run-name", help="folder name under runs/video_gestures/ (default: the start time)")
-    parser.add_argument("--runs-root", type=Path, help="where runs/ lives (default: the repository's runs/)")
+    parser.add_argument("--runs-root", type=OutputFolder(), help="where runs/ lives (default: the repository's runs/)")
     parser.add_argument("--test-fraction", type=float, default=0.25, help="stratified hold-out share scored once (default %(default)s)")
     parser.add_argument("--val-fraction", type=float, default=0.1, help="share of the rest used to pick the checkpoint")
     parser.add_argument("--split-seed", type=int, default=0, help="seed of the hold-out split (default %(default)s)")

@@ -11,12 +11,13 @@ def test_export_runs_in_onnxruntime_with_any_batch_and_metadata(tmp_path):
     torch.manual_seed(0)
     network = torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.BatchNorm2d(4), torch.nn.ReLU(),
                                   torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten()).eval()
-    path = export_onnx(network, torch.zeros(1, 1, 8, 8), tmp_path / "net.onnx", ["x"], ["y"], {"labels": "a,b"})
+    path = export_onnx(network, torch.zeros(1, 1, 8, 8), tmp_path / "net.onnx", ["x"], ["y"], {"labels": "a,b"}, task="demo")
     session = onnx_session(path, threads=1)
     x = np.random.default_rng(0).normal(size=(5, 1, 8, 8)).astype(np.float32)
     (y,) = session.run(None, {"x": x})
     np.testing.assert_allclose(y, network(torch.from_numpy(x)).detach().numpy(), atol=1e-5)
     assert session.get_modelmeta().custom_metadata_map["labels"] == "a,b"
+    assert session.get_modelmeta().custom_metadata_map["task"] == "demo"
     assert [p.name for p in tmp_path.iterdir()] == ["net.onnx"], "no temporary file left behind"
 
 
@@ -39,7 +40,7 @@ def test_cached_session_exports_once_and_honours_the_backend(tmp_path, monkeypat
 
     def export(target):
         exports.append(target)
-        export_onnx(network, torch.zeros(1, 3), target, ["x"], ["y"])
+        export_onnx(network, torch.zeros(1, 3), target, ["x"], ["y"], task="demo")
 
     for _ in range(2):
         session = cached_onnx_session(checkpoint, "task", export, threads=1)

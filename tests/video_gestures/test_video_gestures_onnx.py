@@ -43,6 +43,7 @@ def test_an_onnx_file_without_the_metadata_is_a_clear_error(tmp_path):
 
     from core.onnx import export_onnx
 
-    path = export_onnx(torch.nn.Linear(2, 2), torch.zeros(1, 2), tmp_path / "other.onnx", ["x"], ["y"])
+    path = export_onnx(torch.nn.Linear(2, 2), torch.zeros(1, 2), tmp_path / "other.onnx", ["x"], ["y"],
+                       task="video_gestures")
     with pytest.raises(InputError, match="not a video_gestures ONNX export"):
         load_model(path)

@@ -186,3 +186,21 @@ def test_blender_roundtrip_of_a_short_extracted_clip(tmp_path):
     assert errors["mean"] <= 0.5 and errors["max"] <= 2.0, errors
     assert bone_length_cv(got, BONES) <= 0.001
     assert info["frames"] == 30 and info["scene_fps"] == pytest.approx(30.0, rel=1e-5)
+
+
+def test_extract_up_z_without_root_motion(tmp_path):
+    """The command's export options: a Z-up file whose root stays in place horizontally, frame time from the video."""
+    from conftest import shared_data_path
+
+    from pose_smoothing.extract import main
+
+    video = shared_data_path("pose_smoothing", "assemblyai_walking.mp4")
+    assert main([str(video), "-o", str(tmp_path), "--max-frames", "12", "--quiet", "--up", "z",
+                 "--root-motion", "off"]) == 0
+    read = read_bvh(tmp_path / "skeleton.bvh")
+    assert read.frame_time == pytest.approx(1 / 30, rel=1e-6) and read.motion.shape[0] == 12
+    assert np.all(read.motion[:, :2] == 0.0)  # x, y: no horizontal root motion; z (up) moves
+    offsets = {j.name: j.offset for j in read.joints}
+    assert offsets["NECK_BASE"][2] > 0 and abs(offsets["NECK_BASE"][1]) < 1e-9
+    got = vertex_positions(bvh_world_positions(read))
+    assert (got[:, VERTEX_INDEX["NOSE"], 2] > got[:, VERTEX_INDEX["LEFT_ANKLE"], 2]).all()

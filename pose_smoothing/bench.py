@@ -50,7 +50,7 @@ from core.results import markdown_table, publish_table, write_results  # noqa: E
 from pose_smoothing.blender_roundtrip import (blender_positions, blender_unavailable, bone_length_cv,  # noqa: E402
                                               roundtrip_errors)
 from pose_smoothing.bvh import (build_hierarchy, bvh_motion, bvh_world_positions, complete_frames, read_bvh,  # noqa: E402
-                                rigid_points, rotation_channels, vertex_positions, write_bvh)
+                                rigid_points, rotation_channels, rotation_steps_degrees, vertex_positions, write_bvh)
 from pose_smoothing.data import read_landmarks_json  # noqa: E402
 from pose_smoothing.extract import (DEFAULT_OUTLIER_THRESHOLD, animation_sequence, clean_sequence, jitter_pair,  # noqa: E402
                                     run)
@@ -109,9 +109,18 @@ def bvh_checks(out_dir: Path, picture: Path | None = None) -> dict:
     before = bvh_motion(points, build_hierarchy(np.ones(len(BONES))), 100.0, continuous=False)
     own_errors = roundtrip_errors(expected, own)
     stretch = roundtrip_errors(points * 100.0, expected)
+    channels, turns = rotation_channels(written), rotation_steps_degrees(written)
+    steps = np.abs(np.diff(channels, axis=0)).max(axis=2)                    # (frames - 1, joints)
+    frame, joint = np.unravel_index(np.argmax(steps), steps.shape)
     row = {"frames": len(points), "frame_time": written.frame_time,
-           "max_channel_step_degrees": max_step_degrees(rotation_channels(written)),
+           "max_channel_step_degrees": max_step_degrees(channels),
            "max_channel_step_degrees_before": max_step_degrees(before[:, 3:]),
+           # where the largest step is, and how far that joint's rotation itself turned there
+           "max_channel_step_at": {"frame": int(frame), "joint": written.joints[joint].name,
+                                   "rotation_step_degrees": float(turns[frame, joint])},
+           "max_rotation_step_degrees": float(turns.max()),
+           "channel_steps_over_90_degrees": int((np.abs(np.diff(channels, axis=0)) > 90).sum()),
+           "channel_steps_over_90_degrees_before": int((np.abs(np.diff(before[:, 3:], axis=0)) > 90).sum()),
            "own_reader_roundtrip_mean_error_cm": own_errors["mean"],
            "own_reader_roundtrip_max_error_cm": own_errors["max"],
            "own_reader_bone_length_cv": bone_length_cv(own, BONES),
@@ -137,7 +146,8 @@ def bvh_checks(out_dir: Path, picture: Path | None = None) -> dict:
                 "bone_length_cv": bone_length_cv(got, BONES),
                 "z_up": {"roundtrip_mean_error_cm": z_errors["mean"], "roundtrip_max_error_cm": z_errors["max"],
                          "bone_length_cv": bone_length_cv(z_got, BONES)},
-                "blender": {**info, "picture": None if picture is None else str(picture), "picture_frame": frame}})
+                "blender": {**info, "picture": None if picture is None else os.path.relpath(picture, REPO_ROOT),
+                            "picture_frame": frame}})
     return row
 
 
@@ -221,7 +231,9 @@ def bvh_table(results: dict) -> str:
     for label, key in (("dancer", "dancer"), ("walker", "walker")):
         row = results["bvh"][key]
         blender = row["blender"] or {}
+        at = row["max_channel_step_at"]
         rows.append([label, f"{row['max_channel_step_degrees_before']:.1f} / {row['max_channel_step_degrees']:.1f}",
+                     f"{at['rotation_step_degrees']:.1f} ({at['joint']}, frame {at['frame']})",
                      f"{fmt(row['roundtrip_mean_error_cm'], '.5f')} / {fmt(row['roundtrip_max_error_cm'], '.5f')}",
                      f"{fmt((row.get('z_up') or {}).get('roundtrip_mean_error_cm'), '.5f')} / "
                      f"{fmt((row.get('z_up') or {}).get('roundtrip_max_error_cm'), '.5f')}",
@@ -231,7 +243,8 @@ def bvh_table(results: dict) -> str:
     version = next((results["bvh"][k]["blender"]["blender"] for k in ("dancer", "walker") if results["bvh"][k]["blender"]),
                    None)
     table = markdown_table(
-        ["BVH of", "largest channel step, before / now (degrees)", "Blender round trip, Y-up: mean / max (cm)",
+        ["BVH of", "largest channel step, before / now (degrees)",
+         "the rotation's own turn there (degrees; joint, frame)", "Blender round trip, Y-up: mean / max (cm)",
          "Blender, Z-up file: mean / max (cm)", "project's reader: mean / max (cm)",
          "bone length CV after Blender's import (largest bone)", "Blender scene frame rate",
          "fixed-length bones vs MediaPipe's points: mean / max (cm)"], rows)

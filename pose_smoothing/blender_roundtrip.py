@@ -108,7 +108,7 @@ def _render(bpy, armature, path: str, frame: int) -> None:
     scene = bpy.context.scene
     scene.frame_set(frame)
     curve = bpy.data.curves.new("bones", "CURVE")
-    curve.dimensions, curve.bevel_depth, curve.bevel_resolution = "3D", 0.012, 3
+    curve.dimensions, curve.bevel_depth, curve.bevel_resolution = "3D", 0.015, 3
     world_points = []
     for bone in armature.pose.bones:
         children = bone.children
@@ -122,9 +122,9 @@ def _render(bpy, armature, path: str, frame: int) -> None:
     tubes = bpy.data.objects.new("bones", curve)
     scene.collection.objects.link(tubes)
     material = bpy.data.materials.new("bone")
-    material.diffuse_color = (0.9, 0.45, 0.1, 1.0)
+    material.diffuse_color = (0.55, 0.12, 0.02, 1.0)
     material.use_nodes = True
-    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (0.9, 0.45, 0.1, 1.0)
+    material.node_tree.nodes["Principled BSDF"].inputs["Base Color"].default_value = (0.55, 0.12, 0.02, 1.0)
     curve.materials.append(material)
     low = np.min(np.array(world_points), axis=0)
     high = np.max(np.array(world_points), axis=0)
@@ -143,7 +143,7 @@ def _render(bpy, armature, path: str, frame: int) -> None:
     if scene.world is None:
         scene.world = bpy.data.worlds.new("world")
     scene.world.use_nodes = True
-    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.95, 0.95, 0.95, 1.0)
+    scene.world.node_tree.nodes["Background"].inputs["Color"].default_value = (0.6, 0.6, 0.6, 1.0)
     scene.render.engine = "CYCLES"
     scene.cycles.device, scene.cycles.samples, scene.cycles.use_denoising = "CPU", 16, False
     scene.render.resolution_x, scene.render.resolution_y = 480, 600

@@ -170,6 +170,15 @@ def write_bvh(path: str | os.PathLike, points: np.ndarray, frame_time: float, sc
     return BvhFile(joints, frame_time, motion)
 
 
+def rotation_steps_degrees(bvh: BvhFile) -> np.ndarray:
+    """(frames - 1, joints) the angle of each joint's rotation change between consecutive frames, whatever its
+    Euler channels say: a channel step near this is motion in the data, one far above it is the angles' doing."""
+    matrices = matrix_from_euler_zxy(rotation_channels(bvh))
+    relative = np.einsum("tjik,tjil->tjkl", matrices[:-1], matrices[1:])   # R_t^T R_(t+1)
+    cosine = (np.trace(relative, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
 def rotation_channels(bvh: BvhFile) -> np.ndarray:
     """(frames, joints, 3) rotation channels in degrees, in each joint's channel order."""
     columns, at = [], 0

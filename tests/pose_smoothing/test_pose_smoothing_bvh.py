@@ -15,6 +15,7 @@ from pose_smoothing.skeleton import (BONES, REST_DIRECTIONS, ROOT, VERTEX_INDEX,
                                      continuous_quaternions, euler_zxy_from_quat, forward_kinematics,
                                      matrix_from_euler_zxy, max_step_degrees, unwrap_degrees)
 from pose_smoothing.writers import write_angles_csv
+from tests.conftest import shared_data_path
 
 
 def quat_wxyz(rotation: Rotation) -> np.ndarray:
@@ -171,11 +172,10 @@ def test_blender_roundtrip_matches_the_skeleton(tmp_path, up):
     assert info["frames"] == 36 and info["scene_fps"] == pytest.approx(25.0, rel=1e-5)
 
 
+@pytest.mark.real_data
 def test_blender_roundtrip_of_a_short_extracted_clip(tmp_path):
     """The real walking video's first second through the whole extract command, then Blender."""
     _require_blender()
-    from conftest import shared_data_path
-
     from pose_smoothing.blender_roundtrip import blender_positions, bone_length_cv, roundtrip_errors
     from pose_smoothing.extract import run
 
@@ -190,10 +190,9 @@ def test_blender_roundtrip_of_a_short_extracted_clip(tmp_path):
     assert info["frames"] == 30 and info["scene_fps"] == pytest.approx(30.0, rel=1e-5)
 
 
+@pytest.mark.real_data
 def test_extract_up_z_without_root_motion(tmp_path):
     """The command's export options: a Z-up file whose root stays in place horizontally, frame time from the video."""
-    from conftest import shared_data_path
-
     from pose_smoothing.extract import main
 
     video = shared_data_path("pose_smoothing", "assemblyai_walking.mp4")

@@ -106,8 +106,9 @@ def test_bvh_channels_never_flip_on_a_spinning_body(tmp_path):
     bvh = write_bvh(tmp_path / "spin.bvh", points, frame_time=1 / 24)
     read = read_bvh(tmp_path / "spin.bvh")
     assert max_step_degrees(rotation_channels(read)) < 30.0
-    rotation_steps = rotation_steps_degrees(read)  # the rotations themselves: at most the arms' first step, 200 sin(pi / 48)
-    assert rotation_steps.shape == (47, len(read.joints)) and rotation_steps.max() == pytest.approx(200 * np.sin(np.pi / 48), abs=0.01)
+    rotation_steps = rotation_steps_degrees(read)  # the rotations themselves: at most the arms' first step
+    assert rotation_steps.shape == (47, len(read.joints))
+    assert rotation_steps.max() == pytest.approx(200 * np.sin(np.pi / 48), abs=0.01)
     joints = build_hierarchy(np.ones(len(BONES)))
     before = bvh_motion(points, joints, 100.0, continuous=False)
     assert max_step_degrees(before[:, 3:]) > 300.0  # per-frame angles, as written before

@@ -19,7 +19,7 @@ export MPLCONFIGDIR := $(CURDIR)/.cache/matplotlib
 export MPLBACKEND := Agg
 export PYTHONUNBUFFERED := 1
 
-.PHONY: help env demo test test-fast bench weights requirements clean
+.PHONY: help env demo test test-fast test-blender bench weights requirements clean
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*##' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-14s %s\n", $$1, $$2}'
 
@@ -41,6 +41,15 @@ test: env  ## run the whole test suite (real-data tests skip when ../shared is a
 
 test-fast: env  ## unit tests only: skip the slow training and real-data tests
 	$(PY) -m pytest -m "not slow and not real_data"
+
+# Blender's Python module (bpy, ~360 MB) in its own environment, from the locked `blender` group of pyproject.toml;
+# pose_smoothing's Blender tests (and its bench's Blender keys) find it there, or at $POSE_BLENDER_PYTHON.
+BLENDER_ENV := .cache/blender
+test-blender: env  ## install Blender (bpy) into .cache/blender and run the BVH round trip through Blender's importer
+	@test -x $(BLENDER_ENV)/bin/python || $(UV) venv --python 3.11 $(BLENDER_ENV)
+	$(UV) export --frozen --only-group blender --no-hashes --no-emit-project --quiet -o $(BLENDER_ENV)/requirements.txt
+	$(UV) pip install --python $(BLENDER_ENV)/bin/python -r $(BLENDER_ENV)/requirements.txt
+	POSE_BLENDER_PYTHON=$(CURDIR)/$(BLENDER_ENV)/bin/python $(PY) -m pytest tests/pose_smoothing/test_pose_smoothing_bvh.py -rs
 
 bench: env  ## real-data benchmarks: results/<task>.json and the README tables
 	@for task in $(TASKS); do \

@@ -19,6 +19,15 @@ Lag, three numbers per filter:
   latency_frames how many later frames the estimate of a frame waits for: 0 for a causal filter,
                  K for fixed-lag-K, null for the offline ones (they wait for the whole recording).
   delay_frames   what a live user sees: latency_frames + lag_frames (null offline).
+
+3. The BVH of each real video (`bvh.<video>`): the largest step of any rotation channel between frames,
+   now (continuous channels) and as the files had it before (each frame's angles on their own, in
+   (-180, 180]); the round trip through Blender's own importer (bpy, `blender_roundtrip`; Y-up as written,
+   and the same points written Z-up) and through the project's reader: mean and largest distance in cm
+   between the skeleton the file animates (`bvh.rigid_points`: every frame's rotations with the median
+   bone lengths) and the positions read back; the largest coefficient of variation of a bone's length
+   after Blender's import; and how far those fixed-length bones are from MediaPipe's own points
+   (`stretch`). Without the Blender environment the Blender keys are null with the reason.
 """
 from __future__ import annotations
 
@@ -38,11 +47,17 @@ import core  # noqa: E402,F401
 from core.cli import OutputFolder, run_main  # noqa: E402
 from core.env import REPO_ROOT  # noqa: E402
 from core.results import markdown_table, publish_table, write_results  # noqa: E402
+from pose_smoothing.blender_roundtrip import (blender_positions, blender_unavailable, bone_length_cv,  # noqa: E402
+                                              roundtrip_errors)
+from pose_smoothing.bvh import (build_hierarchy, bvh_motion, bvh_world_positions, complete_frames, read_bvh,  # noqa: E402
+                                rigid_points, rotation_channels, rotation_steps_degrees, vertex_positions, write_bvh)
 from pose_smoothing.data import read_landmarks_json  # noqa: E402
-from pose_smoothing.extract import DEFAULT_OUTLIER_THRESHOLD, clean_sequence, jitter_pair, run  # noqa: E402
+from pose_smoothing.extract import (DEFAULT_OUTLIER_THRESHOLD, animation_sequence, clean_sequence, jitter_pair,  # noqa: E402
+                                    run)
 from pose_smoothing.gaps import mask_low_visibility, outlier_mask  # noqa: E402
 from pose_smoothing.simulate import (SIMULATIONS, corrupt, ground_truth, noise_model, oracle_lowpass, score,  # noqa: E402
                                      wiener_bounds)
+from pose_smoothing.skeleton import BONES, VERTEX_INDEX, max_step_degrees, skeleton_points  # noqa: E402
 
 TASK = "pose_smoothing"
 SHARED = Path(os.environ.get("SHARED_DATA_DIR", REPO_ROOT.parent / "shared" / "data")) / TASK
@@ -52,6 +67,8 @@ FILTERS = {"one-euro": ("one-euro", 0), "kalman": ("kalman", 0), "fixed-lag-1": 
            "neighbour-mean": ("neighbour-mean", 0)}
 LATENCY = {"one-euro": 0, "kalman": 0, "fixed-lag-1": 1, "fixed-lag-2": 2}
 TARGETS = {"live": 0.70, "nearly_live": 0.90, "outliers_offline_reduction": 0.60, "fps_dancer": 25.0}
+BVH_TARGETS = {"max_channel_step_degrees": 180.0, "roundtrip_mean_error_cm": 0.5, "roundtrip_max_error_cm": 2.0,
+               "bone_length_cv": 0.001}  # step: below; the others: at most
 
 
 def smooth(raw, name: str):
@@ -78,6 +95,60 @@ def real_video(path: Path, out_dir: Path) -> dict:
             "load_average_1min": [load_before, load_after],
             "outliers_rejected_fraction": float(rejected.sum() / max(judged.sum(), 1)),
             "jitter_raw": jitter_raw, "jitter_reduction": jitter_reduction}
+
+
+def bvh_checks(out_dir: Path, picture: Path | None = None) -> dict:
+    """The extraction's skeleton.bvh (Y-up, root motion, one-euro as extract's default) against the skeleton it
+    animates: channel steps now and before, the round trips through Blender and the project's reader."""
+    raw = read_landmarks_json(out_dir / "raw_landmarks.json")
+    animation, _ = animation_sequence(raw, smooth(raw, "one-euro"), "one-euro", max_gap=10, fill=None)
+    points = complete_frames(skeleton_points(animation))      # what extract wrote, from the same raw landmarks
+    written = read_bvh(out_dir / "skeleton.bvh")
+    expected = rigid_points(points)                             # cm, the file's frame
+    own = vertex_positions(bvh_world_positions(written))
+    before = bvh_motion(points, build_hierarchy(np.ones(len(BONES))), 100.0, continuous=False)
+    own_errors = roundtrip_errors(expected, own)
+    stretch = roundtrip_errors(points * 100.0, expected)
+    channels, turns = rotation_channels(written), rotation_steps_degrees(written)
+    steps = np.abs(np.diff(channels, axis=0)).max(axis=2)                    # (frames - 1, joints)
+    frame, joint = np.unravel_index(np.argmax(steps), steps.shape)
+    row = {"frames": len(points), "frame_time": written.frame_time,
+           "max_channel_step_degrees": max_step_degrees(channels),
+           "max_channel_step_degrees_before": max_step_degrees(before[:, 3:]),
+           # where the largest step is, and how far that joint's rotation itself turned there
+           "max_channel_step_at": {"frame": int(frame), "joint": written.joints[joint].name,
+                                   "rotation_step_degrees": float(turns[frame, joint])},
+           "max_rotation_step_degrees": float(turns.max()),
+           "channel_steps_over_90_degrees": int((np.abs(np.diff(channels, axis=0)) > 90).sum()),
+           "channel_steps_over_90_degrees_before": int((np.abs(np.diff(before[:, 3:], axis=0)) > 90).sum()),
+           "own_reader_roundtrip_mean_error_cm": own_errors["mean"],
+           "own_reader_roundtrip_max_error_cm": own_errors["max"],
+           "own_reader_bone_length_cv": bone_length_cv(own, BONES),
+           "stretch_mean_cm": stretch["mean"], "stretch_max_cm": stretch["max"]}
+    reason = blender_unavailable()
+    row["blender"] = None if reason else {}
+    if reason:
+        row.update({"roundtrip_mean_error_cm": None, "roundtrip_max_error_cm": None, "bone_length_cv": None,
+                    "blender_unavailable": reason})
+        return row
+    frame = None
+    if picture is not None:  # the frame with the hands furthest apart, for the README's picture
+        frame = int(np.argmax(np.linalg.norm(points[:, VERTEX_INDEX["LEFT_WRIST"]] - points[:, VERTEX_INDEX["RIGHT_WRIST"]],
+                                             axis=-1)))
+    positions, info = blender_positions(out_dir / "skeleton.bvh", "y", render=picture, render_frame=frame or 0)
+    got = vertex_positions(positions)
+    errors = roundtrip_errors(expected, got)
+    write_bvh(out_dir / "skeleton_z_up.bvh", points, written.frame_time, up="z")
+    z_positions, _ = blender_positions(out_dir / "skeleton_z_up.bvh", "z")
+    z_got = vertex_positions(z_positions)
+    z_errors = roundtrip_errors(rigid_points(points, up="z"), z_got)
+    row.update({"roundtrip_mean_error_cm": errors["mean"], "roundtrip_max_error_cm": errors["max"],
+                "bone_length_cv": bone_length_cv(got, BONES),
+                "z_up": {"roundtrip_mean_error_cm": z_errors["mean"], "roundtrip_max_error_cm": z_errors["max"],
+                         "bone_length_cv": bone_length_cv(z_got, BONES)},
+                "blender": {**info, "picture": None if picture is None else os.path.relpath(picture, REPO_ROOT),
+                            "picture_frame": frame}})
+    return row
 
 
 def simulation(raw_path: Path, name: str, seed: int) -> dict:
@@ -151,8 +222,39 @@ def tables(results: dict) -> str:
             f"Lag: best-aligning shift against the truth (positive: late); latency: later frames an estimate waits "
             f"for; delay = latency + lag, what a live user sees. Linear-filter bounds for this truth with white noise "
             f"(Wiener, from its spectrum): causal {bounds['causal']:.1%}, non-causal {bounds['non_causal']:.1%} "
-            f"RMSE reduction.\n\n{real}\n\n"
+            f"RMSE reduction.\n\n{real}\n\n{bvh_table(results)}\n\n"
             f"Measured by `python -m pose_smoothing.bench` on {results['machine']}.")
+
+
+def bvh_table(results: dict) -> str:
+    rows = []
+    for label, key in (("dancer", "dancer"), ("walker", "walker")):
+        row = results["bvh"][key]
+        blender = row["blender"] or {}
+        at = row["max_channel_step_at"]
+        rows.append([label, f"{row['max_channel_step_degrees_before']:.1f} / {row['max_channel_step_degrees']:.1f}",
+                     f"{at['rotation_step_degrees']:.1f} ({at['joint']}, frame {at['frame']})",
+                     f"{fmt(row['roundtrip_mean_error_cm'], '.5f')} / {fmt(row['roundtrip_max_error_cm'], '.5f')}",
+                     f"{fmt((row.get('z_up') or {}).get('roundtrip_mean_error_cm'), '.5f')} / "
+                     f"{fmt((row.get('z_up') or {}).get('roundtrip_max_error_cm'), '.5f')}",
+                     f"{row['own_reader_roundtrip_mean_error_cm']:.5f} / {row['own_reader_roundtrip_max_error_cm']:.5f}",
+                     fmt(row["bone_length_cv"], ".2e"), fmt(blender.get("scene_fps"), ".2f"),
+                     f"{row['stretch_mean_cm']:.2f} / {row['stretch_max_cm']:.1f}"])
+    version = next((results["bvh"][k]["blender"]["blender"] for k in ("dancer", "walker") if results["bvh"][k]["blender"]),
+                   None)
+    table = markdown_table(
+        ["BVH of", "largest channel step, before / now (degrees)",
+         "the rotation's own turn there (degrees; joint, frame)", "Blender round trip, Y-up: mean / max (cm)",
+         "Blender, Z-up file: mean / max (cm)", "project's reader: mean / max (cm)",
+         "bone length CV after Blender's import (largest bone)", "Blender scene frame rate",
+         "fixed-length bones vs MediaPipe's points: mean / max (cm)"], rows)
+    note = (f"Blender {version} (the bpy wheel), File > Import > Motion Capture (.bvh) as a script, Scale 0.01" if version
+            else f"Blender not run: {results['bvh']['dancer'].get('blender_unavailable')}")
+    return (f"{table}\n\n{note}. Targets: channel step < {BVH_TARGETS['max_channel_step_degrees']:.0f}, round trip mean "
+            f"<= {BVH_TARGETS['roundtrip_mean_error_cm']} cm and max <= {BVH_TARGETS['roundtrip_max_error_cm']} cm, "
+            f"bone length CV <= {BVH_TARGETS['bone_length_cv']}. The round trips compare with the skeleton the file "
+            f"animates (each frame's rotations, the clip's median bone lengths); the last column is how far that is from "
+            f"MediaPipe's own points, whose bones change length from frame to frame.")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -160,6 +262,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data", default=str(SHARED), help=f"folder with the two videos (default {SHARED})")
     parser.add_argument("--out-dir", type=OutputFolder(), default=str(REPO_ROOT / "runs" / TASK / "bench"),
                         help="where the extractions go (default runs/pose_smoothing/bench)")
+    parser.add_argument("--picture", default=str(REPO_ROOT / TASK / "blender_import.png"),
+                        help="render the dancer's imported armature (the frame with the hands furthest apart) to this "
+                             "PNG with Blender; '' for none (default pose_smoothing/blender_import.png)")
     parser.add_argument("--seed", type=int, default=0,
                         help="noise, dropout and outlier seed of the simulations (default 0; parameters were chosen on 1)")
     args = parser.parse_args(argv)
@@ -171,6 +276,8 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     dancer = real_video(data / "mgt_dancer.avi", out_dir / "dancer")
     walker = real_video(data / "assemblyai_walking.mp4", out_dir / "walker")
+    bvh = {"dancer": bvh_checks(out_dir / "dancer", Path(args.picture) if args.picture else None),
+           "walker": bvh_checks(out_dir / "walker")}
     simulations = {name: simulation(out_dir / "dancer" / "raw_landmarks.json", name, args.seed) for name in SIMULATIONS}
     results = {name: {f: {k: row[k] for k in ("rmse_reduction", "fraction_of_oracle", "lag_frames")}
                       for f, row in sim["filters"].items()} for name, sim in simulations.items()}
@@ -185,6 +292,7 @@ def main(argv: list[str] | None = None) -> int:
             "outliers_savgol_rmse_reduction": simulations["outliers"]["filters"]["savgol"]["rmse_reduction"],
             "fps_dancer": dancer["fps"], "wanted": TARGETS},
         "dancer": dancer, "walker": walker, "simulation": simulations,
+        "bvh": {**bvh, "wanted": BVH_TARGETS},
         "machine": f"{platform.machine()}, {os.cpu_count()} CPU threads, no GPU",
         "bench_seconds": time.perf_counter() - started,
     })

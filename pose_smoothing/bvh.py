@@ -9,6 +9,12 @@ zero-offset joint per outgoing bone, named `<VERTEX>_TO_<CHILD>`. Leaves are End
 Offsets are the median bone lengths along the rest (T-pose) directions, in centimetres by default;
 every frame's bone directions are then reproduced exactly (lengths are the medians).
 Frames where some vertex is missing (a long gap) repeat the nearest complete frame.
+
+Channels are continuous over time (`skeleton.continuous_euler_zxy`): no rotation channel steps by 180
+degrees or more between frames, so a turn through 180 degrees never reads as a 360-degree flip.
+Export options: `up` "y" (BVH's usual frame, what Blender's importer expects by default) or "z" (Blender's
+own frame: x right, z up, the person facing -y; import it with Forward Y, Up Z), and `root_motion`
+False to keep the root in place horizontally (its height still moves).
 """
 from __future__ import annotations
 
@@ -19,11 +25,16 @@ from pathlib import Path
 import numpy as np
 
 from core.io import InputError, atomic_open
-from pose_smoothing.skeleton import (BONES, CHILDREN, REST_DIRECTIONS, ROOT, VERTEX_NAMES, euler_zxy_from_quat,
-                                     local_rotations, matrix_from_euler_zxy)
+from pose_smoothing.skeleton import (BONES, CHILDREN, REST_DIRECTIONS, ROOT, VERTEX_NAMES, continuous_euler_zxy,
+                                     euler_zxy_from_quat, forward_kinematics, local_rotations, matrix_from_euler_zxy,
+                                     matrix_to_quat, quat_conjugate, quat_multiply)
 
 ROOT_CHANNELS = ("Xposition", "Yposition", "Zposition", "Zrotation", "Xrotation", "Yrotation")
 JOINT_CHANNELS = ("Zrotation", "Xrotation", "Yrotation")
+UP_AXES = ("y", "z")
+# Y-up (x right, y up, z towards the camera) -> Z-up (x right, z up, -y towards the camera): +90 degrees about x,
+# the same turn Blender's BVH importer makes with its defaults (Forward -Z, Up Y)
+Z_UP_FROM_Y_UP = np.array([[1.0, 0.0, 0.0], [0.0, 0.0, -1.0], [0.0, 1.0, 0.0]])
 
 
 @dataclass
@@ -93,24 +104,63 @@ def complete_frames(points: np.ndarray, label: str = "<points>") -> np.ndarray:
     return points[pick]
 
 
-def bvh_motion(points: np.ndarray, joints: list[BvhJoint], scale: float) -> np.ndarray:
-    """(T, 35, 3) complete points -> (T, channels) motion rows."""
+def _frame_change(up: str) -> np.ndarray:
+    if up not in UP_AXES:
+        raise ValueError(f"up must be one of {', '.join(UP_AXES)}, got {up!r}")
+    return np.eye(3) if up == "y" else Z_UP_FROM_Y_UP
+
+
+def _median_lengths(points: np.ndarray) -> np.ndarray:
+    return np.median(np.linalg.norm(points[:, [c for _, c in BONES]] - points[:, [p for p, _ in BONES]], axis=-1), axis=0)
+
+
+def _root_track(root_position: np.ndarray, up: str, root_motion: bool) -> np.ndarray:
+    """Root positions in the output frame; without root motion the horizontal axes stay at 0 (height moves)."""
+    position = root_position @ _frame_change(up).T
+    if not root_motion:
+        position = position * (np.arange(3) == UP_AXES.index(up) + 1)
+    return position
+
+
+def bvh_motion(points: np.ndarray, joints: list[BvhJoint], scale: float, up: str = "y", root_motion: bool = True,
+               continuous: bool = True) -> np.ndarray:
+    """(T, 35, 3) complete Y-up points -> (T, channels) motion rows in the `up` frame. `continuous=False` gives
+    each frame's angles on their own (in (-180, 180]), as files written before the channels were unwrapped."""
     root_position, root_q, local, _ = local_rotations(points)
-    columns = [root_position * scale, euler_zxy_from_quat(root_q)]
+    change = matrix_to_quat(_frame_change(up))
+    turn = lambda q: quat_multiply(quat_multiply(change, q), quat_conjugate(change))  # noqa: E731  (C R C^T)
+    columns = [_root_track(root_position, up, root_motion) * scale]
+    rotations = [euler_zxy_from_quat(turn(root_q))]
     for joint in joints[1:]:
-        columns.append(np.zeros((len(points), 3)) if joint.bone is None else euler_zxy_from_quat(local[:, joint.bone]))
+        rotations.append(np.zeros((len(points), 3)) if joint.bone is None else euler_zxy_from_quat(turn(local[:, joint.bone])))
+    rotations = np.stack(rotations, axis=1)
+    if continuous:
+        rotations = continuous_euler_zxy(rotations)
+    columns.append(rotations[:, 0])
+    columns.extend(rotations[:, j] for j in range(1, len(joints)))
     return np.concatenate(columns, axis=1)
 
 
-def write_bvh(path: str | os.PathLike, points: np.ndarray, frame_time: float, scale: float = 100.0) -> BvhFile:
-    """Write Y-up skeleton points (T, 35, 3) in metres (see `skeleton.to_y_up`) as a BVH file, atomically."""
+def rigid_points(points: np.ndarray, scale: float = 100.0, up: str = "y", root_motion: bool = True) -> np.ndarray:
+    """The skeleton a BVH written from these points animates, (T, 35, 3) in its unit and frame: every frame's
+    rotations with the median bone lengths (a BVH's bones cannot stretch). The round trips compare with it."""
+    points = complete_frames(np.asarray(points, dtype=np.float64))
+    root_position, root_q, local, _ = local_rotations(points)
+    lengths = np.broadcast_to(_median_lengths(points), (len(points), len(BONES)))
+    rebuilt = forward_kinematics(np.zeros_like(root_position), root_q, local, lengths) @ _frame_change(up).T
+    return (rebuilt + _root_track(root_position, up, root_motion)[:, None, :]) * scale
+
+
+def write_bvh(path: str | os.PathLike, points: np.ndarray, frame_time: float, scale: float = 100.0, up: str = "y",
+              root_motion: bool = True) -> BvhFile:
+    """Write Y-up skeleton points (T, 35, 3) in metres (see `skeleton.to_y_up`) as a BVH file, atomically:
+    in the `up` frame ("y" or "z"), with or without the root's horizontal motion, channels continuous."""
     if frame_time <= 0:
         raise ValueError(f"frame_time must be > 0, got {frame_time}")
+    change = _frame_change(up)
     points = complete_frames(np.asarray(points, dtype=np.float64), str(path))
-    lengths = np.median(np.linalg.norm(points[:, [c for _, c in BONES]] - points[:, [p for p, _ in BONES]], axis=-1),
-                        axis=0) * scale
-    joints = build_hierarchy(lengths)
-    motion = bvh_motion(points, joints, scale)
+    joints = build_hierarchy(_median_lengths(points) * scale, REST_DIRECTIONS @ change.T)
+    motion = bvh_motion(points, joints, scale, up, root_motion)
     with atomic_open(path) as handle:
         handle.write("HIERARCHY\n")
         _write_joint(handle, joints, 0, 0)
@@ -118,6 +168,24 @@ def write_bvh(path: str | os.PathLike, points: np.ndarray, frame_time: float, sc
         for row in motion:
             handle.write(" ".join(f"{v:.6f}" for v in row) + "\n")
     return BvhFile(joints, frame_time, motion)
+
+
+def rotation_steps_degrees(bvh: BvhFile) -> np.ndarray:
+    """(frames - 1, joints) the angle of each joint's rotation change between consecutive frames, whatever its
+    Euler channels say: a channel step near this is motion in the data, one far above it is the angles' doing."""
+    matrices = matrix_from_euler_zxy(rotation_channels(bvh))
+    relative = np.einsum("tjik,tjil->tjkl", matrices[:-1], matrices[1:])   # R_t^T R_(t+1)
+    cosine = (np.trace(relative, axis1=-2, axis2=-1) - 1.0) / 2.0
+    return np.degrees(np.arccos(np.clip(cosine, -1.0, 1.0)))
+
+
+def rotation_channels(bvh: BvhFile) -> np.ndarray:
+    """(frames, joints, 3) rotation channels in degrees, in each joint's channel order."""
+    columns, at = [], 0
+    for joint in bvh.joints:
+        columns.extend(at + i for i, c in enumerate(joint.channels) if c.endswith("rotation"))
+        at += len(joint.channels)
+    return bvh.motion[:, columns].reshape(len(bvh.motion), -1, 3)
 
 
 def _write_joint(handle, joints: list[BvhJoint], index: int, depth: int) -> None:
@@ -212,3 +280,21 @@ def bvh_world_positions(bvh: BvhFile) -> dict[str, np.ndarray]:
         if joint.end_site is not None:
             out[f"{joint.name}/end"] = position + np.einsum("fij,j->fi", rotation, joint.end_site)
     return out
+
+
+def vertex_positions(positions: dict[str, np.ndarray]) -> np.ndarray:
+    """Joint and End Site positions named as `bvh_world_positions` names them (also what
+    `blender_roundtrip` reads back from Blender) -> (frames, 35, 3) skeleton vertices."""
+    out = []
+    for vertex, name in enumerate(VERTEX_NAMES):
+        if name in positions:
+            out.append(positions[name])
+            continue
+        parent = VERTEX_NAMES[next(p for p, c in BONES if c == vertex)]
+        for key in (f"{parent}/end", f"{parent}_TO_{name}/end"):
+            if key in positions:
+                out.append(positions[key])
+                break
+        else:
+            raise KeyError(f"no joint or End Site for {name}")
+    return np.stack(out, axis=1)

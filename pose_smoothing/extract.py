@@ -7,7 +7,8 @@ Writes into OUT_DIR (each file atomically, and only once the whole video was pro
   landmarks.json       the same after low-visibility masking, gap filling and smoothing, plus the
                        NECK_BASE and SPINE_BASE dummy vertices in every frame, as the original script had
   angles.csv           per frame: bone lengths, spherical angles, local quaternions (time_s first)
-  skeleton.bvh         the animation (ZXY channels, frame time from the video)
+  skeleton.bvh         the animation (ZXY channels continuous over time, frame time from the video;
+                       --up y|z, --root-motion on|off)
   summary.json         counts, detection rate, processing speed, jitter raw vs smoothed, settings
 
 Following one person: see pose_smoothing.follow.
@@ -141,11 +142,11 @@ def jitter_pair(raw: LandmarkSequence, smoothed: LandmarkSequence) -> tuple[floa
 
 
 def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequence,
-                  animation: LandmarkSequence) -> dict[str, Path]:
+                  animation: LandmarkSequence, bvh_up: str = "y", root_motion: bool = True) -> dict[str, Path]:
     skeleton = skeleton_points(animation)
     complete_frames(skeleton, str(out_dir / "skeleton.bvh"))  # fails before anything is written
     dummies = with_dummy_vertices(smoothed.image)
-    write_bvh(out_dir / "skeleton.bvh", skeleton, frame_time=1.0 / smoothed.fps)
+    write_bvh(out_dir / "skeleton.bvh", skeleton, frame_time=1.0 / smoothed.fps, up=bvh_up, root_motion=root_motion)
     return {
         "raw_landmarks": write_landmarks_json(out_dir / "raw_landmarks.json", raw),
         "landmarks": write_landmarks_json(out_dir / "landmarks.json", smoothed,
@@ -159,7 +160,7 @@ def write_outputs(out_dir: Path, raw: LandmarkSequence, smoothed: LandmarkSequen
 def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: str | None = None, max_gap: int = 10,
         visibility_threshold: float = 0.5, folder_fps: float = 30.0, progress: bool = True,
         follow: bool = True, max_frames: int | None = None, lag_frames: int = DEFAULT_LAG_FRAMES,
-        outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD) -> dict:
+        outlier_threshold: float = DEFAULT_OUTLIER_THRESHOLD, bvh_up: str = "y", root_motion: bool = True) -> dict:
     """The whole command; returns the summary that is also written to OUT_DIR/summary.json."""
     if method not in FILTER_CHOICES:
         raise ValueError(f"unknown filter {method!r}; choose one of {', '.join(FILTER_CHOICES)}")
@@ -180,7 +181,7 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
     if estimated > 0:
         notes.append(f"{estimated:.1%} of the landmark values in angles.csv and skeleton.bvh are MediaPipe's estimates "
                      f"for landmarks it rated not visible (an animation needs every joint)")
-    paths = write_outputs(out_dir, raw, smoothed, animation)
+    paths = write_outputs(out_dir, raw, smoothed, animation, bvh_up, root_motion)
     seconds = time.perf_counter() - started
     # CPU time of every thread of this process: on a shared machine it says what the command needs,
     # whatever else runs; with MediaPipe on several threads, wall time on an idle machine is lower
@@ -198,7 +199,8 @@ def run(video: str | Path, out_dir: str | Path, method: str = "one-euro", fill: 
         "cpu_seconds": cpu_seconds, "frames_per_cpu_second": len(raw) / cpu_seconds if cpu_seconds > 0 else None, **stats,
         "jitter_raw": raw_jitter, "jitter_smoothed": smooth_jitter,
         "jitter_reduction": 1.0 - smooth_jitter / raw_jitter if raw_jitter and np.isfinite(raw_jitter) and raw_jitter > 0 else None,
-        "animation_landmarks_estimated": estimated, "notes": notes, "outputs": {k: str(v) for k, v in paths.items()},
+        "animation_landmarks_estimated": estimated, "bvh_up": bvh_up, "bvh_root_motion": root_motion,
+        "notes": notes, "outputs": {k: str(v) for k, v in paths.items()},
     }
     write_json(out_dir / "summary.json", summary)
     return summary
@@ -236,6 +238,13 @@ def build_parser() -> argparse.ArgumentParser:
                         help="skip the HOG people detector: whoever MediaPipe finds first becomes the target instead of "
                              "the largest / most central person (jumps to someone elsewhere are still refused)")
     parser.add_argument("--max-frames", type=int, default=None, help="stop after this many frames (default: all)")
+    parser.add_argument("--up", choices=("y", "z"), default="y",
+                        help="skeleton.bvh's up axis: y (BVH's usual frame; Blender's importer turns it upright with its "
+                             "defaults) or z (Blender's own frame, the person facing -y; import with Forward Y, Up Z). "
+                             "Default y")
+    parser.add_argument("--root-motion", choices=("on", "off"), default="on",
+                        help="on: the root moves as the hips move in the video; off: it stays in place horizontally "
+                             "(its height still moves), for an animation to loop or to move in the program. Default on")
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     return parser
 
@@ -248,7 +257,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = run(args.video, args.out_dir, args.filter, args.fill, args.max_gap, args.visibility_threshold,
                       args.fps, progress=not args.quiet, follow=not args.no_follow, max_frames=args.max_frames,
-                      lag_frames=args.lag_frames, outlier_threshold=args.outlier_threshold)
+                      lag_frames=args.lag_frames, outlier_threshold=args.outlier_threshold,
+                      bvh_up=args.up, root_motion=args.root_motion == "on")
     except InputError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -17,6 +17,8 @@ Forward kinematics rebuilds the points from either form and the bone lengths (ro
 """
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from scipy.spatial.transform import Rotation
 
@@ -222,8 +224,70 @@ def forward_kinematics(root_position: np.ndarray, root_q: np.ndarray, local: np.
 def euler_zxy_from_quat(q: np.ndarray) -> np.ndarray:
     """Unit quaternions (..., 4) -> degrees (z, x, y) with R = Rz Rx Ry, BVH's `Zrotation Xrotation Yrotation`."""
     flat = np.asarray(q).reshape(-1, 4)
-    angles = Rotation.from_quat(np.concatenate([flat[:, 1:], flat[:, :1]], axis=1)).as_euler("ZXY", degrees=True)
+    with warnings.catch_warnings():  # at gimbal lock scipy puts all of z + y into z; continuous_euler_zxy splits it
+        warnings.filterwarnings("ignore", message="Gimbal lock detected")
+        angles = Rotation.from_quat(np.concatenate([flat[:, 1:], flat[:, :1]], axis=1)).as_euler("ZXY", degrees=True)
     return angles.reshape(np.shape(q)[:-1] + (3,))
+
+
+def continuous_euler_zxy(degrees: np.ndarray) -> np.ndarray:
+    """Per-frame ZXY angles (T, ..., 3) -> the same rotations with angles continuous over time (axis 0).
+
+    `euler_zxy_from_quat` gives each frame's angles on their own, z and y in (-180, 180] and x in
+    [-90, 90], so a joint turning through 180 degrees jumps by 360 from one frame to the next. Each
+    frame here takes, of the rotation's two ZXY forms, (z, x, y) and (z + 180, 180 - x, y + 180), each
+    channel moved by the multiple of 360 nearest the previous frame, the one closer to the previous
+    frame (the rule of Blender's `Euler.make_compatible`). No channel then steps by more than 180. At gimbal
+    lock (x = +-90 degrees, where only z + y or z - y is defined) z and y split it nearest the previous frame."""
+    angles = np.array(degrees, dtype=np.float64, copy=True)
+    for t in range(1, len(angles)):
+        previous = angles[t - 1]
+        dual = np.stack([angles[t, ..., 0] + 180.0, 180.0 - angles[t, ..., 1], angles[t, ..., 2] + 180.0], axis=-1)
+        candidates = [c - 360.0 * np.round((c - previous) / 360.0) for c in (angles[t], dual)]
+        use_dual = np.abs(candidates[1] - previous).sum(axis=-1) < np.abs(candidates[0] - previous).sum(axis=-1)
+        chosen = np.where(use_dual[..., None], candidates[1], candidates[0])
+        # gimbal lock (x = +-90): only z + sin(x) y is defined; split it to stay nearest the previous frame
+        x = np.radians(chosen[..., 1])
+        locked, k = np.abs(np.cos(x)) < 1e-7, np.sign(np.sin(x))
+        miss = (chosen[..., 0] + k * chosen[..., 2]) - (previous[..., 0] + k * previous[..., 2])
+        chosen[..., 0] = np.where(locked, previous[..., 0] + miss / 2, chosen[..., 0])
+        chosen[..., 2] = np.where(locked, previous[..., 2] + k * miss / 2, chosen[..., 2])
+        angles[t] = chosen
+    return angles
+
+
+def unwrap_degrees(values: np.ndarray) -> np.ndarray:
+    """Angles in degrees (T, ...) made continuous over time (axis 0): each finite value moves by the multiple
+    of 360 nearest the last finite value before it in its column (NaN gaps stay NaN)."""
+    out = np.array(values, dtype=np.float64, copy=True)
+    flat = out.reshape(len(out), -1)
+    for column in flat.T:
+        finite = np.flatnonzero(np.isfinite(column))
+        if len(finite) > 1:
+            column[finite] = np.degrees(np.unwrap(np.radians(column[finite])))
+    return out
+
+
+def continuous_quaternions(q: np.ndarray) -> np.ndarray:
+    """Unit quaternions (T, ..., 4): q and -q are the same rotation; each frame takes the sign nearer the last
+    finite frame before it (positive dot product), so no component flips sign between frames. NaN stays NaN."""
+    out = np.array(q, dtype=np.float64, copy=True)
+    flat = out.reshape(len(out), -1, 4)
+    for k in range(flat.shape[1]):
+        previous = None
+        for t in range(len(flat)):
+            if not np.isfinite(flat[t, k]).all():
+                continue
+            if previous is not None and np.dot(flat[t, k], previous) < 0:
+                flat[t, k] *= -1.0
+            previous = flat[t, k]
+    return out
+
+
+def max_step_degrees(angles: np.ndarray) -> float:
+    """The largest change of any angle channel between consecutive frames (T, ...), in degrees."""
+    steps = np.abs(np.diff(np.asarray(angles, dtype=np.float64), axis=0))
+    return float(np.nanmax(steps)) if steps.size and np.isfinite(steps).any() else 0.0
 
 
 def matrix_from_euler_zxy(degrees: np.ndarray) -> np.ndarray:

@@ -103,7 +103,7 @@ def test_recognizer_rejects_missing_weights(tmp_path):
         EmotionRecognizer(tmp_path / "nothing.ckpt")
     bad = tmp_path / "bad.ckpt"
     bad.write_bytes(b"garbage")
-    with pytest.raises(InputError, match="not an emotion checkpoint"):
+    with pytest.raises(InputError, match="bad.ckpt: is not a model file"):
         EmotionRecognizer(bad)
 
 

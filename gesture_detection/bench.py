@@ -47,7 +47,7 @@ from core.metrics import classification_report
 from core.results import markdown_table, publish_table, read_results, write_results
 from core.training import RUNS_DIR
 
-from gesture_detection.data import (FINGER_COUNT_CLASSES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
+from gesture_detection.data import (FINGER_COUNT_CLASSES, FINGER_STATES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
                                     read_box_csv, shared_set_csv)
 from gesture_detection.detect import (MediaPipeHands, RescuedHands, YoloHands, detection_scores, expand_box,
                                       score_detector)
@@ -66,6 +66,7 @@ PATHS = {"landmark": "landmark", "landmark_knn": "landmark", "crop_cnn": "crop_c
          "fingers": "fingers"}
 DEFAULT_PATH = "landmark"
 CROSS_DIRECTIONS = (("hands_dataset", "linto"), ("linto", "hands_dataset"))
+PARTS = ("cross_dataset", "fingers", "two_hands")  # sections `--only` can recompute
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -90,6 +91,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-train-missing", dest="train_missing", action="store_false",
                         help="fail instead of training a missing classifier")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None,
+                        help="compute only these sections and update them in the existing results file "
+                             "(fingers needs no trained model)")
     return parser.parse_args(argv)
 
 
@@ -219,11 +223,13 @@ def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yol
     yolo_found = [yolo(load_image(a.path)) for a in images] if yolo is not None else None
     out: dict = {"n_images": len(images), "classes": sorted(shared, key=target_counts.get)}
     for path, pipeline in build_pipelines(source, models, hands, args.threshold).items():
-        answers, _, _ = run_path(pipeline, images, found, yolo_found, args.yolo_confidence)
+        answers, probabilities, _ = run_path(pipeline, images, found, yolo_found, args.yolo_confidence)
         translated = [answer if answer == NO_GESTURE else
                       FINGER_COUNT_CLASSES[target].get(source_counts.get(answer, -1), f"{answer} (no count here)")
                       for answer in answers]
         out[path] = score_answers(translated, images, out["classes"])
+        # how far the printed probability is from being right that often, on people the model never saw
+        out[path]["ece"] = expected_calibration_error(probabilities, [t in a.gestures for t, a in zip(translated, images)])
         # where the misses go: per true class (the image's label), the wrong answers and how often
         misses: dict = {}
         for answer, a in zip(translated, images):
@@ -231,6 +237,70 @@ def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yol
                 misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
         out[path]["misses"] = misses
         print(f"  {source} -> {target}, {path}: {out[path]}", flush=True)
+    out["ece"] = out[DEFAULT_PATH]["ece"]
+    return out
+
+
+def count_images(name: str, args: argparse.Namespace) -> list:
+    """Every image (all splits) of a set whose gestures are all finger counts (`data.FINGER_COUNT_CLASSES`)."""
+    named = set(FINGER_COUNT_CLASSES[name].values())
+    return [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.gestures and a.gestures <= named]
+
+
+def finger_state_hands(name: str, args: argparse.Namespace, hands, splits=("train", "test")) -> tuple[list, list[str]]:
+    """The hands of a set's images (in `splits`) whose class says what each finger shows (`data.FINGER_STATES`)."""
+    images = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split in splits]
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    return labelled_hands(images, found, list(FINGER_STATES[name]))
+
+
+def fingers_across(target: str, source: str, args: argparse.Namespace, hands) -> dict:
+    """`--mode fingers` on every count image of `target` with a `FingerCounter` fitted (thresholds and
+    temperature, `FingerCounter.fit`) on the hands of `source` only (every image whose class says what
+    the fingers show, `data.FINGER_STATES`): nothing fitted on `target`.
+    Also the counter with its built-in defaults (fitted on the train splits of both sets, so not unseen)."""
+    fitted = FingerCounter(FINGER_COUNT_CLASSES[target])
+    fit_hands, fit_labels = finger_state_hands(source, args, hands)
+    fitted.fit(fit_hands, *zip(*[FINGER_STATES[source][label] for label in fit_labels]))
+    images = count_images(target, args)
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    labels = list(FINGER_COUNT_CLASSES[target].values())
+    out: dict = {"fitted_on": source, "n_fit_hands": len(fit_hands), "thresholds": fitted.thresholds.tolist(),
+                 "temperature": fitted.calibration.temperature}
+    for variant, counter in (("fitted_on_other_set", fitted), ("defaults", FingerCounter(FINGER_COUNT_CLASSES[target]))):
+        answers, probabilities, _ = run_path(GesturePipeline("fingers", counter, hands=hands, threshold=args.threshold),
+                                             images, found, None, args.yolo_confidence)
+        correct = [answer in a.gestures for answer, a in zip(answers, images)]
+        scores = score_answers(answers, images, labels)
+        scores["ece"] = expected_calibration_error(probabilities, correct)
+        misses: dict = {}
+        for answer, a, ok in zip(answers, images, correct):
+            if not ok:
+                misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
+        scores["misses"] = misses
+        if variant == "fitted_on_other_set":
+            out.update(scores)
+        else:
+            out["defaults"] = scores
+    print(f"  fingers on {target} (fitted on {source}): { {k: v for k, v in out.items() if k != 'misses'} }", flush=True)
+    return out
+
+
+def two_hands(name: str, args: argparse.Namespace, hands, models: dict) -> dict:
+    """The default path on the test images of a set where two hands are annotated or found: whether the
+    answer is a gesture the image shows (the idle or second hand must not answer for the other)."""
+    test = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split == "test"]
+    found = [f or [] for f in cached_hand_detections([a.path for a in test], hands)[0]]
+    chosen = [i for i, (a, f) in enumerate(zip(test, found)) if len(a.boxes) >= 2 or len(f) >= 2]
+    images, detections = [test[i] for i in chosen], [found[i] for i in chosen]
+    pipeline = build_pipelines(name, models, hands, args.threshold)[DEFAULT_PATH]
+    answers, _, _ = run_path(pipeline, images, detections, None, args.yolo_confidence)
+    correct = [answer in a.gestures for answer, a in zip(answers, images)]
+    out = {"n_images": len(images), "accuracy": float(np.mean(correct)) if images else None,
+           "n_two_boxes": int(sum(len(a.boxes) >= 2 for a in images)),
+           "n_two_found": int(sum(len(f) >= 2 for f in detections)),
+           "errors": [f"{a.path.name}: {answer}" for ok, answer, a in zip(correct, answers, images) if not ok]}
+    print(f"  two hands, {name}: {out}", flush=True)
     return out
 
 
@@ -469,6 +539,23 @@ def results_table(results: dict) -> str:
             "it says so):\n\n" + selection_table)
 
 
+def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
+    """`--only`: recompute some sections and rewrite them in the existing results file."""
+    results = read_results(TASK)
+    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers"} else {}
+    if "cross_dataset" in args.only:
+        results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
+                                    for source, target in CROSS_DIRECTIONS}
+    if "fingers" in args.only:
+        results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
+    if "two_hands" in args.only:
+        results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
+    path = write_results(TASK, results)
+    publish_table(TASK, results_table(results))
+    print(f"results: {path}")
+    return results
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import torch
@@ -481,6 +568,8 @@ def main(argv=None) -> dict:
     machine = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads (shared host)"
     if args.timing_only:
         args.train_missing = False
+    if args.only:
+        return update_sections(args, hands, yolo)
     models = {name: load_models(name, args) for name in set(args.datasets) | set(SHARED_SETS)}
     if args.timing_only or not args.timing:
         previous = read_results(TASK)
@@ -505,6 +594,8 @@ def main(argv=None) -> dict:
             results["timing_date"] = previous.get("timing_date", previous.get("date"))
         results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
                                     for source, target in CROSS_DIRECTIONS}
+        results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
+        results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")

@@ -118,6 +118,29 @@ def finger_extension(shape: np.ndarray) -> np.ndarray:
     return extension
 
 
+# Finger states for counting (`model.FingerCounter`), read so that a palm and a back view give the same
+# numbers (3-D distances in the world landmarks, no sign of the palm's normal):
+# - a long finger is extended when its tip is farther from the wrist than its PIP joint is, by the
+#   ratio |tip - wrist| / |PIP - wrist| (about 0.6-0.9 folded, 1.3-1.5 extended; a finger curled into an
+#   OK circle stays near 1, so it is not counted);
+# - the thumb is extended when its tip is far from the pinky's knuckle, |thumb tip - pinky MCP| in palm
+#   sizes (0.4-0.9 folded over or beside the palm, 1.0-1.4 held out). The joint bends of the earlier
+#   rule (`finger_extension`) read a thumb laid along the index side as folded, and an OK circle's
+#   index as extended.
+FINGER_STATE_TIP, FINGER_STATE_PIP = (8, 12, 16, 20), (6, 10, 14, 18)
+
+
+def finger_state_scores(shape: np.ndarray) -> np.ndarray:
+    """(N, 5), thumb to pinky: the thumb tip's distance to the pinky MCP in palm sizes, and each long
+    finger's tip-to-wrist over PIP-to-wrist distance; larger means more extended (see above)."""
+    shape = _as_points(shape, "landmarks")
+    wrist = shape[:, [WRIST]]
+    ratio = np.linalg.norm(shape[:, list(FINGER_STATE_TIP)] - wrist, axis=2) \
+        / np.maximum(np.linalg.norm(shape[:, list(FINGER_STATE_PIP)] - wrist, axis=2), 1e-12)
+    thumb = np.linalg.norm(shape[:, TIPS[0]] - shape[:, PINKY_MCP], axis=1) / palm_size(shape)
+    return np.concatenate([thumb[:, None], ratio], axis=1)
+
+
 def count_distribution(extension: np.ndarray) -> np.ndarray:
     """(N, 6): P(0..5 fingers extended) when each finger is extended independently with its probability."""
     extension = np.asarray(extension, dtype=np.float64).reshape(-1, 5)

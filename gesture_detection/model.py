@@ -18,7 +18,7 @@ import numpy as np
 
 from core.io import InputError, atomic_path
 
-from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_extension,
+from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_state_scores,
                                         hand_features, n_features)
 from gesture_detection.landmarks import BoxStyle
 
@@ -296,26 +296,85 @@ class LandmarkClassifier:
 
 
 class FingerCounter:
-    """The `fingers` mode: no training, the number of extended fingers from the landmarks' geometry
-    (`features.finger_extension`), answered as the class that `classes` names for that count.
-    P(count) treats the fingers as independent; a count with no class (3 for a set with 0, 1, 2 and
-    5 only) keeps its share, so the threshold turns such a hand into no_gesture."""
+    """The `fingers` mode: no gesture classifier, the number of extended fingers from the landmarks'
+    geometry, answered as the class that `classes` names for that count.
+
+    Per finger a state score (`features.finger_state_scores`: the thumb tip's distance to the pinky
+    knuckle, each long finger's tip-to-wrist over PIP-to-wrist distance; the same for a palm and a back
+    view) gives P(extended) = sigmoid(slope * (score - threshold)); the count's distribution treats the
+    fingers as independent and is temperature-scaled, so the answer (the most probable count) has its
+    own calibrated probability, to which the pipeline's threshold applies. A count the set does not name
+    (3 for LinTO) keeps its share, so such a hand becomes no_gesture.
+
+    `fit` learns the thresholds and then the temperature from hands whose finger states and count are
+    known (`data.FINGER_STATES`); the defaults were fitted that way on the train splits of both real sets
+    (README)."""
 
     kind = "fingers"
+    # thumb, index, middle, ring, pinky; from `FingerCounter.fit` on the train splits of both real sets
+    THRESHOLDS = (0.958, 1.128, 1.128, 1.128, 1.128)
+    SLOPES = (30.0, 40.0, 40.0, 40.0, 40.0)  # not fitted: the temperature sets the sharpness
+    TEMPERATURE = 1.58
 
-    def __init__(self, classes: dict[int, str], box_style: BoxStyle = BoxStyle()):
+    def __init__(self, classes: dict[int, str], box_style: BoxStyle = BoxStyle(), thresholds: Sequence[float] | None = None,
+                 slopes: Sequence[float] | None = None, temperature: float | None = None):
         if not classes or any(not 0 <= count <= 5 for count in classes):
             raise ValueError(f"finger classes must name counts 0 to 5, got {sorted(classes)}")
         self.counts, self.labels = list(classes), list(classes.values())
         self.box_style = box_style
+        self.thresholds = np.asarray(self.THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
+        self.slopes = np.asarray(self.SLOPES if slopes is None else slopes, dtype=np.float64)
+        self.calibration = TemperatureScaling(self.TEMPERATURE if temperature is None else temperature)
 
     def hand_features(self, detections: Sequence) -> np.ndarray:
-        """(N, 5): per finger, how surely it is extended."""
-        return finger_extension(hand_landmarks(detections)[1]) if len(detections) else np.zeros((0, 5))
+        """(N, 5): per finger, thumb to pinky, its state score (`features.finger_state_scores`)."""
+        return finger_state_scores(hand_landmarks(detections)[1]) if len(detections) else np.zeros((0, 5))
 
-    def probabilities_and_familiarity(self, extension: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        distributions = count_distribution(extension)
+    def finger_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """(N, 5): P(extended) per finger."""
+        return 1.0 / (1.0 + np.exp(-self.slopes * (np.asarray(scores, dtype=np.float64).reshape(-1, 5) - self.thresholds)))
+
+    def count_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """(N, 6): calibrated P(0..5 fingers extended)."""
+        if len(scores) == 0:
+            return np.zeros((0, 6))
+        return self.calibration(count_distribution(self.finger_probabilities(scores)))
+
+    def probabilities_and_familiarity(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        distributions = self.count_probabilities(scores)
         return distributions[:, self.counts].astype(np.float32), np.ones(len(distributions), dtype=np.float32)
 
-    def probabilities(self, extension: np.ndarray) -> np.ndarray:
-        return self.probabilities_and_familiarity(extension)[0]
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        return self.probabilities_and_familiarity(scores)[0]
+
+    def fit(self, detections: Sequence, counts: Sequence[int | None], states: Sequence[Sequence[int | None]]) -> "FingerCounter":
+        """The thresholds, then the temperature, from hands whose fingers' `states` (per hand, thumb to
+        pinky: 1 extended, 0 folded, None unknown; `data.FINGER_STATES`) and finger `counts` (None: not a
+        count) are known. The thumb's threshold and the one the four long fingers share are each the middle
+        of the widest range of scores that misreads the fewest known fingers; the slopes stay, and the
+        temperature, fitted on the hands with a count, sets how sharp the count's distribution is."""
+        scores = self.hand_features(detections)
+        states = np.array([[np.nan if v is None else v for v in row] for row in states], dtype=np.float64).reshape(-1, 5)
+        for fingers in ([0], [1, 2, 3, 4]):
+            values, extended = scores[:, fingers].ravel(), states[:, fingers].ravel()
+            known = ~np.isnan(extended)
+            if len(set(extended[known])) < 2:
+                raise ValueError(f"no {'thumb' if fingers == [0] else 'long finger'} known both extended and folded")
+            self.thresholds[fingers] = _best_threshold(values[known], extended[known] == 1)
+        with_count = np.array([c is not None for c in counts], dtype=bool)
+        if with_count.any():
+            self.calibration = TemperatureScaling().fit(count_distribution(self.finger_probabilities(scores[with_count])),
+                                                        np.array([c for c in counts if c is not None]))
+        return self
+
+
+def _best_threshold(values: np.ndarray, positive: np.ndarray) -> float:
+    """The threshold (positive above it) with the fewest errors; among equals, the middle of the widest gap."""
+    order = np.argsort(values)
+    values, positive = values[order], positive[order]
+    # errors with the threshold just above values[i]: positives at or below i, negatives above i
+    errors = np.cumsum(positive) + (~positive).sum() - np.cumsum(~positive)
+    gaps = np.diff(values)
+    candidates = np.where(errors[:-1] == errors[:-1].min())[0]
+    best = candidates[np.argmax(gaps[candidates])]
+    return float((values[best] + values[best + 1]) / 2)

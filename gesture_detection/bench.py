@@ -78,7 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--yolo", type=Path, default=DEFAULT_YOLO, help="YOLO weights from train_detector.py")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size")
     parser.add_argument("--yolo-confidence", type=float, default=0.25, help="YOLO boxes kept for the pipeline and recall")
-    parser.add_argument("--threshold", type=float, default=0.5, help="no_gesture below this probability (default %(default)s)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="no_gesture below this probability (default: each classifier's own, chosen on held-out "
+                             "sessions of its training split; 0.5 for the crop CNN and the fingers mode)")
     parser.add_argument("--timing-images", type=int, default=0,
                         help="test images timed end to end per set and path (default: all)")
     parser.add_argument("--timing-only", action="store_true",
@@ -128,7 +130,7 @@ def build_pipelines(name: str, models: dict, hands, threshold: float, yolo=None)
 
 
 def all_counts(name: str, labels) -> bool:
-    return set(labels) <= set(FINGER_COUNT_CLASSES[name].values())
+    return set(labels) - {NO_GESTURE} <= set(FINGER_COUNT_CLASSES[name].values())
 
 
 def run_path(pipeline: GesturePipeline, annotations, mediapipe_found, yolo_found, yolo_confidence: float):
@@ -147,7 +149,7 @@ def run_path(pipeline: GesturePipeline, annotations, mediapipe_found, yolo_found
 
 def score_answers(answers: list[str], annotations, labels: list[str]) -> dict:
     truth = [answer if answer in a.gestures else a.label for answer, a in zip(answers, annotations)]
-    report = classification_report(truth, answers, labels + [NO_GESTURE])
+    report = classification_report(truth, answers, [label for label in labels if label != NO_GESTURE] + [NO_GESTURE])
     return {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "n_images": report.n_samples,
             "no_gesture_answers": int(sum(a == NO_GESTURE for a in answers))}
 
@@ -186,9 +188,11 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
                              "n_boxes": result["detectors"][chain]["n_boxes"], "hand_found_in_box": float(np.mean(found_inside))}
 
     result["calibration"] = {}
+    result["thresholds"] = {}
     for path, pipeline in build_pipelines(name, models, hands, args.threshold).items():
         if path == "fingers" and not all_counts(name, labels):
             continue  # the fingers mode answers only the classes that are finger counts
+        result["thresholds"][path] = pipeline.threshold
         answers, probabilities, sources = run_path(pipeline, test, mediapipe_found, yolo_found, args.yolo_confidence)
         correct = [answer in a.gestures for answer, a in zip(answers, test)]
         result[path] = score_answers(answers, test, labels)
@@ -362,14 +366,15 @@ def selection_on_train(name: str, args: argparse.Namespace, hands, models: dict)
                     for i, found in over_box)
         out["rescue"] = {"primary_misses": len(missed), "rescued_any": int(sum(bool(f) for f in rescued)),
                          "rescued_over_true_box": len(over_box), "rescued_right": int(right)}
-    out["ranking_cv"] = ranking_cross_validation(train, primary, models["landmark_knn"], args.threshold)
+    out["ranking_cv"] = ranking_cross_validation(train, primary, models["landmark_knn"],
+                                                 0.5 if args.threshold is None else args.threshold)
     counter = FingerCounter(FINGER_COUNT_CLASSES[name])
     counted, targets = labelled_hands(train, primary, counter.labels)
     answers = np.array(counter.labels)[counter.probabilities(counter.hand_features(counted)).argmax(axis=1)]
     out["fingers_train_hand_accuracy"] = float(np.mean(answers == np.array(targets)))
     out["box_style_train_recall"] = box_style_cross_validation(train, primary)
     if name == "hands_dataset":  # LinTO's file names carry no session
-        out["session_cv"] = session_cross_validation(train, primary, landmark.labels)
+        out["session_cv"] = session_cross_validation(train, primary, [label for label in landmark.labels if label != NO_GESTURE])
     out["classifiers"] = {}
     for path, run in (("landmark", f"lm_{name}"), ("landmark_knn", f"lm_knn_{name}")):
         metrics_file = args.models / run / "metrics.json"
@@ -528,7 +533,12 @@ def results_table(results: dict) -> str:
          "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
          "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
          "by-session CV, hand accuracy trained on 4/5 / on 1/5 of sessions", "box style: train recall@IoU0.5, 5-fold CV"], selection_rows)
-    return (table + f"\n\n{results['machine']}; threshold {results['threshold']}; MediaPipe rescue "
+    threshold = results["threshold"]
+    if threshold is None:
+        threshold = "each classifier's own (" + ", ".join(
+            f"{name} {path} {value:g}" for name in SHARED_SETS for path, value in results.get(name, {}).get("thresholds", {}).items()
+            if path in ("landmark", "landmark_knn")) + "; 0.5 for the others)"
+    return (table + f"\n\n{results['machine']}; threshold {threshold}; MediaPipe rescue "
             f"{'on' if results.get('rescue', False) else 'off'}; default path `{results.get('default_path', DEFAULT_PATH)}`; "
             f"ECE: expected calibration error of the answer's probability per image (15 bins); written by "
             f"`python -m gesture_detection.bench` on {results['date']}, timed {results.get('timing_date', results['date'])}.\n\n"

@@ -378,6 +378,28 @@ FINGER_STATES = {
 SHARED_ROOT = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"  # ../shared beside the repository
 
 
+def recording_session(path: str | os.PathLike) -> str | None:
+    """The recording session a photo comes from, read from its file name where the real sets' naming
+    says it: HandsDataset's `<session>_pic<n>.jpg`, LinTO's `<class>.<uuid1>.jpg` (a time-based UUID:
+    the day it was taken, 2021-04-29 or 2021-09-21); None for any other name."""
+    import datetime
+    import uuid
+
+    name = Path(path).name
+    if "_pic" in name:
+        return name.split("_pic")[0]
+    parts = name.split(".")
+    if len(parts) >= 3:
+        try:
+            identifier = uuid.UUID(parts[1])
+        except ValueError:
+            return None
+        if identifier.version == 1:  # 100 ns ticks since 1582-10-15
+            seconds = (identifier.time - 0x01B21DD213814000) / 1e7
+            return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return None
+
+
 def shared_set_csv(name: str, shared_root: str | os.PathLike) -> Path:
     """labels.csv of one of the real sets (`hands_dataset`, `linto`) under ../shared/data/gesture_detection."""
     if name not in SHARED_SETS:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Sequence
@@ -18,8 +19,11 @@ import numpy as np
 
 from core.io import InputError, atomic_path
 
+from gesture_detection.data import NO_GESTURE
+
+from gesture_detection.detect import Detection
 from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_state_scores,
-                                        hand_features, n_features)
+                                        hand_features, idle_hands, n_features)
 from gesture_detection.landmarks import BoxStyle
 
 # ----------------------------------------------------------------------------------------- landmarks
@@ -119,6 +123,26 @@ class TemperatureScaling:
         return self
 
 
+def answer_threshold(probabilities: np.ndarray, truth: Sequence[int], labels: Sequence[str],
+                     candidates: Sequence[float] = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))) -> float:
+    """The `no_gesture` threshold that, on held-out hands, gives the most right answers less wrong ones
+    (`no_gesture` is right for an idle hand and neither right nor wrong for another; see `pipeline.decide`). With
+    calibrated probabilities this is near 0.5, higher where wrong answers come at high probability; among
+    thresholds that do equally well, the nearest to 0.5."""
+    probabilities, truth = np.asarray(probabilities), np.asarray(truth)
+    best = probabilities.argmax(axis=1)
+    confidence = probabilities[np.arange(len(best)), best]
+    idle = list(labels).index(NO_GESTURE) if NO_GESTURE in labels else -1
+
+    def score(threshold: float) -> float:
+        answers = np.where((best != idle) & (confidence < threshold), idle, best)
+        return float((answers == truth).sum() - ((answers != truth) & (answers != idle)).sum())
+
+    scores = np.array([score(t) for t in candidates])
+    best = [t for t, value in zip(candidates, scores) if value == scores.max()]
+    return float(min(best, key=lambda t: abs(t - 0.5)))  # among equals, the nearest to 0.5
+
+
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
     """Mean |accuracy - confidence| over equal-width confidence bins, weighted by the bin's share."""
     confidences, correct = np.asarray(confidences, dtype=np.float64), np.asarray(correct, dtype=np.float64)
@@ -179,7 +203,7 @@ class LandmarkClassifier:
     def __init__(self, labels: Sequence[str], kind: str = "logistic", seed: int = 0, neighbours: int = 2,
                  box_style: BoxStyle = BoxStyle(), prior_scale: float = 8.0, oriented: bool = False,
                  asymmetric: Sequence[str] = (), augmented_copies: int = 8, logistic_c: float = 0.1,
-                 augmentation: str = "strong"):
+                 augmentation: str = "strong", idle_hands: float = 0.0):
         if kind not in self.KINDS:
             raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
         if augmentation not in AUGMENTATIONS:
@@ -188,6 +212,11 @@ class LandmarkClassifier:
         if unknown:
             raise ValueError(f"asymmetric classes not in the class list: {', '.join(unknown)}")
         self.labels, self.kind, self.seed = list(labels), kind, seed
+        # idle hands: a `no_gesture` class, trained on generated relaxed hands (`features.idle_hands`, this many
+        # times the mean number of training hands per gesture) and on any hands given as no_gesture
+        self.idle_hands = idle_hands
+        if idle_hands > 0 and NO_GESTURE not in self.labels:
+            self.labels.append(NO_GESTURE)
         self.box_style = box_style  # landmark box -> annotation-style box (landmarks.fit_box_style)
         self.oriented, self.asymmetric, self.augmented_copies = oriented, sorted(asymmetric), augmented_copies
         self.augmentation = augmentation
@@ -229,23 +258,64 @@ class LandmarkClassifier:
         return np.concatenate(features), list(targets) * (self.augmented_copies + 1)
 
     def fit(self, detections: Sequence, targets: Sequence[str], val_detections: Sequence = (),
-            val_targets: Sequence[str] = ()) -> "LandmarkClassifier":
-        """Train on the hands `detections` of classes `targets`; calibrate on the validation hands."""
-        missing = sorted(set(self.labels) - set(targets))
+            val_targets: Sequence[str] = (), sessions: Sequence | None = None, folds: int = 5) -> "LandmarkClassifier":
+        """Train on the hands `detections` of classes `targets`, then calibrate.
+
+        With `sessions` (per hand, the recording session or person it comes from; at least two) the
+        temperature and the answer threshold are fitted on hands of sessions the model was not fitted on:
+        each of `folds` groups of sessions is predicted by a model trained on the others (`calibration_fit`
+        says so). Without, they come from the validation hands (which share sessions with training, so the
+        temperature comes out sharper than it should), or stay at T = 1 and the 0.5 threshold."""
+        missing = sorted(set(self.labels) - set(targets) - ({NO_GESTURE} if self.idle_hands > 0 else set()))
         if missing:
             raise ValueError(f"classes with no training hand: {', '.join(missing)}")
         unknown = sorted(set(targets) - set(self.labels) | set(val_targets) - set(self.labels))
         if unknown:
             raise ValueError(f"training labels outside the class list: {', '.join(unknown)}")
+        template = copy.deepcopy(self)  # unfitted: the models of the calibration folds start from it
+        self._fit_model(detections, targets)
+        self.calibration, self.threshold, self.calibration_fit = TemperatureScaling(), 0.5, "none"
+        if sessions is not None and len(set(sessions)) >= 2:
+            raw, truth = template._out_of_session_probabilities(detections, targets, sessions, folds)
+            self.calibration_fit = f"out-of-session ({min(folds, len(set(sessions)))} folds of {len(set(sessions))} sessions)"
+        elif len(val_detections):
+            raw = self._raw_probabilities(self.hand_features(val_detections))[0]
+            truth = np.array([self.labels.index(t) for t in val_targets])
+            self.calibration_fit = "validation hands"
+        if self.calibration_fit != "none":
+            self.calibration.fit(raw, truth)
+            self.threshold = answer_threshold(self.calibration(raw), truth, self.labels)
+        return self
+
+    def _fit_model(self, detections: Sequence, targets: Sequence[str]) -> None:
+        if self.idle_hands > 0:
+            detections, targets = list(detections), list(targets)
+            gestures = [t for t in targets if t != NO_GESTURE]
+            n = int(round(self.idle_hands * len(gestures) / max(len(set(gestures)), 1)))
+            pixels, world = idle_hands(*hand_landmarks(detections), n, np.random.default_rng(self.seed + 1))
+            detections += [Detection(np.zeros(4, dtype=np.float32), 1.0, p, world_landmarks=w) for p, w in zip(pixels, world)]
+            targets += [NO_GESTURE] * n
         features, labels = self.augmented(detections, targets)
         self.model.fit(features, np.array([self.labels.index(t) for t in labels]))
         if self.kind == "logistic":
             self.model = LinearSoftmax.from_pipeline(self.model)
-        self.calibration = TemperatureScaling()
-        if len(val_detections):
-            raw, _ = self._raw_probabilities(self.hand_features(val_detections))
-            self.calibration.fit(raw, np.array([self.labels.index(t) for t in val_targets]))
-        return self
+
+    def _out_of_session_probabilities(self, detections: Sequence, targets: Sequence[str], sessions: Sequence,
+                                      folds: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw probabilities of every hand from a copy of this (unfitted) classifier trained on the other
+        session folds, and the hands' class indices; a hand whose class its fold's model never saw is left out."""
+        from sklearn.model_selection import GroupKFold
+
+        targets, sessions = np.asarray(targets), np.asarray([str(s) for s in sessions])
+        raw, truth = [], []
+        for fit_rows, held_rows in GroupKFold(min(folds, len(set(sessions)))).split(targets, targets, sessions):
+            fold_model = copy.deepcopy(self)
+            fold_model._fit_model([detections[i] for i in fit_rows], targets[fit_rows].tolist())
+            seen = set(targets[fit_rows])
+            held_rows = [i for i in held_rows if targets[i] in seen]
+            raw.append(fold_model._raw_probabilities(fold_model.hand_features([detections[i] for i in held_rows]))[0])
+            truth += [self.labels.index(targets[i]) for i in held_rows]
+        return np.concatenate(raw), np.array(truth)
 
     def _raw_probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros((len(features), len(self.labels)), dtype=np.float64)
@@ -276,7 +346,7 @@ class LandmarkClassifier:
         import joblib
 
         with atomic_path(path) as tmp:
-            joblib.dump({"features_version": self.FEATURES_VERSION, **self.__dict__}, tmp)
+            joblib.dump({"features_version": self.FEATURES_VERSION, "task": "gesture_detection", **self.__dict__}, tmp)
         return Path(path)
 
     @classmethod

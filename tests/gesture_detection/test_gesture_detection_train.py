@@ -178,6 +178,30 @@ def test_finger_counter_fitted_on_one_set_counts_the_other():
 
 
 @pytest.mark.real_data
+def test_landmark_training_calibrates_on_other_sessions_and_the_idle_second_hand_does_not_answer(tmp_path):
+    """LinTO's train split (two recording days): the temperature and threshold come from models fitted on
+    the other day (the validation hands, same days, gave T = 0.07: every answer p ~ 1), the model has a
+    no_gesture class, and on a held-out test photo of a thumb up ("ok") with the other hand resting on the
+    head, the thumb answers and the resting hand is no_gesture (the earlier model: `hello 0.66`)."""
+    from gesture_detection import train
+    from gesture_detection.data import NO_GESTURE, load_image
+    from gesture_detection.detect import RescuedHands
+    from gesture_detection.model import LandmarkClassifier
+    from gesture_detection.pipeline import GesturePipeline
+
+    metrics = train.main(["--classifier", "landmark", "--dataset", "linto", "--runs-root", str(tmp_path), "--run-name", "lm"])
+    assert metrics["calibration_fit"] == "out-of-session (2 folds of 2 sessions)" and metrics["train_sessions"] == 2
+    assert 0.5 < metrics["temperature"] < 2.0 and 0.3 <= metrics["threshold"] <= 0.95
+    model = LandmarkClassifier.load(tmp_path / "gesture_detection" / "lm" / "landmark.joblib")
+    assert model.labels[-1] == NO_GESTURE and model.threshold == metrics["threshold"]
+    photo = shared_data_path("gesture_detection", "linto_multi_hand_gesture", "images", "test",
+                             "ok.34d433b6-1ae1-11ec-b478-84ef18797359.jpg")
+    prediction = GesturePipeline("landmark", model, hands=RescuedHands(), threshold=None).predict(load_image(photo))
+    assert prediction.gesture == "ok" and len(prediction.boxes) == 2
+    assert sorted(b.label for b in prediction.boxes) == [NO_GESTURE, "ok"]
+
+
+@pytest.mark.real_data
 def test_mediapipe_on_a_bordered_photo_gives_landmarks_in_the_photo_pixels():
     """The rescue's border is taken off again: the same hand, the same box and landmarks (within a few px)."""
     from gesture_detection.data import load_image, read_box_csv

@@ -146,7 +146,7 @@ def main(argv=None) -> dict:
         hands_train, y_train, sessions = session_hands(train, train_hands, classifier.labels, idle)
         hands_val, y_val, _ = session_hands(val, val_hands, classifier.labels, idle)
         known = args.calibration_folds >= 2 and len(set(sessions) - {None}) >= 2
-        # photos whose name gives no session (HandsDataset's 96 `Hand_*.jpg`) are held out together, as one
+        # photos whose name gives no session (HandsDataset's `Hand_*.jpg`) are held out together, as one
         sessions = [session or "(no session in the file name)" for session in sessions]
         if not known:
             print("calibration on the validation hands, which share recording sessions with the training hands: "

@@ -47,7 +47,7 @@ from core.metrics import classification_report
 from core.results import markdown_table, publish_table, read_results, write_results
 from core.training import RUNS_DIR
 
-from gesture_detection.data import (FINGER_COUNT_CLASSES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
+from gesture_detection.data import (FINGER_COUNT_CLASSES, FINGER_STATES, NO_GESTURE, SHARED_ROOT, SHARED_SETS, load_image,
                                     read_box_csv, shared_set_csv)
 from gesture_detection.detect import (MediaPipeHands, RescuedHands, YoloHands, detection_scores, expand_box,
                                       score_detector)
@@ -66,6 +66,7 @@ PATHS = {"landmark": "landmark", "landmark_knn": "landmark", "crop_cnn": "crop_c
          "fingers": "fingers"}
 DEFAULT_PATH = "landmark"
 CROSS_DIRECTIONS = (("hands_dataset", "linto"), ("linto", "hands_dataset"))
+PARTS = ("cross_dataset", "fingers", "two_hands")  # sections `--only` can recompute
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -77,7 +78,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--yolo", type=ModelArgument("gesture_detection"), default=DEFAULT_YOLO, help="YOLO weights from train_detector.py")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size")
     parser.add_argument("--yolo-confidence", type=float, default=0.25, help="YOLO boxes kept for the pipeline and recall")
-    parser.add_argument("--threshold", type=float, default=0.5, help="no_gesture below this probability (default %(default)s)")
+    parser.add_argument("--threshold", type=float, default=None,
+                        help="no_gesture below this probability (default: each classifier's own, chosen on held-out "
+                             "sessions of its training split; 0.5 for the crop CNN and the fingers mode)")
     parser.add_argument("--timing-images", type=int, default=0,
                         help="test images timed end to end per set and path (default: all)")
     parser.add_argument("--timing-only", action="store_true",
@@ -90,6 +93,9 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--no-train-missing", dest="train_missing", action="store_false",
                         help="fail instead of training a missing classifier")
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
+    parser.add_argument("--only", nargs="+", choices=PARTS, default=None,
+                        help="compute only these sections and update them in the existing results file "
+                             "(fingers needs no trained model)")
     return parser.parse_args(argv)
 
 
@@ -124,7 +130,7 @@ def build_pipelines(name: str, models: dict, hands, threshold: float, yolo=None)
 
 
 def all_counts(name: str, labels) -> bool:
-    return set(labels) <= set(FINGER_COUNT_CLASSES[name].values())
+    return set(labels) - {NO_GESTURE} <= set(FINGER_COUNT_CLASSES[name].values())
 
 
 def run_path(pipeline: GesturePipeline, annotations, mediapipe_found, yolo_found, yolo_confidence: float):
@@ -143,7 +149,7 @@ def run_path(pipeline: GesturePipeline, annotations, mediapipe_found, yolo_found
 
 def score_answers(answers: list[str], annotations, labels: list[str]) -> dict:
     truth = [answer if answer in a.gestures else a.label for answer, a in zip(answers, annotations)]
-    report = classification_report(truth, answers, labels + [NO_GESTURE])
+    report = classification_report(truth, answers, [label for label in labels if label != NO_GESTURE] + [NO_GESTURE])
     return {"accuracy": report.accuracy, "macro_f1": report.macro_f1, "n_images": report.n_samples,
             "no_gesture_answers": int(sum(a == NO_GESTURE for a in answers))}
 
@@ -182,9 +188,11 @@ def bench_set(name: str, args: argparse.Namespace, hands, yolo: YoloHands | None
                              "n_boxes": result["detectors"][chain]["n_boxes"], "hand_found_in_box": float(np.mean(found_inside))}
 
     result["calibration"] = {}
+    result["thresholds"] = {}
     for path, pipeline in build_pipelines(name, models, hands, args.threshold).items():
         if path == "fingers" and not all_counts(name, labels):
             continue  # the fingers mode answers only the classes that are finger counts
+        result["thresholds"][path] = pipeline.threshold
         answers, probabilities, sources = run_path(pipeline, test, mediapipe_found, yolo_found, args.yolo_confidence)
         correct = [answer in a.gestures for answer, a in zip(answers, test)]
         result[path] = score_answers(answers, test, labels)
@@ -219,11 +227,13 @@ def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yol
     yolo_found = [yolo(load_image(a.path)) for a in images] if yolo is not None else None
     out: dict = {"n_images": len(images), "classes": sorted(shared, key=target_counts.get)}
     for path, pipeline in build_pipelines(source, models, hands, args.threshold).items():
-        answers, _, _ = run_path(pipeline, images, found, yolo_found, args.yolo_confidence)
+        answers, probabilities, _ = run_path(pipeline, images, found, yolo_found, args.yolo_confidence)
         translated = [answer if answer == NO_GESTURE else
                       FINGER_COUNT_CLASSES[target].get(source_counts.get(answer, -1), f"{answer} (no count here)")
                       for answer in answers]
         out[path] = score_answers(translated, images, out["classes"])
+        # how far the printed probability is from being right that often, on people the model never saw
+        out[path]["ece"] = expected_calibration_error(probabilities, [t in a.gestures for t, a in zip(translated, images)])
         # where the misses go: per true class (the image's label), the wrong answers and how often
         misses: dict = {}
         for answer, a in zip(translated, images):
@@ -231,6 +241,70 @@ def cross_dataset(source: str, target: str, args: argparse.Namespace, hands, yol
                 misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
         out[path]["misses"] = misses
         print(f"  {source} -> {target}, {path}: {out[path]}", flush=True)
+    out["ece"] = out[DEFAULT_PATH]["ece"]
+    return out
+
+
+def count_images(name: str, args: argparse.Namespace) -> list:
+    """Every image (all splits) of a set whose gestures are all finger counts (`data.FINGER_COUNT_CLASSES`)."""
+    named = set(FINGER_COUNT_CLASSES[name].values())
+    return [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.gestures and a.gestures <= named]
+
+
+def finger_state_hands(name: str, args: argparse.Namespace, hands, splits=("train", "test")) -> tuple[list, list[str]]:
+    """The hands of a set's images (in `splits`) whose class says what each finger shows (`data.FINGER_STATES`)."""
+    images = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split in splits]
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    return labelled_hands(images, found, list(FINGER_STATES[name]))
+
+
+def fingers_across(target: str, source: str, args: argparse.Namespace, hands) -> dict:
+    """`--mode fingers` on every count image of `target` with a `FingerCounter` fitted (thresholds and
+    temperature, `FingerCounter.fit`) on the hands of `source` only (every image whose class says what
+    the fingers show, `data.FINGER_STATES`): nothing fitted on `target`.
+    Also the counter with its built-in defaults (fitted on the train splits of both sets, so not unseen)."""
+    fitted = FingerCounter(FINGER_COUNT_CLASSES[target])
+    fit_hands, fit_labels = finger_state_hands(source, args, hands)
+    fitted.fit(fit_hands, *zip(*[FINGER_STATES[source][label] for label in fit_labels]))
+    images = count_images(target, args)
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    labels = list(FINGER_COUNT_CLASSES[target].values())
+    out: dict = {"fitted_on": source, "n_fit_hands": len(fit_hands), "thresholds": fitted.thresholds.tolist(),
+                 "temperature": fitted.calibration.temperature}
+    for variant, counter in (("fitted_on_other_set", fitted), ("defaults", FingerCounter(FINGER_COUNT_CLASSES[target]))):
+        answers, probabilities, _ = run_path(GesturePipeline("fingers", counter, hands=hands, threshold=args.threshold),
+                                             images, found, None, args.yolo_confidence)
+        correct = [answer in a.gestures for answer, a in zip(answers, images)]
+        scores = score_answers(answers, images, labels)
+        scores["ece"] = expected_calibration_error(probabilities, correct)
+        misses: dict = {}
+        for answer, a, ok in zip(answers, images, correct):
+            if not ok:
+                misses.setdefault(a.label, {})[answer] = misses.get(a.label, {}).get(answer, 0) + 1
+        scores["misses"] = misses
+        if variant == "fitted_on_other_set":
+            out.update(scores)
+        else:
+            out["defaults"] = scores
+    print(f"  fingers on {target} (fitted on {source}): { {k: v for k, v in out.items() if k != 'misses'} }", flush=True)
+    return out
+
+
+def two_hands(name: str, args: argparse.Namespace, hands, models: dict) -> dict:
+    """The default path on the test images of a set where two hands are annotated or found: whether the
+    answer is a gesture the image shows (the idle or second hand must not answer for the other)."""
+    test = [a for a in read_box_csv(shared_set_csv(name, args.shared_root)) if a.split == "test"]
+    found = [f or [] for f in cached_hand_detections([a.path for a in test], hands)[0]]
+    chosen = [i for i, (a, f) in enumerate(zip(test, found)) if len(a.boxes) >= 2 or len(f) >= 2]
+    images, detections = [test[i] for i in chosen], [found[i] for i in chosen]
+    pipeline = build_pipelines(name, models, hands, args.threshold)[DEFAULT_PATH]
+    answers, _, _ = run_path(pipeline, images, detections, None, args.yolo_confidence)
+    correct = [answer in a.gestures for answer, a in zip(answers, images)]
+    out = {"n_images": len(images), "accuracy": float(np.mean(correct)) if images else None,
+           "n_two_boxes": int(sum(len(a.boxes) >= 2 for a in images)),
+           "n_two_found": int(sum(len(f) >= 2 for f in detections)),
+           "errors": [f"{a.path.name}: {answer}" for ok, answer, a in zip(correct, answers, images) if not ok]}
+    print(f"  two hands, {name}: {out}", flush=True)
     return out
 
 
@@ -292,14 +366,15 @@ def selection_on_train(name: str, args: argparse.Namespace, hands, models: dict)
                     for i, found in over_box)
         out["rescue"] = {"primary_misses": len(missed), "rescued_any": int(sum(bool(f) for f in rescued)),
                          "rescued_over_true_box": len(over_box), "rescued_right": int(right)}
-    out["ranking_cv"] = ranking_cross_validation(train, primary, models["landmark_knn"], args.threshold)
+    out["ranking_cv"] = ranking_cross_validation(train, primary, models["landmark_knn"],
+                                                 0.5 if args.threshold is None else args.threshold)
     counter = FingerCounter(FINGER_COUNT_CLASSES[name])
     counted, targets = labelled_hands(train, primary, counter.labels)
     answers = np.array(counter.labels)[counter.probabilities(counter.hand_features(counted)).argmax(axis=1)]
     out["fingers_train_hand_accuracy"] = float(np.mean(answers == np.array(targets)))
     out["box_style_train_recall"] = box_style_cross_validation(train, primary)
     if name == "hands_dataset":  # LinTO's file names carry no session
-        out["session_cv"] = session_cross_validation(train, primary, landmark.labels)
+        out["session_cv"] = session_cross_validation(train, primary, [label for label in landmark.labels if label != NO_GESTURE])
     out["classifiers"] = {}
     for path, run in (("landmark", f"lm_{name}"), ("landmark_knn", f"lm_knn_{name}")):
         metrics_file = args.models / run / "metrics.json"
@@ -432,9 +507,21 @@ def results_table(results: dict) -> str:
         for path in PATHS:
             if path in cross:
                 cross_rows.append([direction.replace("_to_", " → "), path, cross["n_images"],
-                                   _cell(cross[path]["accuracy"]), _cell(cross[path]["macro_f1"])])
-    cross_table = markdown_table(["trained on → tested on (all splits)", "path", "images", "accuracy", "macro-F1"],
+                                   _cell(cross[path]["accuracy"]), _cell(cross[path]["macro_f1"]),
+                                   _cell(cross[path].get("ece"))])
+    cross_table = markdown_table(["trained on → tested on (all splits)", "path", "images", "accuracy", "macro-F1", "ECE"],
                                  cross_rows)
+    fingers_rows = [[name, f["fitted_on"], f["n_images"], _cell(f["accuracy"]), _cell(f["ece"]),
+                     f"{', '.join(f'{t:.3f}' for t in f['thresholds'][:2])}; T {f['temperature']:.2f}",
+                     _cell(f["defaults"]["accuracy"]), _cell(f["defaults"]["ece"])]
+                    for name, f in results.get("fingers", {}).items()]
+    fingers_table = markdown_table(["count photos of (all splits)", "counter fitted on", "images", "accuracy", "ECE",
+                                    "fitted thresholds (thumb; long fingers), temperature",
+                                    "built-in counter: accuracy", "ECE"], fingers_rows)
+    two_rows = [[name, t["n_images"], t["n_two_boxes"], t["n_two_found"], _cell(t["accuracy"])]
+                for name, t in results.get("two_hands", {}).items()]
+    two_table = markdown_table(["set (test split)", "images with two hands", "two annotated", "two found",
+                                "accuracy (default path)"], two_rows)
     stage_table = markdown_table(["set", "path"] + [f"{s} ms" for s in STAGES], stage_rows)
     selection_rows = []
     for name in SHARED_SETS:
@@ -458,15 +545,41 @@ def results_table(results: dict) -> str:
          "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
          "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
          "by-session CV, hand accuracy trained on 4/5 / on 1/5 of sessions", "box style: train recall@IoU0.5, 5-fold CV"], selection_rows)
-    return (table + f"\n\n{results['machine']}; threshold {results['threshold']}; MediaPipe rescue "
+    threshold = results["threshold"]
+    if threshold is None:
+        threshold = "each classifier's own (" + ", ".join(
+            f"{name} {path} {value:g}" for name in SHARED_SETS for path, value in results.get(name, {}).get("thresholds", {}).items()
+            if path in ("landmark", "landmark_knn")) + "; 0.5 for the others)"
+    return (table + f"\n\n{results['machine']}; threshold {threshold}; MediaPipe rescue "
             f"{'on' if results.get('rescue', False) else 'off'}; default path `{results.get('default_path', DEFAULT_PATH)}`; "
             f"ECE: expected calibration error of the answer's probability per image (15 bins); written by "
             f"`python -m gesture_detection.bench` on {results['date']}, timed {results.get('timing_date', results['date'])}.\n\n"
             "Across sets, finger counts (an answer translated through its finger count; one with no count in "
             "the other set is wrong):\n\n" + cross_table +
+            "\n\n`--mode fingers` on every photo of a set whose gestures are finger counts, the counter's thresholds "
+            "and temperature fitted on the other set only (`fingers` in the JSON; the built-in counter was fitted on "
+            "the train splits of both sets):\n\n" + fingers_table +
+            "\n\nTest photos with two hands (annotated or found), default path:\n\n" + two_table +
             "\n\nMean milliseconds per image in each stage (a stage that runs on only some images is averaged "
             "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image, or per hand where "
             "it says so):\n\n" + selection_table)
+
+
+def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
+    """`--only`: recompute some sections and rewrite them in the existing results file."""
+    results = read_results(TASK)
+    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers"} else {}
+    if "cross_dataset" in args.only:
+        results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
+                                    for source, target in CROSS_DIRECTIONS}
+    if "fingers" in args.only:
+        results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
+    if "two_hands" in args.only:
+        results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
+    path = write_results(TASK, results)
+    publish_table(TASK, results_table(results))
+    print(f"results: {path}")
+    return results
 
 
 def main(argv=None) -> dict:
@@ -481,6 +594,8 @@ def main(argv=None) -> dict:
     machine = f"{platform.machine()} CPU, {torch.get_num_threads()} torch threads (shared host)"
     if args.timing_only:
         args.train_missing = False
+    if args.only:
+        return update_sections(args, hands, yolo)
     models = {name: load_models(name, args) for name in set(args.datasets) | set(SHARED_SETS)}
     if args.timing_only or not args.timing:
         previous = read_results(TASK)
@@ -501,10 +616,13 @@ def main(argv=None) -> dict:
                  for path in PATHS if "ms_per_image" in previous.get(name, {}).get(path, {})}
             for path, timing in timings.items():
                 results[name][path].update(timing)
-        if not args.timing:
+        if not args.timing:  # the milliseconds, and the machine and threads they were timed with, are kept
             results["timing_date"] = previous.get("timing_date", previous.get("date"))
+            results["machine"] = previous.get("machine", machine)
         results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
                                     for source, target in CROSS_DIRECTIONS}
+        results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
+        results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")

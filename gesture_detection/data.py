@@ -361,7 +361,43 @@ SHARED_SETS = {"hands_dataset": "hands_dataset_subhih", "linto": "linto_multi_ha
 # where the hand points, so neither declares oriented or asymmetric classes (see train.py)
 FINGER_COUNT_CLASSES = {"hands_dataset": {count: f"{count}-hand" for count in range(6)},
                         "linto": {0: "yes", 1: "handup", 2: "vectory", 5: "hello"}}
+# what each class of the real sets shows finger by finger (thumb, index, middle, ring, pinky: 1 extended,
+# 0 folded, None where it varies or is unclear) and its finger count (None: not a count): what
+# `model.FingerCounter.fit` learns the fingers mode's thresholds and calibration from. HandsDataset's
+# three is shown in several ways; LinTO's `okay` (an OK circle: the index curled onto the thumb) has a
+# folded index, its thumb touches the index tip; `no` (a pinch) and `thanks` (two hands pressed together)
+# are left out.
+_ALL, _NONE, _UNKNOWN = (1, 1, 1, 1, 1), (0, 0, 0, 0, 0), (None,) * 5
+FINGER_STATES = {
+    "hands_dataset": {"0-hand": (0, _NONE), "1-hand": (1, (0, 1, 0, 0, 0)), "2-hand": (2, (0, 1, 1, 0, 0)),
+                      "3-hand": (3, _UNKNOWN), "4-hand": (4, (0, 1, 1, 1, 1)), "5-hand": (5, _ALL)},
+    "linto": {"yes": (0, _NONE), "handup": (1, (0, 1, 0, 0, 0)), "vectory": (2, (0, 1, 1, 0, 0)), "hello": (5, _ALL),
+              "ok": (1, (1, 0, 0, 0, 0)), "callme": (2, (1, 0, 0, 0, 1)), "iloveyou": (3, (1, 1, 0, 0, 1)),
+              "okay": (3, (None, 0, 1, 1, 1))},
+}
 SHARED_ROOT = REPO_ROOT.parent / "shared" / "data" / "gesture_detection"  # ../shared beside the repository
+
+
+def recording_session(path: str | os.PathLike) -> str | None:
+    """The recording session a photo comes from, read from its file name where the real sets' naming
+    says it: HandsDataset's `<session>_pic<n>.jpg`, LinTO's `<class>.<uuid1>.jpg` (a time-based UUID:
+    the day it was taken, 2021-04-29 or 2021-09-21); None for any other name."""
+    import datetime
+    import uuid
+
+    name = Path(path).name
+    if "_pic" in name:
+        return name.split("_pic")[0]
+    parts = name.split(".")
+    if len(parts) >= 3:
+        try:
+            identifier = uuid.UUID(parts[1])
+        except ValueError:
+            return None
+        if identifier.version == 1:  # 100 ns ticks since 1582-10-15
+            seconds = (identifier.time - 0x01B21DD213814000) / 1e7
+            return datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc).strftime("%Y-%m-%d")
+    return None
 
 
 def shared_set_csv(name: str, shared_root: str | os.PathLike) -> Path:

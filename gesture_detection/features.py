@@ -118,6 +118,29 @@ def finger_extension(shape: np.ndarray) -> np.ndarray:
     return extension
 
 
+# Finger states for counting (`model.FingerCounter`), read so that a palm and a back view give the same
+# numbers (3-D distances in the world landmarks, no sign of the palm's normal):
+# - a long finger is extended when its tip is farther from the wrist than its PIP joint is, by the
+#   ratio |tip - wrist| / |PIP - wrist| (about 0.6-0.9 folded, 1.3-1.5 extended; a finger curled into an
+#   OK circle stays near 1, so it is not counted);
+# - the thumb is extended when its tip is far from the pinky's knuckle, |thumb tip - pinky MCP| in palm
+#   sizes (0.4-0.9 folded over or beside the palm, 1.0-1.4 held out). The joint bends of the earlier
+#   rule (`finger_extension`) read a thumb laid along the index side as folded, and an OK circle's
+#   index as extended.
+FINGER_STATE_TIP, FINGER_STATE_PIP = (8, 12, 16, 20), (6, 10, 14, 18)
+
+
+def finger_state_scores(shape: np.ndarray) -> np.ndarray:
+    """(N, 5), thumb to pinky: the thumb tip's distance to the pinky MCP in palm sizes, and each long
+    finger's tip-to-wrist over PIP-to-wrist distance; larger means more extended (see above)."""
+    shape = _as_points(shape, "landmarks")
+    wrist = shape[:, [WRIST]]
+    ratio = np.linalg.norm(shape[:, list(FINGER_STATE_TIP)] - wrist, axis=2) \
+        / np.maximum(np.linalg.norm(shape[:, list(FINGER_STATE_PIP)] - wrist, axis=2), 1e-12)
+    thumb = np.linalg.norm(shape[:, TIPS[0]] - shape[:, PINKY_MCP], axis=1) / palm_size(shape)
+    return np.concatenate([thumb[:, None], ratio], axis=1)
+
+
 def count_distribution(extension: np.ndarray) -> np.ndarray:
     """(N, 6): P(0..5 fingers extended) when each finger is extended independently with its probability."""
     extension = np.asarray(extension, dtype=np.float64).reshape(-1, 5)
@@ -214,3 +237,60 @@ def augment_hands(pixels: np.ndarray, world: np.ndarray, rng: np.random.Generato
     moved += rng.normal(size=moved.shape) * (noise * palm_size(pixels))[:, None, None] + centre
     moved_world = world @ transform.transpose(0, 2, 1) + rng.normal(size=world.shape) * (noise * palm_size(world))[:, None, None]
     return moved, moved_world
+
+
+# Idle hands for training (`model.LandmarkClassifier`'s `no_gesture` class): a relaxed hand hanging at the
+# side or resting, a hand holding something, has its fingers neither straight nor folded. Each generated
+# one is a training hand among the most open ones with each finger moved part of the way (a share drawn
+# per finger in `curl`) towards the same finger of a hand among the most closed, after that hand's palm
+# was laid onto the open one's (world landmarks: rotation, scale and, for a hand of the other side, a
+# mirror; pixel landmarks: a 2-D affine map). The palm points stay the open hand's.
+IDLE_CURL = (0.25, 0.5)
+PALM_POINTS = (WRIST, 1, INDEX_MCP, MIDDLE_MCP, 13, PINKY_MCP)
+
+
+def _align_3d(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """`moving` (21, 3) mapped onto `fixed` by the orthogonal map (a mirror allowed), scale and shift that
+    best lay its palm points on fixed's."""
+    a, b = moving[list(PALM_POINTS)], fixed[list(PALM_POINTS)]
+    ca, cb = a.mean(axis=0), b.mean(axis=0)
+    u, singular, vt = np.linalg.svd((a - ca).T @ (b - cb))
+    rotation = u @ vt
+    scale = singular.sum() / max(float(((a - ca) ** 2).sum()), 1e-12)
+    return (moving - ca) @ rotation * scale + cb
+
+
+def _align_2d(moving: np.ndarray, fixed: np.ndarray) -> np.ndarray:
+    """`moving` (21, 3) pixel landmarks mapped onto `fixed` by the 2-D affine map that best lays its palm
+    points on fixed's (z scaled by the map's mean scale)."""
+    a, b = moving[list(PALM_POINTS), :2], fixed[list(PALM_POINTS), :2]
+    design = np.c_[a, np.ones(len(a))]
+    affine, *_ = np.linalg.lstsq(design, b, rcond=None)
+    out = moving.copy()
+    out[:, :2] = np.c_[moving[:, :2], np.ones(21)] @ affine
+    out[:, 2] = moving[:, 2] * np.sqrt(abs(np.linalg.det(affine[:2])))
+    return out
+
+
+def idle_hands(pixels: np.ndarray, world: np.ndarray, n: int, rng: np.random.Generator,
+               curl: tuple[float, float] = IDLE_CURL, pool: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """`n` generated idle hands (pixel and world landmarks, (n, 21, 3)) from training hands (module note
+    above): an open hand among the `pool` share with the most extended fingers, each finger taken
+    a share drawn from `curl` of the way to the same finger of a closed hand among the `pool` share with
+    the fewest."""
+    pixels, world = _as_points(pixels, "pixel landmarks"), _as_points(world, "world landmarks")
+    openness = finger_state_scores(world)[:, 1:].sum(axis=1)
+    order = np.argsort(openness)
+    k = max(int(len(order) * pool), 1)
+    closed, opened = order[:k], order[-k:]
+    out_pixels, out_world = np.empty((n, 21, 3)), np.empty((n, 21, 3))
+    for i in range(n):
+        o, c = rng.choice(opened), rng.choice(closed)
+        target_world, target_pixels = _align_3d(world[c], world[o]), _align_2d(pixels[c], pixels[o])
+        out_world[i], out_pixels[i] = world[o], pixels[o]
+        for chain in FINGER_CHAINS:
+            share = rng.uniform(*curl)
+            joints = list(chain[2:])  # past the knuckle (the thumb: past its base); the palm stays
+            out_world[i, joints] = (1 - share) * world[o, joints] + share * target_world[joints]
+            out_pixels[i, joints] = (1 - share) * pixels[o, joints] + share * target_pixels[joints]
+    return out_pixels, out_world

@@ -104,7 +104,7 @@ class GestureStage(LiveStage):
 
     name = "gestures"
 
-    def __init__(self, model: str | Path, hands: LiveHands, threshold: float = 0.5):
+    def __init__(self, model: str | Path, hands: LiveHands, threshold: float | None = 0.5):
         from gesture_detection.model import LandmarkClassifier
         from gesture_detection.pipeline import GesturePipeline
 
@@ -163,8 +163,9 @@ def add_gesture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--gesture-model", type=ModelArgument("gesture_detection", ("joblib",)), default=None,
                        help="landmark.joblib from `gesture_detection.train --classifier landmark` "
                             "(default: the released gesture_detection/landmark_linto)")
-    group.add_argument("--threshold", type=float, default=0.5,
-                       help="below this probability a hand's answer is no_gesture (default %(default)s)")
+    group.add_argument("--threshold", type=float, default=None,
+                       help="below this probability a hand's answer is no_gesture (default: the classifier's "
+                            "own, chosen on held-out recording sessions when it was trained; 0.5 for older models)")
 
 
 def gesture_stage_from_args(args: argparse.Namespace, hands: LiveHands) -> GestureStage:

@@ -10,6 +10,7 @@
 """
 from __future__ import annotations
 
+import copy
 import os
 from pathlib import Path
 from typing import Sequence
@@ -19,8 +20,11 @@ import numpy as np
 from core.io import InputError, atomic_path
 from core.models import JOBLIB, checked_model
 
-from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_extension,
-                                        hand_features, n_features)
+from gesture_detection.data import NO_GESTURE
+
+from gesture_detection.detect import Detection
+from gesture_detection.features import (AUGMENTATIONS, augment_hands, count_distribution, finger_state_scores,
+                                        hand_features, idle_hands, n_features)
 from gesture_detection.landmarks import BoxStyle
 
 # ----------------------------------------------------------------------------------------- landmarks
@@ -120,6 +124,26 @@ class TemperatureScaling:
         return self
 
 
+def answer_threshold(probabilities: np.ndarray, truth: Sequence[int], labels: Sequence[str],
+                     candidates: Sequence[float] = tuple(np.round(np.arange(0.3, 0.96, 0.05), 2))) -> float:
+    """The `no_gesture` threshold that, on held-out hands, gives the most right answers less wrong ones
+    (`no_gesture` is right for an idle hand and neither right nor wrong for another; see `pipeline.decide`). With
+    calibrated probabilities this is near 0.5, higher where wrong answers come at high probability; among
+    thresholds that do equally well, the nearest to 0.5."""
+    probabilities, truth = np.asarray(probabilities), np.asarray(truth)
+    best = probabilities.argmax(axis=1)
+    confidence = probabilities[np.arange(len(best)), best]
+    idle = list(labels).index(NO_GESTURE) if NO_GESTURE in labels else -1
+
+    def score(threshold: float) -> float:
+        answers = np.where((best != idle) & (confidence < threshold), idle, best)
+        return float((answers == truth).sum() - ((answers != truth) & (answers != idle)).sum())
+
+    scores = np.array([score(t) for t in candidates])
+    best = [t for t, value in zip(candidates, scores) if value == scores.max()]
+    return float(min(best, key=lambda t: abs(t - 0.5)))  # among equals, the nearest to 0.5
+
+
 def expected_calibration_error(confidences: Sequence[float], correct: Sequence[bool], bins: int = 15) -> float:
     """Mean |accuracy - confidence| over equal-width confidence bins, weighted by the bin's share."""
     confidences, correct = np.asarray(confidences, dtype=np.float64), np.asarray(correct, dtype=np.float64)
@@ -180,7 +204,7 @@ class LandmarkClassifier:
     def __init__(self, labels: Sequence[str], kind: str = "logistic", seed: int = 0, neighbours: int = 2,
                  box_style: BoxStyle = BoxStyle(), prior_scale: float = 8.0, oriented: bool = False,
                  asymmetric: Sequence[str] = (), augmented_copies: int = 8, logistic_c: float = 0.1,
-                 augmentation: str = "strong"):
+                 augmentation: str = "strong", idle_hands: float = 0.0):
         if kind not in self.KINDS:
             raise ValueError(f"unknown landmark classifier {kind!r}; choose one of {self.KINDS}")
         if augmentation not in AUGMENTATIONS:
@@ -189,6 +213,11 @@ class LandmarkClassifier:
         if unknown:
             raise ValueError(f"asymmetric classes not in the class list: {', '.join(unknown)}")
         self.labels, self.kind, self.seed = list(labels), kind, seed
+        # idle hands: a `no_gesture` class, trained on generated relaxed hands (`features.idle_hands`, this many
+        # times the mean number of training hands per gesture) and on any hands given as no_gesture
+        self.idle_hands = idle_hands
+        if idle_hands > 0 and NO_GESTURE not in self.labels:
+            self.labels.append(NO_GESTURE)
         self.box_style = box_style  # landmark box -> annotation-style box (landmarks.fit_box_style)
         self.oriented, self.asymmetric, self.augmented_copies = oriented, sorted(asymmetric), augmented_copies
         self.augmentation = augmentation
@@ -230,23 +259,64 @@ class LandmarkClassifier:
         return np.concatenate(features), list(targets) * (self.augmented_copies + 1)
 
     def fit(self, detections: Sequence, targets: Sequence[str], val_detections: Sequence = (),
-            val_targets: Sequence[str] = ()) -> "LandmarkClassifier":
-        """Train on the hands `detections` of classes `targets`; calibrate on the validation hands."""
-        missing = sorted(set(self.labels) - set(targets))
+            val_targets: Sequence[str] = (), sessions: Sequence | None = None, folds: int = 5) -> "LandmarkClassifier":
+        """Train on the hands `detections` of classes `targets`, then calibrate.
+
+        With `sessions` (per hand, the recording session or person it comes from; at least two) the
+        temperature and the answer threshold are fitted on hands of sessions the model was not fitted on:
+        each of `folds` groups of sessions is predicted by a model trained on the others (`calibration_fit`
+        says so). Without, they come from the validation hands (which share sessions with training, so the
+        temperature comes out sharper than it should), or stay at T = 1 and the 0.5 threshold."""
+        missing = sorted(set(self.labels) - set(targets) - ({NO_GESTURE} if self.idle_hands > 0 else set()))
         if missing:
             raise ValueError(f"classes with no training hand: {', '.join(missing)}")
         unknown = sorted(set(targets) - set(self.labels) | set(val_targets) - set(self.labels))
         if unknown:
             raise ValueError(f"training labels outside the class list: {', '.join(unknown)}")
+        template = copy.deepcopy(self)  # unfitted: the models of the calibration folds start from it
+        self._fit_model(detections, targets)
+        self.calibration, self.threshold, self.calibration_fit = TemperatureScaling(), 0.5, "none"
+        if sessions is not None and len(set(sessions)) >= 2:
+            raw, truth = template._out_of_session_probabilities(detections, targets, sessions, folds)
+            self.calibration_fit = f"out-of-session ({min(folds, len(set(sessions)))} folds of {len(set(sessions))} sessions)"
+        elif len(val_detections):
+            raw = self._raw_probabilities(self.hand_features(val_detections))[0]
+            truth = np.array([self.labels.index(t) for t in val_targets])
+            self.calibration_fit = "validation hands"
+        if self.calibration_fit != "none":
+            self.calibration.fit(raw, truth)
+            self.threshold = answer_threshold(self.calibration(raw), truth, self.labels)
+        return self
+
+    def _fit_model(self, detections: Sequence, targets: Sequence[str]) -> None:
+        if self.idle_hands > 0:
+            detections, targets = list(detections), list(targets)
+            gestures = [t for t in targets if t != NO_GESTURE]
+            n = int(round(self.idle_hands * len(gestures) / max(len(set(gestures)), 1)))
+            pixels, world = idle_hands(*hand_landmarks(detections), n, np.random.default_rng(self.seed + 1))
+            detections += [Detection(np.zeros(4, dtype=np.float32), 1.0, p, world_landmarks=w) for p, w in zip(pixels, world)]
+            targets += [NO_GESTURE] * n
         features, labels = self.augmented(detections, targets)
         self.model.fit(features, np.array([self.labels.index(t) for t in labels]))
         if self.kind == "logistic":
             self.model = LinearSoftmax.from_pipeline(self.model)
-        self.calibration = TemperatureScaling()
-        if len(val_detections):
-            raw, _ = self._raw_probabilities(self.hand_features(val_detections))
-            self.calibration.fit(raw, np.array([self.labels.index(t) for t in val_targets]))
-        return self
+
+    def _out_of_session_probabilities(self, detections: Sequence, targets: Sequence[str], sessions: Sequence,
+                                      folds: int) -> tuple[np.ndarray, np.ndarray]:
+        """Raw probabilities of every hand from a copy of this (unfitted) classifier trained on the other
+        session folds, and the hands' class indices; a hand whose class its fold's model never saw is left out."""
+        from sklearn.model_selection import GroupKFold
+
+        targets, sessions = np.asarray(targets), np.asarray([str(s) for s in sessions])
+        raw, truth = [], []
+        for fit_rows, held_rows in GroupKFold(min(folds, len(set(sessions)))).split(targets, targets, sessions):
+            fold_model = copy.deepcopy(self)
+            fold_model._fit_model([detections[i] for i in fit_rows], targets[fit_rows].tolist())
+            seen = set(targets[fit_rows])
+            held_rows = [i for i in held_rows if targets[i] in seen]
+            raw.append(fold_model._raw_probabilities(fold_model.hand_features([detections[i] for i in held_rows]))[0])
+            truth += [self.labels.index(targets[i]) for i in held_rows]
+        return np.concatenate(raw), np.array(truth)
 
     def _raw_probabilities(self, features: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         out = np.zeros((len(features), len(self.labels)), dtype=np.float64)
@@ -306,26 +376,85 @@ class LandmarkClassifier:
 
 
 class FingerCounter:
-    """The `fingers` mode: no training, the number of extended fingers from the landmarks' geometry
-    (`features.finger_extension`), answered as the class that `classes` names for that count.
-    P(count) treats the fingers as independent; a count with no class (3 for a set with 0, 1, 2 and
-    5 only) keeps its share, so the threshold turns such a hand into no_gesture."""
+    """The `fingers` mode: no gesture classifier, the number of extended fingers from the landmarks'
+    geometry, answered as the class that `classes` names for that count.
+
+    Per finger a state score (`features.finger_state_scores`: the thumb tip's distance to the pinky
+    knuckle, each long finger's tip-to-wrist over PIP-to-wrist distance; the same for a palm and a back
+    view) gives P(extended) = sigmoid(slope * (score - threshold)); the count's distribution treats the
+    fingers as independent and is temperature-scaled, so the answer (the most probable count) has its
+    own calibrated probability, to which the pipeline's threshold applies. A count the set does not name
+    (3 for LinTO) keeps its share, so such a hand becomes no_gesture.
+
+    `fit` learns the thresholds and then the temperature from hands whose finger states and count are
+    known (`data.FINGER_STATES`); the defaults were fitted that way on the train splits of both real sets
+    (README)."""
 
     kind = "fingers"
+    # thumb, index, middle, ring, pinky; from `FingerCounter.fit` on the train splits of both real sets
+    THRESHOLDS = (0.958, 1.128, 1.128, 1.128, 1.128)
+    SLOPES = (30.0, 40.0, 40.0, 40.0, 40.0)  # not fitted: the temperature sets the sharpness
+    TEMPERATURE = 1.58
 
-    def __init__(self, classes: dict[int, str], box_style: BoxStyle = BoxStyle()):
+    def __init__(self, classes: dict[int, str], box_style: BoxStyle = BoxStyle(), thresholds: Sequence[float] | None = None,
+                 slopes: Sequence[float] | None = None, temperature: float | None = None):
         if not classes or any(not 0 <= count <= 5 for count in classes):
             raise ValueError(f"finger classes must name counts 0 to 5, got {sorted(classes)}")
         self.counts, self.labels = list(classes), list(classes.values())
         self.box_style = box_style
+        self.thresholds = np.asarray(self.THRESHOLDS if thresholds is None else thresholds, dtype=np.float64)
+        self.slopes = np.asarray(self.SLOPES if slopes is None else slopes, dtype=np.float64)
+        self.calibration = TemperatureScaling(self.TEMPERATURE if temperature is None else temperature)
 
     def hand_features(self, detections: Sequence) -> np.ndarray:
-        """(N, 5): per finger, how surely it is extended."""
-        return finger_extension(hand_landmarks(detections)[1]) if len(detections) else np.zeros((0, 5))
+        """(N, 5): per finger, thumb to pinky, its state score (`features.finger_state_scores`)."""
+        return finger_state_scores(hand_landmarks(detections)[1]) if len(detections) else np.zeros((0, 5))
 
-    def probabilities_and_familiarity(self, extension: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        distributions = count_distribution(extension)
+    def finger_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """(N, 5): P(extended) per finger."""
+        return 1.0 / (1.0 + np.exp(-self.slopes * (np.asarray(scores, dtype=np.float64).reshape(-1, 5) - self.thresholds)))
+
+    def count_probabilities(self, scores: np.ndarray) -> np.ndarray:
+        """(N, 6): calibrated P(0..5 fingers extended)."""
+        if len(scores) == 0:
+            return np.zeros((0, 6))
+        return self.calibration(count_distribution(self.finger_probabilities(scores)))
+
+    def probabilities_and_familiarity(self, scores: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        distributions = self.count_probabilities(scores)
         return distributions[:, self.counts].astype(np.float32), np.ones(len(distributions), dtype=np.float32)
 
-    def probabilities(self, extension: np.ndarray) -> np.ndarray:
-        return self.probabilities_and_familiarity(extension)[0]
+    def probabilities(self, scores: np.ndarray) -> np.ndarray:
+        return self.probabilities_and_familiarity(scores)[0]
+
+    def fit(self, detections: Sequence, counts: Sequence[int | None], states: Sequence[Sequence[int | None]]) -> "FingerCounter":
+        """The thresholds, then the temperature, from hands whose fingers' `states` (per hand, thumb to
+        pinky: 1 extended, 0 folded, None unknown; `data.FINGER_STATES`) and finger `counts` (None: not a
+        count) are known. The thumb's threshold and the one the four long fingers share are each the middle
+        of the widest range of scores that misreads the fewest known fingers; the slopes stay, and the
+        temperature, fitted on the hands with a count, sets how sharp the count's distribution is."""
+        scores = self.hand_features(detections)
+        states = np.array([[np.nan if v is None else v for v in row] for row in states], dtype=np.float64).reshape(-1, 5)
+        for fingers in ([0], [1, 2, 3, 4]):
+            values, extended = scores[:, fingers].ravel(), states[:, fingers].ravel()
+            known = ~np.isnan(extended)
+            if len(set(extended[known])) < 2:
+                raise ValueError(f"no {'thumb' if fingers == [0] else 'long finger'} known both extended and folded")
+            self.thresholds[fingers] = _best_threshold(values[known], extended[known] == 1)
+        with_count = np.array([c is not None for c in counts], dtype=bool)
+        if with_count.any():
+            self.calibration = TemperatureScaling().fit(count_distribution(self.finger_probabilities(scores[with_count])),
+                                                        np.array([c for c in counts if c is not None]))
+        return self
+
+
+def _best_threshold(values: np.ndarray, positive: np.ndarray) -> float:
+    """The threshold (positive above it) with the fewest errors; among equals, the middle of the widest gap."""
+    order = np.argsort(values)
+    values, positive = values[order], positive[order]
+    # errors with the threshold just above values[i]: positives at or below i, negatives above i
+    errors = np.cumsum(positive) + (~positive).sum() - np.cumsum(~positive)
+    gaps = np.diff(values)
+    candidates = np.where(errors[:-1] == errors[:-1].min())[0]
+    best = candidates[np.argmax(gaps[candidates])]
+    return float((values[best] + values[best + 1]) / 2)

@@ -81,7 +81,7 @@ def decide(box_probabilities: np.ndarray, labels: Sequence[str], threshold: floa
 
 class GesturePipeline:
     def __init__(self, mode: str = "landmark", landmark=None, crop_model=None, hands=None, yolo=None,
-                 threshold: float = 0.5, keep: str = "all", crop_expand: float = 1.3, second_look: bool = False):
+                 threshold: float | None = 0.5, keep: str = "all", crop_expand: float = 1.3, second_look: bool = False):
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}; choose one of {MODES}")
         if mode in ("landmark", "combined") and landmark is None:
@@ -91,10 +91,13 @@ class GesturePipeline:
         if mode in ("crop_cnn", "combined") and crop_model is None:
             raise ValueError(f"mode {mode} needs a crop classifier (--crop-model)")
         if mode != "fingers" and landmark is not None and crop_model is not None \
-                and list(landmark.labels) != list(crop_model.labels):
+                and [label for label in landmark.labels if label != NO_GESTURE] != list(crop_model.labels):
             raise ValueError(f"the landmark and crop classifiers have different classes: {landmark.labels} vs {crop_model.labels}")
         self.mode, self.landmark, self.crop_model, self.yolo = mode, landmark, crop_model, yolo
         self.labels = list((crop_model if mode == "crop_cnn" else landmark).labels)
+        # None: the classifier's own threshold (chosen on held-out sessions when it was trained), else 0.5
+        if threshold is None:
+            threshold = getattr(crop_model if mode == "crop_cnn" else landmark, "threshold", 0.5)
         self.threshold, self.keep, self.crop_expand, self.second_look = threshold, keep, crop_expand, second_look
         self._hands = hands
 
@@ -156,6 +159,11 @@ class GesturePipeline:
             crops = [crop(rgb, expand_box(b, self.crop_expand, width, height, square=True)) if source != "image"
                      else rgb for b, source in boxes]
             probabilities = self.crop_model.probabilities(crops)
+            if list(self.crop_model.labels) != self.labels:  # a landmark classifier's extra no_gesture column
+                columns = [self.labels.index(label) for label in self.crop_model.labels]
+                padded = np.zeros((len(probabilities), len(self.labels)), dtype=np.float32)
+                padded[:, columns] = probabilities
+                probabilities = padded
             clock.lap("crop_cnn")
             if self.mode == "combined" and self.second_look:
                 probabilities = self._second_look(crops, boxes, probabilities)

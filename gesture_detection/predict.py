@@ -45,9 +45,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--crop-model", type=ModelArgument("gesture_detection"), default=None, help="best.ckpt from train.py --classifier crop")
     parser.add_argument("--yolo", type=ModelArgument("gesture_detection"), default=None, help="YOLO weights from train_detector.py (fallback detector)")
     parser.add_argument("--yolo-image-size", type=int, default=256, help="YOLO inference size (default %(default)s)")
-    parser.add_argument("--threshold", type=float, default=0.5,
+    parser.add_argument("--threshold", type=float, default=None,
                         help="below this probability of the answering hand's class the answer is no_gesture "
-                             "(default %(default)s)")
+                             "(default: the landmark classifier's own, chosen on held-out recording sessions "
+                             "when it was trained; 0.5 for the other paths and older models)")
     parser.add_argument("--keep", choices=("all", "top"), default="all", help="classify all hand boxes or only the top one")
     parser.add_argument("--crop-expand", type=float, default=1.3, help="box expansion before the CNN crop (default %(default)s)")
     parser.add_argument("--second-look", action="store_true",

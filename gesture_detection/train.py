@@ -21,11 +21,11 @@ from core.metrics import classification_report
 from core.training import (add_trainer_arguments, config_dict, fit, make_run_dir, predict_probabilities,
                            seed_everything, trainer_options_from_args, write_run_records)
 
-from gesture_detection.data import (FORMATS, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
-                                    class_names_of, crop_items, load_annotations, readable, shared_set_csv,
-                                    split_annotations)
+from gesture_detection.data import (FORMATS, NO_GESTURE, SHARED_ROOT, SHARED_SETS, CropDataset, check_class_counts,
+                                    class_names_of, crop_items, load_annotations, readable, recording_session,
+                                    shared_set_csv, split_annotations)
 from gesture_detection.landmarks import (BoxStyle, cached_hand_detections, fit_box_scale, fit_box_style,
-                                         labelled_hands)
+                                         labelled_hands, match_to_boxes)
 from gesture_detection.crop_model import CropClassifier
 from gesture_detection.features import AUGMENTATIONS
 from gesture_detection.model import LandmarkClassifier
@@ -60,6 +60,14 @@ def parse_args(argv=None) -> argparse.Namespace:
                           help="changed copies of each training hand (3-D turns, stretch, noise; default %(default)s)")
     landmark.add_argument("--augmentation", choices=sorted(AUGMENTATIONS), default="strong",
                           help="how hard the copies are changed (features.AUGMENTATIONS; default %(default)s)")
+    landmark.add_argument("--idle-hands", type=float, default=1.0,
+                          help="train a no_gesture class on generated idle hands (relaxed, holding something: "
+                               "features.idle_hands), this many times the mean number of hands per gesture, and on "
+                               "detected hands off every annotated box; 0: no such class (default %(default)s)")
+    landmark.add_argument("--calibration-folds", type=int, default=5,
+                          help="fit the temperature and the no_gesture threshold on hands of recording sessions "
+                               "the model was not fitted on, in this many folds of sessions (read from the file "
+                               "names, data.recording_session; 0, or no sessions known: on the validation hands)")
     landmark.add_argument("--neighbours", type=int, default=2, help="k of the kNN (default %(default)s)")
     landmark.add_argument("--prior-scale", type=float, default=8.0,
                           help="kNN familiarity: a hand this many typical neighbour distances from the training "
@@ -96,6 +104,23 @@ def load_training_data(args: argparse.Namespace):
     return source, train, val, class_names
 
 
+def session_hands(annotations, detections, class_names, idle: bool = False) -> tuple[list, list[str], list[str | None]]:
+    """`landmarks.labelled_hands` with each hand's recording session (`data.recording_session`); with `idle`,
+    also the detected hands off every annotated box of an image with boxes, as no_gesture (the annotators
+    boxed the hands that show a gesture: in LinTO a hand resting on the head or the chin)."""
+    hands, targets, sessions = [], [], []
+    for annotation, found in zip(annotations, detections):
+        matched, classes = labelled_hands([annotation], [found], class_names)
+        if idle and annotation.boxes:
+            paired = {id(d) for d, _, _ in match_to_boxes(found or [], annotation)}
+            off_box = [d for d in found or [] if id(d) not in paired]
+            matched, classes = matched + off_box, classes + [NO_GESTURE] * len(off_box)
+        hands += matched
+        targets += classes
+        sessions += [recording_session(annotation.path)] * len(matched)
+    return hands, targets, sessions
+
+
 def main(argv=None) -> dict:
     args = parse_args(argv)
     run_dir = make_run_dir(TASK, args.run_name, args.runs_root)
@@ -114,18 +139,26 @@ def main(argv=None) -> dict:
                      "train_images": len(train), "val_images": len(val)}
 
     if args.classifier == "landmark":
-        hands_train, y_train = labelled_hands(train, train_hands, class_names)
-        hands_val, y_val = labelled_hands(val, val_hands, class_names)
         classifier = LandmarkClassifier(class_names, args.landmark_kind, args.seed, args.neighbours, box_style,
                                         args.prior_scale, args.oriented, args.asymmetric_classes,
-                                        args.augmented_copies, args.logistic_c, args.augmentation)
-        classifier.fit(hands_train, y_train, hands_val, y_val)
-        metrics.update(train_hands=len(y_train), val_hands=len(y_val),
-                       temperature=classifier.calibration.temperature)
+                                        args.augmented_copies, args.logistic_c, args.augmentation, args.idle_hands)
+        idle = NO_GESTURE in classifier.labels
+        hands_train, y_train, sessions = session_hands(train, train_hands, classifier.labels, idle)
+        hands_val, y_val, _ = session_hands(val, val_hands, classifier.labels, idle)
+        known = args.calibration_folds >= 2 and len(set(sessions) - {None}) >= 2
+        # photos whose name gives no session (HandsDataset's `Hand_*.jpg`) are held out together, as one
+        sessions = [session or "(no session in the file name)" for session in sessions]
+        if not known:
+            print("calibration on the validation hands, which share recording sessions with the training hands: "
+                  "expect over-confident probabilities on new people")
+        classifier.fit(hands_train, y_train, hands_val, y_val, sessions if known else None, args.calibration_folds)
+        metrics.update(train_hands=len(y_train), val_hands=len(y_val), train_sessions=len(set(sessions)) if known else None,
+                       temperature=classifier.calibration.temperature, threshold=classifier.threshold,
+                       calibration_fit=classifier.calibration_fit)
         report = None
         if len(y_val):
-            predicted = [class_names[i] for i in classifier.probabilities(classifier.hand_features(hands_val)).argmax(axis=1)]
-            report = classification_report(y_val, predicted, class_names)
+            predicted = [classifier.labels[i] for i in classifier.probabilities(classifier.hand_features(hands_val)).argmax(axis=1)]
+            report = classification_report(y_val, predicted, classifier.labels)
             metrics.update(val_hand_accuracy=report.accuracy, val_hand_macro_f1=report.macro_f1)
         model_path = classifier.save(run_dir / "landmark.joblib")
         write_run_records(run_dir, config_dict(args), metrics, report)

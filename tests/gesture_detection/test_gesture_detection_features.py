@@ -166,3 +166,86 @@ def test_the_numpy_logistic_model_gives_the_pipelines_probabilities(n_classes):
     pipeline = make_pipeline(StandardScaler(), LogisticRegression(C=0.1, max_iter=3000)).fit(features, targets)
     queries = rng.normal(size=(50, 6)) * 3
     assert np.allclose(LinearSoftmax.from_pipeline(pipeline).predict_proba(queries), pipeline.predict_proba(queries), atol=1e-12)
+
+
+def _generated(gestures, per_gesture, rng):
+    """Generated hands (pixel landmarks also standing in as world landmarks) and their gestures."""
+    hands, truth = [], []
+    for gesture in gestures:
+        for _ in range(per_gesture):
+            points, _ = hand_landmarks(gesture, rng)
+            hands.append(Detection(np.r_[points[:, :2].min(0), points[:, :2].max(0)], 0.9, points))
+            truth.append(gesture)
+    return hands, truth
+
+
+def test_recording_session_is_read_from_the_real_sets_file_names():
+    from gesture_detection.data import recording_session
+
+    assert recording_session("images/train/1528664299.56_pic00003.jpg") == "1528664299.56"
+    assert recording_session("ok.34d433b6-1ae1-11ec-b478-84ef18797359.jpg") == "2021-09-21"  # a time-based UUID
+    assert recording_session("handup.f88e918e-a8e5-11eb-b8fc-84ef18797359.jpg") == "2021-04-29"
+    assert recording_session("Hand_0000002.jpg") is None and recording_session("photo.jpg") is None
+    assert recording_session("a.4f0e3c8e-1234-4abc-8def-0123456789ab.jpg") is None  # a random UUID has no time
+
+
+def test_calibration_and_threshold_are_fitted_on_sessions_the_fold_models_never_saw(monkeypatch):
+    """With sessions, each hand's calibration probability comes from a model fitted without its session;
+    the final model is fitted on every hand; without sessions the validation hands are used."""
+    rng = np.random.default_rng(0)
+    hands, truth = _generated(["stop", "victory", "like"], 12, rng)
+    sessions = [f"s{i % 4}" for i in range(len(hands))]
+    session_of = {id(h): s for h, s in zip(hands, sessions)}
+    fitted_sessions = []
+    original = LandmarkClassifier._fit_model
+
+    def recording(self, detections, targets):
+        fitted_sessions.append({session_of[id(d)] for d in detections if id(d) in session_of})
+        return original(self, detections, targets)
+
+    monkeypatch.setattr(LandmarkClassifier, "_fit_model", recording)
+    classifier = LandmarkClassifier(["like", "stop", "victory"], augmented_copies=1).fit(hands, truth, sessions=sessions, folds=4)
+    final, folds = fitted_sessions[0], fitted_sessions[1:]
+    assert len(folds) == 4 and all(len(fold) == 3 for fold in folds)  # each fold model lacks one session
+    assert set().union(*({"s0", "s1", "s2", "s3"} - fold for fold in folds)) == {"s0", "s1", "s2", "s3"}
+    assert final == {"s0", "s1", "s2", "s3"}
+    assert classifier.calibration_fit.startswith("out-of-session") and 0.3 <= classifier.threshold <= 0.95
+    plain = LandmarkClassifier(["like", "stop", "victory"], augmented_copies=1).fit(hands[:30], truth[:30], hands[30:], truth[30:])
+    assert plain.calibration_fit == "validation hands"
+
+
+def test_answer_threshold_is_one_half_for_calibrated_answers_and_higher_for_over_confident_wrong_ones():
+    from gesture_detection.model import answer_threshold
+
+    rng = np.random.default_rng(0)
+    labels = ["a", "b"]
+    confidence = rng.uniform(0.5, 1.0, 4000)
+    right = rng.random(4000) < confidence  # calibrated: right as often as it says
+    truth = np.where(right, 0, 1)
+    probabilities = np.stack([confidence, 1 - confidence], axis=1)
+    assert answer_threshold(probabilities, truth, labels) == pytest.approx(0.5, abs=0.06)
+    # answers below 0.8 right only a third of the time: refusing them is better
+    right = np.where(confidence < 0.8, rng.random(4000) < 0.33, True)
+    assert answer_threshold(probabilities, np.where(right, 0, 1), labels) >= 0.75
+
+
+def test_idle_hands_are_neither_open_nor_closed_and_make_a_no_gesture_class():
+    from gesture_detection.features import finger_state_scores, idle_hands
+    from gesture_detection.model import hand_landmarks as landmark_arrays
+
+    rng = np.random.default_rng(0)
+    hands, truth = _generated(["stop", "victory", "mute", "like"], 15, rng)
+    pixels, world = landmark_arrays(hands)
+    idle_pixels, idle_world = idle_hands(pixels, world, 40, rng)
+    assert idle_pixels.shape == idle_world.shape == (40, 21, 3)
+    long_fingers = finger_state_scores(idle_world)[:, 1:].mean(axis=1)
+    open_scores = finger_state_scores(world[np.array(truth) == "stop"])[:, 1:].mean(axis=1)
+    closed_scores = finger_state_scores(world[np.array(truth) == "like"])[:, 1:].mean(axis=1)
+    assert closed_scores.max() < np.median(long_fingers) < open_scores.min()
+    classifier = LandmarkClassifier(["like", "mute", "stop", "victory"], idle_hands=1.0, augmented_copies=2).fit(hands, truth)
+    assert classifier.labels[-1] == NO_GESTURE
+    idle = [Detection(np.zeros(4), 0.9, p, world_landmarks=w) for p, w in zip(*idle_hands(pixels, world, 20, np.random.default_rng(5)))]
+    answers = np.array(classifier.labels)[classifier.probabilities(classifier.hand_features(idle)).argmax(axis=1)]
+    assert np.mean(answers == NO_GESTURE) >= 0.8
+    shown = classifier.probabilities(classifier.hand_features(hands)).argmax(axis=1)
+    assert np.mean(np.array(classifier.labels)[shown] == np.array(truth)) >= 0.95

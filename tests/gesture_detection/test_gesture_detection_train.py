@@ -120,6 +120,87 @@ def test_fingers_mode_counts_real_linto_hands_without_training(tmp_path):
         finger_classes(["fist"])
 
 
+def _photos(name, per_class, classes=None, split="test"):
+    """The first `per_class` photos of each class (all of the set's finger-count classes by default)."""
+    from gesture_detection.data import FINGER_COUNT_CLASSES, SHARED_SETS, read_box_csv
+
+    annotations = read_box_csv(shared_data_path("gesture_detection", SHARED_SETS[name], "labels.csv"))
+    classes = classes or list(FINGER_COUNT_CLASSES[name].values())
+    return [a for label in classes for a in [a for a in annotations if a.split == split and a.label == label][:per_class]]
+
+
+@pytest.mark.real_data
+def test_fingers_mode_counts_real_photos_of_both_sets_palm_or_back_and_the_open_thumb():
+    """The built-in counter on real test photos of both sets: HandsDataset's 0 to 5 (threes and fours
+    shown by the palm or the back of the hand) and LinTO's fist, index, V and open palm; an open palm's
+    thumb is counted (the earlier bend rule read many fives as 4: one of the six here is still missed
+    or unsure), and each answer has a probability."""
+    from gesture_detection.data import FINGER_COUNT_CLASSES, load_image
+    from gesture_detection.detect import MediaPipeHands
+    from gesture_detection.model import FingerCounter
+    from gesture_detection.pipeline import GesturePipeline
+
+    hands = MediaPipeHands()
+    for name, per_class in (("hands_dataset", 6), ("linto", 5)):
+        photos = _photos(name, per_class)
+        pipeline = GesturePipeline("fingers", FingerCounter(FINGER_COUNT_CLASSES[name]), hands=hands, threshold=0.5)
+        predictions = [pipeline.predict(load_image(a.path)) for a in photos]
+        right = [p.gesture in a.gestures for p, a in zip(predictions, photos)]
+        assert np.mean(right) >= 0.9, [(p.gesture, a.label) for p, a in zip(predictions, photos)]
+        fives = [p for p, a in zip(predictions, photos) if a.gestures == {FINGER_COUNT_CLASSES[name][5]}]
+        assert sum(p.gesture == FINGER_COUNT_CLASSES[name][5] and p.probability > 0.5 for p in fives) >= len(fives) - 1, \
+            [(p.gesture, p.probability) for p in fives]
+
+
+@pytest.mark.real_data
+def test_finger_counter_fitted_on_one_set_counts_the_other():
+    """`FingerCounter.fit` on LinTO hands whose class says what each finger shows (data.FINGER_STATES)
+    sets thresholds near the built-in ones, and that counter counts HandsDataset photos it never saw."""
+    from gesture_detection.data import FINGER_COUNT_CLASSES, FINGER_STATES, load_image
+    from gesture_detection.detect import MediaPipeHands
+    from gesture_detection.landmarks import labelled_hands
+    from gesture_detection.model import FingerCounter, expected_calibration_error
+
+    hands = MediaPipeHands()
+    fit_photos = _photos("linto", 8, list(FINGER_STATES["linto"]), split="train")
+    found, labels = labelled_hands(fit_photos, [hands(load_image(a.path)) for a in fit_photos], list(FINGER_STATES["linto"]))
+    counter = FingerCounter(FINGER_COUNT_CLASSES["hands_dataset"])
+    counter.fit(found, *zip(*[FINGER_STATES["linto"][label] for label in labels]))
+    assert np.allclose(counter.thresholds, FingerCounter.THRESHOLDS, atol=0.15)
+    with pytest.raises(ValueError, match="known both extended and folded"):
+        FingerCounter(FINGER_COUNT_CLASSES["linto"]).fit(found[:2], [0, 0], [(0, 0, 0, 0, 0)] * 2)
+    photos = _photos("hands_dataset", 5)
+    test_hands, truth = labelled_hands(photos, [hands(load_image(a.path)) for a in photos], counter.labels)
+    probabilities = counter.probabilities(counter.hand_features(test_hands))
+    answers = np.array(counter.labels)[probabilities.argmax(axis=1)]
+    assert np.mean(answers == np.array(truth)) >= 0.85
+    assert expected_calibration_error(probabilities.max(axis=1), answers == np.array(truth)) < 0.2
+
+
+@pytest.mark.real_data
+def test_landmark_training_calibrates_on_other_sessions_and_the_idle_second_hand_does_not_answer(tmp_path):
+    """LinTO's train split (two recording days): the temperature and threshold come from models fitted on
+    the other day (the validation hands, same days, gave T = 0.07: every answer p ~ 1), the model has a
+    no_gesture class, and on a held-out test photo of a thumb up ("ok") with the other hand resting on the
+    head, the thumb answers and the resting hand is no_gesture (the earlier model: `hello 0.66`)."""
+    from gesture_detection import train
+    from gesture_detection.data import NO_GESTURE, load_image
+    from gesture_detection.detect import RescuedHands
+    from gesture_detection.model import LandmarkClassifier
+    from gesture_detection.pipeline import GesturePipeline
+
+    metrics = train.main(["--classifier", "landmark", "--dataset", "linto", "--runs-root", str(tmp_path), "--run-name", "lm"])
+    assert metrics["calibration_fit"] == "out-of-session (2 folds of 2 sessions)" and metrics["train_sessions"] == 2
+    assert 0.5 < metrics["temperature"] < 2.0 and 0.3 <= metrics["threshold"] <= 0.95
+    model = LandmarkClassifier.load(tmp_path / "gesture_detection" / "lm" / "landmark.joblib")
+    assert model.labels[-1] == NO_GESTURE and model.threshold == metrics["threshold"]
+    photo = shared_data_path("gesture_detection", "linto_multi_hand_gesture", "images", "test",
+                             "ok.34d433b6-1ae1-11ec-b478-84ef18797359.jpg")
+    prediction = GesturePipeline("landmark", model, hands=RescuedHands(), threshold=None).predict(load_image(photo))
+    assert prediction.gesture == "ok" and len(prediction.boxes) == 2
+    assert sorted(b.label for b in prediction.boxes) == [NO_GESTURE, "ok"]
+
+
 @pytest.mark.real_data
 def test_mediapipe_on_a_bordered_photo_gives_landmarks_in_the_photo_pixels():
     """The rescue's border is taken off again: the same hand, the same box and landmarks (within a few px)."""

@@ -13,10 +13,17 @@
 3. Timing, 2 torch threads (and 1): embedding_fps, MobileNetV2 over 20 generated clips with all the views;
    ms_per_clip, the trained sequence model alone on one clip (batch 1), median of 50 runs.
 
+4. False triggers of the released fingertip model (weights/video_gestures/points.onnx) through the live path
+   (MediaPipe Hands -> sliding window of 16 frames, stride 4 -> occurrences): `false_triggers.no_hand_windows`,
+   gesture windows on videos where no hand is visible (the shared walking video, generated black, noise and
+   hand-free photo clips; target 0), and `false_triggers.per_minute`, gesture occurrences per minute on hand
+   motion that is none of the gestures (the shared dancer video; generated random fingertip paths; target <= 1).
+
 `--timing-only` reruns just step 3 with the models of the last full run and updates the timing keys of
-results/video_gestures.json (e.g. on a quiet machine):
+results/video_gestures.json (e.g. on a quiet machine); `--false-triggers-only` just step 4:
 
     python -m video_gestures.bench --timing-only
+    python -m video_gestures.bench --false-triggers-only
 """
 from __future__ import annotations
 
@@ -128,6 +135,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--reuse-cache", action="store_true",
                         help="keep the motion embedding cache of an earlier run when it was built with the same settings "
                              "(skips the extraction; embedding_fps_cache_build is then not measured)")
+    parser.add_argument("--false-triggers-only", action="store_true",
+                        help="only rerun the false-trigger counts of the released model and update their keys")
     parser.add_argument("--timing-only", action="store_true",
                         help="only rerun the timing (embedding_fps, ms_per_clip) with the models of the last full run "
                              "and update results/video_gestures.json, e.g. on a quiet machine")
@@ -213,6 +222,86 @@ def run_benchmark(args: argparse.Namespace, argv: list[str] | None) -> dict:
     }
 
 
+NO_HAND_VIDEOS = (SHARED_DATA / "pose_smoothing" / "assemblyai_walking.mp4",)
+HAND_MOTION_VIDEOS = (SHARED_DATA / "pose_smoothing" / "mgt_dancer.avi",)
+
+
+def hand_free_clips(seconds: float = 4.0, fps: int = 30, size: tuple[int, int] = (640, 480)) -> dict[str, list]:
+    """Generated clips with nothing a hand detector should find: black, noise, and two photos (a cup of coffee,
+    a cat) drifting across the frame like a handheld camera."""
+    import cv2
+    import skimage
+
+    count, (width, height) = int(seconds * fps), size
+    rng = np.random.default_rng(0)
+    clips = {"black": [np.zeros((height, width, 3), np.uint8)] * count,
+             "noise": [rng.integers(0, 256, (height, width, 3), dtype=np.uint8) for _ in range(count)]}
+    for name in ("coffee", "chelsea"):
+        photo = cv2.resize(getattr(skimage.data, name)(), (width + count, height))
+        clips[name] = [np.ascontiguousarray(photo[:, i:i + width]) for i in range(count)]
+    return clips
+
+
+def random_fingertip_paths(minutes: float = 2.0, fps: int = 30, seed: int = 0) -> np.ndarray:
+    """(frames, 3) encodings (x, y, hand) of a fingertip wandering at random (smoothed steps, pauses), a hand in
+    every frame: motion that is none of the gestures."""
+    rng = np.random.default_rng(seed)
+    frames = int(minutes * 60 * fps)
+    velocity = np.zeros(2)
+    position, path = np.array([0.5, 0.5]), []
+    for _ in range(frames):
+        velocity = 0.9 * velocity + rng.normal(0, 0.002, 2) * (rng.random() > 0.3)
+        position = np.clip(position + velocity, 0.1, 0.9)
+        path.append((*position, 1.0))
+    return np.asarray(path, np.float32)
+
+
+def false_triggers(window_stride: int = 4) -> dict:
+    """Step 4: the released fingertip model on inputs with nothing to recognise (see the module docstring)."""
+    from core.io import iter_video_frames
+    from core.weights import released
+    from gesture_detection.detect import MediaPipeHands
+    from video_gestures.inference import load_model
+    from video_gestures.live import FingertipEncoder, SlidingWindowRecognizer, occurrences
+
+    model = load_model(released("video_gestures", "points"), threads=1)
+    config = model.input_config
+    hands = MediaPipeHands(max_hands=1)
+
+    def windows(frames) -> list:
+        encoder = FingertipEncoder(config["point_features"], config["num_frames"], detector=hands)
+        recognizer = SlidingWindowRecognizer(model, encoder, config["num_frames"], window_stride)
+        return list(recognizer.run(frames))
+
+    no_hand, per_minute = {}, {}
+    sources = {path.stem: iter_video_frames(path) for path in NO_HAND_VIDEOS if path.is_file()}
+    sources.update({f"generated_{name}": ((i, i / 30, rgb) for i, rgb in enumerate(clip))
+                    for name, clip in hand_free_clips().items()})
+    for name, frames in sources.items():
+        found = windows(frames)
+        no_hand[name] = {"windows": len(found), "gesture_windows": sum(w.is_gesture for w in found)}
+    for path in HAND_MOTION_VIDEOS:
+        if path.is_file():
+            frames = iter_video_frames(path)
+            found = windows(frames)
+            minutes = (found[-1].seconds if found else 0.0) / 60
+            per_minute[path.stem] = round(len(list(occurrences(found))) / minutes, 2) if minutes else 0.0
+    paths = random_fingertip_paths()
+    encoder = FingertipEncoder(config["point_features"], config["num_frames"], detector=hands)
+    recognizer = SlidingWindowRecognizer(model, encoder, config["num_frames"], window_stride)
+    found = [p for i, point in enumerate(paths) if (p := recognizer.push_encoding(point, i / 30)) is not None]
+    per_minute["generated_random_paths"] = round(len(list(occurrences(found))) / (len(paths) / 30 / 60), 2)
+    hands.close()
+    return {"false_triggers": {
+        "no_hand_windows": sum(v["gesture_windows"] for v in no_hand.values()),
+        "no_hand_windows_total": sum(v["windows"] for v in no_hand.values()),
+        "no_hand_sources": no_hand,
+        "per_minute": max(per_minute.values()),
+        "per_minute_by_source": per_minute,
+        "window": config["num_frames"], "stride": window_stride, "model": "weights/video_gestures/points.onnx",
+        "command": "python -m video_gestures.bench --false-triggers-only"}}
+
+
 def results_table(results: dict) -> str:
     views = results["motion_views"]
     rows = [
@@ -231,6 +320,14 @@ def results_table(results: dict) -> str:
         [f"sequence model, one clip {tuple(results['motion_input_shape'])}, {results['timing_threads']} threads (1 thread)",
          "ms / clip", f"{results['ms_per_clip']:.2f} ({results['ms_per_clip_1_thread']:.2f})", ""],
     ]
+    triggers = results.get("false_triggers")
+    if triggers:
+        rows += [
+            [f"released fingertip model, no hand visible ({', '.join(triggers['no_hand_sources'])}; "
+             f"{triggers['no_hand_windows_total']} windows)", "gesture windows", str(triggers["no_hand_windows"]), "0"],
+            [f"same, hand motion that is no gesture ({', '.join(triggers['per_minute_by_source'])})",
+             "gestures / minute", ", ".join(f"{v:.1f}" for v in triggers["per_minute_by_source"].values()), "≤ 1"],
+        ]
     table = markdown_table(["benchmark", "metric", "value", "target"], rows)
     return table + (f"\n\n`{results['command'].strip()}`; views {'/'.join(views)}. Timings ({results['timing_date']}) on a "
                     "2-core machine shared with other jobs (pessimistic; with the cores oversubscribed, 2 torch threads "
@@ -240,8 +337,13 @@ def results_table(results: dict) -> str:
 def main(argv: list[str] | None = None) -> dict:
     args = parse_args(argv)
     torch.set_num_threads(args.train_threads)
-    results = read_results("video_gestures") if args.timing_only else run_benchmark(args, argv)
-    results.update(measure_timing(results, args.hands_csv, args.timing_threads))
+    if args.false_triggers_only:
+        results = {**read_results("video_gestures"), **false_triggers()}
+    else:
+        results = read_results("video_gestures") if args.timing_only else run_benchmark(args, argv)
+        results.update(measure_timing(results, args.hands_csv, args.timing_threads))
+        if not args.timing_only:
+            results.update(false_triggers())
     write_results("video_gestures", results)
     table = results_table(results)
     publish_table("video_gestures", table)

@@ -3,6 +3,10 @@
 Each frame is encoded once when it arrives (a per-frame embedding, or the index fingertip from MediaPipe
 Hands for a point-history model); every `stride` frames the last `window` encodings become one sequence
 for the model, and the class probabilities are smoothed with an exponential moving average.
+
+A window may have nothing to recognise: the fingertip encoder marks frames without a hand, and a window with
+fewer than `min_hand_fraction` of them is answered `no_hand`, never a gesture (the model would read a still,
+repeated point as one). `Occurrences` turns the windows into one row per gesture: start, end, label, confidence.
 """
 from __future__ import annotations
 
@@ -17,12 +21,18 @@ from video_gestures.data import point_history_features, sample_indices
 from video_gestures.inference import SequenceModel, load_model
 
 
+NO_HAND = "no_hand"
+
+
 class FrameEncoder(Protocol):
     num_frames: int
 
     def encode(self, rgb: np.ndarray) -> np.ndarray: ...
 
     def to_sequence(self, encodings: list[np.ndarray]) -> np.ndarray: ...
+
+    def abstain(self, encodings: list[np.ndarray]) -> str | None:
+        """Why a window holds nothing to recognise (e.g. `no_hand`), or None."""
 
 
 class EmbeddingEncoder:
@@ -37,18 +47,22 @@ class EmbeddingEncoder:
     def to_sequence(self, encodings: list[np.ndarray]) -> np.ndarray:
         return np.stack([encodings[i] for i in sample_indices(len(encodings), self.num_frames)])
 
+    def abstain(self, encodings: list[np.ndarray]) -> str | None:
+        return None   # a whole-frame embedding always has something to say
+
 
 class FingertipEncoder:
-    """MediaPipe Hands' index fingertip (landmark 8) in image-normalised coordinates; a frame without a hand
-    repeats the last position. A window's last `num_frames` points, relative to the first, are the
-    point-history features the model was trained on."""
+    """MediaPipe Hands' index fingertip (landmark 8) in image-normalised coordinates, and whether a hand was
+    there: (x, y, hand). A frame without a hand repeats the last position with hand 0. A window's last
+    `num_frames` points, relative to the first, are the point-history features the model was trained on;
+    a window where fewer than `min_hand_fraction` of the frames had a hand is `no_hand`."""
 
     INDEX_TIP = 8
 
-    def __init__(self, features: list[str], num_frames: int = 16, detector=None):
+    def __init__(self, features: list[str], num_frames: int = 16, detector=None, min_hand_fraction: float = 0.75):
         from gesture_detection.detect import MediaPipeHands
 
-        self.features, self.num_frames = features, num_frames
+        self.features, self.num_frames, self.min_hand_fraction = features, num_frames, min_hand_fraction
         self.detector = detector or MediaPipeHands(max_hands=1)
         self.last = np.zeros(2, np.float32)
         self.seen_hand = False
@@ -65,12 +79,16 @@ class FingertipEncoder:
         if tips:
             self.last = min(tips, key=lambda tip: float(np.sum((tip - self.last) ** 2))) if self.seen_hand else tips[0]
             self.seen_hand = True
-        return self.last.copy()
+        return np.append(self.last, np.float32(bool(tips)))
 
     def to_sequence(self, encodings: list[np.ndarray]) -> np.ndarray:
-        points = np.stack(encodings[-self.num_frames:])
+        points = np.stack(encodings[-self.num_frames:])[:, :2]
         points = points[sample_indices(len(points), self.num_frames)]
         return point_history_features((points - points[0])[None], self.features)[0]
+
+    def abstain(self, encodings: list[np.ndarray]) -> str | None:
+        hand = np.stack(encodings[-self.num_frames:])[:, 2]
+        return NO_HAND if hand.mean() < self.min_hand_fraction else None
 
 
 def frame_encoder_for(model: SequenceModel) -> FrameEncoder:
@@ -89,10 +107,15 @@ def frame_encoder_for(model: SequenceModel) -> FrameEncoder:
 class WindowPrediction:
     frame: int  # index of the window's last frame
     seconds: float
-    label: str
-    confidence: float
+    label: str            # the model's answer, or why there is none (`no_hand`)
+    confidence: float     # NaN when there is no answer
     smoothed_label: str
     smoothed_confidence: float
+    start_seconds: float = 0.0   # the window's first frame
+
+    @property
+    def is_gesture(self) -> bool:
+        return self.smoothed_label != NO_HAND
 
 
 class SlidingWindowRecognizer:
@@ -101,6 +124,7 @@ class SlidingWindowRecognizer:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.model, self.encoder, self.stride, self.smoothing = model, encoder, max(stride, 1), smoothing
         self.buffer: deque[np.ndarray] = deque(maxlen=max(window, 1))
+        self.times: deque[float] = deque(maxlen=max(window, 1))
         self.smoothed: np.ndarray | None = None
         self.seen = 0
 
@@ -111,15 +135,20 @@ class SlidingWindowRecognizer:
     def push_encoding(self, encoding: np.ndarray, seconds: float = 0.0) -> WindowPrediction | None:
         """`push` for a frame already encoded (`FrameEncoder.encode`)."""
         self.buffer.append(encoding)
+        self.times.append(seconds)
         self.seen += 1
         if len(self.buffer) < self.buffer.maxlen or (self.seen - self.buffer.maxlen) % self.stride:
             return None
+        reason = self.encoder.abstain(list(self.buffer))
+        if reason is not None:
+            self.smoothed = None   # a gesture starts afresh after the gap
+            return WindowPrediction(self.seen - 1, seconds, reason, float("nan"), reason, float("nan"), self.times[0])
         probabilities = self.model.predict_with_attention(self.encoder.to_sequence(list(self.buffer))[None])[0][0]
         self.smoothed = probabilities if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * probabilities
         labels = self.model.labels
         best, smooth_best = int(probabilities.argmax()), int(self.smoothed.argmax())
         return WindowPrediction(self.seen - 1, seconds, labels[best], float(probabilities[best]), labels[smooth_best],
-                                float(self.smoothed[smooth_best]))
+                                float(self.smoothed[smooth_best]), self.times[0])
 
     def run(self, frames: Iterable[tuple[int, float, np.ndarray]]) -> Iterator[WindowPrediction]:
         """Predictions over (index, seconds, rgb) frames, e.g. core.io.iter_video_frames(path)."""
@@ -127,6 +156,47 @@ class SlidingWindowRecognizer:
             prediction = self.push(rgb, seconds)
             if prediction is not None:
                 yield prediction
+
+
+@dataclass
+class Occurrence:
+    start: float        # seconds: the first window's first frame
+    end: float          # seconds: the last window's last frame
+    label: str
+    confidence: float   # the highest smoothed probability over its windows
+    windows: int
+
+
+class Occurrences:
+    """Windows to gestures, one per occurrence: neighbouring windows with the same smoothed gesture are one;
+    `no_hand` windows end a gesture and are not reported."""
+
+    def __init__(self):
+        self.current: Occurrence | None = None
+
+    def push(self, prediction: WindowPrediction) -> Occurrence | None:
+        """The occurrence this window ends, if any."""
+        current = self.current
+        if current is not None and prediction.is_gesture and prediction.smoothed_label == current.label:
+            current.end, current.windows = prediction.seconds, current.windows + 1
+            current.confidence = max(current.confidence, prediction.smoothed_confidence)
+            return None
+        self.current = (Occurrence(prediction.start_seconds, prediction.seconds, prediction.smoothed_label,
+                                   prediction.smoothed_confidence, 1) if prediction.is_gesture else None)
+        return current
+
+    def finish(self) -> Occurrence | None:
+        current, self.current = self.current, None
+        return current
+
+
+def occurrences(predictions: Iterable[WindowPrediction]) -> Iterator[Occurrence]:
+    tracker = Occurrences()
+    for prediction in predictions:
+        if (done := tracker.push(prediction)) is not None:
+            yield done
+    if (done := tracker.finish()) is not None:
+        yield done
 
 
 def camera_frames(device: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -173,6 +243,13 @@ class DynamicGestureStage(LiveStage):
         self.trail: deque = deque(maxlen=config["num_frames"])
         self.timeline: deque = deque(maxlen=timeline_frames)
         self.last: WindowPrediction | None = None
+        self.tracker, self.occurrences = Occurrences(), []   # each gesture once, printed when it ends
+
+    def _report(self, occurrence: Occurrence | None) -> None:
+        if occurrence is not None:
+            self.occurrences.append(occurrence)
+            print(f"dynamic gesture {occurrence.label} {occurrence.start:.2f}-{occurrence.end:.2f} s "
+                  f"({occurrence.confidence:.2f})")
 
     def __call__(self, frame) -> DynamicAnswer:
         found = self.hands.detect(frame)
@@ -180,8 +257,10 @@ class DynamicGestureStage(LiveStage):
             height, width = frame.rgb.shape[:2]
             encoding = self.encoder.encode_detections(found.detections, width, height)
             prediction = self.recognizer.push_encoding(encoding, frame.seconds)
+            if prediction is not None:
+                self._report(self.tracker.push(prediction))
             self.last = prediction or self.last
-            self.trail.append(encoding * np.array([width, height], np.float32) if found.detections else None)
+            self.trail.append(encoding[:2] * np.array([width, height], np.float32) if found.detections else None)
         self.timeline.append(self.last.smoothed_label if self.last is not None else None)
         return DynamicAnswer(self.last, list(self.trail))
 
@@ -198,17 +277,19 @@ class DynamicGestureStage(LiveStage):
         top, step = height - 14, width / max(self.timeline.maxlen, 1)
         canvas[top:] = (canvas[top:] * 0.4).astype(canvas.dtype)
         for i, label in enumerate(self.timeline):
-            if label is not None:
+            if label is not None and label != NO_HAND:
                 cv2.rectangle(canvas, (int(i * step), top + 2), (int((i + 1) * step), height - 2), self.colour(label), -1)
 
     def summary(self, answer: DynamicAnswer) -> str:
         p = answer.prediction
-        return "dynamic: waiting for a full window" if p is None else \
-            f"dynamic: {p.smoothed_label} {p.smoothed_confidence:.2f}"
+        if p is None:
+            return "dynamic: waiting for a full window"
+        return f"dynamic: {p.smoothed_label} {p.smoothed_confidence:.2f}" if p.is_gesture else "dynamic: no hand"
 
     def row(self, answer: DynamicAnswer) -> dict:
         p = answer.prediction
         return {"dynamic": p.smoothed_label if p else "", "dynamic_p": round(p.smoothed_confidence, 4) if p else float("nan")}
 
     def close(self) -> None:
+        self._report(self.tracker.finish())
         self.hands.close()

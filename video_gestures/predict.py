@@ -9,8 +9,11 @@
 
 Inputs: video files and folders of numbered frames (one clip each; every clip is sampled to the model's frame
 count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
-ignored). `--live` runs a sliding window over each video and writes one row per window with the raw and the
-smoothed prediction. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
+ignored). A folder holding videos stands for each of them. `--live` runs a sliding window over each video and
+writes one row per gesture occurrence (input, start, end, label, confidence, windows; neighbouring windows with
+the same smoothed answer are one occurrence), and with `--windows FILE` one row per window with the raw and the
+smoothed prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
+gesture, and ends the occurrence before it. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
 A bad input is reported and skipped; the CSV is written atomically.
 """
 from __future__ import annotations
@@ -28,7 +31,7 @@ from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_f
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.inference import load_model
-from video_gestures.live import SlidingWindowRecognizer, camera_frames, frame_encoder_for
+from video_gestures.live import Occurrence, Occurrences, SlidingWindowRecognizer, camera_frames, frame_encoder_for
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,7 +40,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--checkpoint", type=ModelArgument("video_gestures"), help="best.ckpt from video_gestures.train, or its ONNX export "
                         "(default: the released fingertip-trajectory model, weights/video_gestures/points.onnx)")
     parser.add_argument("-o", "--output", type=OutputFile(), default="predictions.csv", help="CSV to write (default %(default)s)")
-    parser.add_argument("--live", action="store_true", help="sliding window over each video: one row per window")
+    parser.add_argument("--live", action="store_true",
+                        help="sliding window over each video: --output gets one row per gesture (start, end, label, "
+                             "confidence); windows with too few hand frames are no_hand, never a gesture")
+    parser.add_argument("--windows", type=OutputFile(), help="with --live or --camera: also one row per window here")
     parser.add_argument("--camera", type=int, help="live from this camera index instead of files (Ctrl-C to stop)")
     parser.add_argument("--window", type=int, help="frames per window in live mode (default: the model's frame count)")
     parser.add_argument("--stride", type=int, default=4, help="frames between live predictions (default %(default)s)")
@@ -99,16 +105,32 @@ def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
     return rows
 
 
-def live_rows(recognizer_factory, sources) -> list[dict]:
-    rows = []
+GESTURE_COLUMNS = ["input", "start", "end", "label", "confidence", "windows", "note"]
+
+
+def live_rows(recognizer_factory, sources) -> tuple[list[dict], list[dict]]:
+    """(one row per gesture occurrence, one row per window) over each source; a source that stops with an
+    error is reported with `skip`, and what it gave before is kept."""
+    gestures, windows = [], []
     for name, frames in sources:
+        tracker = Occurrences()
+
+        def add(occurrence: Occurrence | None) -> None:
+            if occurrence is not None:
+                gestures.append({"input": name, **vars(occurrence), "note": getattr(frames, "note", "")})
+                print(f"{name} {occurrence.start:.2f}-{occurrence.end:.2f} s: {occurrence.label} "
+                      f"({occurrence.confidence:.2f})")
+
         try:
             for prediction in recognizer_factory().run(frames):
-                rows.append({"input": name, **vars(prediction)})
-                print(f"{name} frame {prediction.frame}: {prediction.smoothed_label} ({prediction.smoothed_confidence:.2f})")
-        except (InputError, KeyboardInterrupt) as error:
-            print(f"stopped {name}: {error or 'interrupted'}", file=sys.stderr)
-    return rows
+                windows.append({"input": name, **vars(prediction)})
+                add(tracker.push(prediction))
+        except InputError as error:
+            skip(name, error.reason)
+        except KeyboardInterrupt:
+            print(f"stopped {name}: interrupted", file=sys.stderr)
+        add(tracker.finish())
+    return gestures, windows
 
 
 def main(argv: list[str] | None = None) -> pd.DataFrame:
@@ -127,11 +149,18 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
         sources = ([(f"camera{args.camera}", camera_frames(args.camera))] if args.camera is not None
                    else [(str(p), iter_video_frames(p)) for p in inputs])
-        table = pd.DataFrame(live_rows(recognizer, sources))
-    else:
-        table = pd.DataFrame(clip_rows(model, encoder, inputs))
+        gestures, windows = live_rows(recognizer, sources)
+        if not windows:
+            raise InputError(", ".join(map(str, args.inputs)) or f"camera {args.camera}", "no input gave a window")
+        table = pd.DataFrame(windows)
+        if args.windows is not None:
+            write_csv(args.windows, table, index=False)
+        write_csv(args.output, pd.DataFrame(gestures, columns=GESTURE_COLUMNS), index=False)
+        print(f"{len(gestures)} gestures → {args.output}" + (f", {len(table)} windows → {args.windows}" if args.windows else ""))
+        return table
+    table = pd.DataFrame(clip_rows(model, encoder, inputs))
     if table.empty:
-        raise InputError(", ".join(map(str, args.inputs)) or f"camera {args.camera}", "no input gave a prediction")
+        raise InputError(", ".join(map(str, args.inputs)), "no input gave a prediction")
     write_csv(args.output, table, index=False)
     print(f"{len(table)} rows → {args.output}")
     return table

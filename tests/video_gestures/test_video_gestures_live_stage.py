@@ -41,3 +41,47 @@ def test_dynamic_stage_predicts_once_a_window_is_full_and_pushes_only_fresh_fram
     stage.draw(canvas, answers[15])
     assert canvas[-5:].any()  # the timeline strip
     stage.close()
+    assert stage.occurrences and all(o.label in stage.labels for o in stage.occurrences)  # reported once each
+    assert sum(o.windows for o in stage.occurrences) == 2   # the windows ending at frames 15 and 19
+
+
+class NoHands:
+    def __call__(self, rgb):
+        return []
+
+
+@pytest.mark.parametrize("hands_in_window", [0, 8, 11])
+def test_a_window_with_too_few_hand_frames_is_no_hand_never_a_gesture(hands_in_window, quick_points_onnx):
+    """Frames without a hand used to repeat the last point (zeros at the start): a still, empty window then read
+    as a gesture. Now fewer than 3 of 4 hand frames in a window give `no_hand`."""
+    from video_gestures.inference import load_model
+    from video_gestures.live import NO_HAND, FingertipEncoder, SlidingWindowRecognizer
+
+    model = load_model(quick_points_onnx, threads=1)
+    encoder = FingertipEncoder(model.input_config["point_features"], 16, detector=NoHands())
+    recognizer = SlidingWindowRecognizer(model, encoder, window=16, stride=1)
+    hand = CirclingHands()
+    predictions = []
+    for i in range(16):
+        detections = hand(None) if i >= 16 - hands_in_window else []
+        predictions.append(recognizer.push_encoding(encoder.encode_detections(detections, 640, 480), i / 30))
+    last = predictions[-1]
+    assert last.label == last.smoothed_label == NO_HAND and not last.is_gesture and np.isnan(last.confidence)
+    for i in range(16, 32):   # a hand in every frame: the window fills with hand frames and answers
+        last = recognizer.push_encoding(encoder.encode_detections(hand(None), 640, 480), i / 30)
+        if i >= 27:   # 12 of 16 hand frames and more
+            assert last.is_gesture and last.smoothed_label in model.labels
+
+
+def test_neighbouring_windows_with_one_answer_are_one_occurrence():
+    from video_gestures.live import NO_HAND, WindowPrediction, occurrences
+
+    def window(end, label, p=0.9):
+        return WindowPrediction(int(end * 10), end, label, p, label, p, end - 1.0)
+
+    found = list(occurrences([window(1.0, "Move", 0.7), window(1.2, "Move", 0.95), window(1.4, NO_HAND, float("nan")),
+                              window(1.6, "Stop"), window(1.8, "Move"), window(2.0, "Move")]))
+    assert [(o.label, round(o.start, 6), o.end, o.windows) for o in found] == [
+        ("Move", 0.0, 1.2, 2), ("Stop", 0.6, 1.6, 1), ("Move", 0.8, 2.0, 2)]
+    assert found[0].confidence == 0.95
+    assert list(occurrences([window(1.0, NO_HAND), window(1.2, NO_HAND)])) == []

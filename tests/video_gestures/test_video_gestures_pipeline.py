@@ -104,9 +104,13 @@ def test_clips_train_predict_and_live_from_the_cli(tmp_path, capsys):
     assert table.loc[0, "prediction"] in ("swipe_left", "swipe_right")
     assert f"skipped {tmp_path / 'broken.mp4'}: cannot open" in capsys.readouterr().err
     timeline = predict.main(["--checkpoint", str(result["best_checkpoint"]), "--live", "--stride", "2", str(video),
-                             "-o", str(tmp_path / "t.csv")])
+                             "-o", str(tmp_path / "t.csv"), "--windows", str(tmp_path / "w.csv")])
     assert timeline["frame"].tolist() == [3, 5, 7, 9, 11]  # a full 4-frame window, then every 2 frames
     assert set(timeline["smoothed_label"]) <= {"swipe_left", "swipe_right"}
+    assert pd.read_csv(tmp_path / "w.csv")["frame"].tolist() == [3, 5, 7, 9, 11]
+    gestures = pd.read_csv(tmp_path / "t.csv")
+    assert gestures["windows"].sum() == 5 and set(gestures["label"]) <= {"swipe_left", "swipe_right"}
+    assert (gestures["start"] < gestures["end"]).all() and gestures["start"].iloc[0] == 0.0
 
 
 def test_fingertip_encoder_builds_point_history_features_from_landmarks():
@@ -129,7 +133,9 @@ def test_fingertip_encoder_builds_point_history_features_from_landmarks():
 
     encoder = FingertipEncoder(["position", "velocity", "offset"], num_frames=4, detector=FakeHands())
     encodings = [encoder.encode(np.zeros((40, 100, 3), np.uint8)) for _ in range(5)]
-    assert np.allclose(encodings[2], encodings[1])  # a frame without a hand repeats the last position
+    assert np.allclose(encodings[2][:2], encodings[1][:2])  # a frame without a hand repeats the last position,
+    assert [e[2] for e in encodings] == [1, 1, 0, 1, 1]       # marked as a frame without a hand
+    assert encoder.abstain(encodings) is None                  # 3 of the last 4 frames had a hand
     sequence = encoder.to_sequence(encodings)
     assert sequence.shape == (4, 3, 2)
     assert np.allclose(sequence[:, 2, 0], [0, 0, 0.4, 0.6])  # offset from the first point, / width 100, x 10

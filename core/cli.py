@@ -29,7 +29,9 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import sys
+import threading
 import traceback
 from collections.abc import Callable, Iterable
 from os import PathLike
@@ -192,11 +194,17 @@ def run_main(main: Callable[[list[str]], Any], argv: list[str] | None = None) ->
     sys.exit(result if isinstance(result, int) and not isinstance(result, bool) else OK)
 
 
+# What MediaPipe's C++ (absl / glog) and TF-Lite write to file descriptor 2 on every start: one line each
+NATIVE_LOG_LINE = re.compile(rb"^(WARNING: All log messages before absl::InitializeLog\(\) is called"
+                             rb"|INFO: Created TensorFlow Lite|[IWE]\d{4} [\d:.]+ +\d+ \S+:\d+\])")
+
+
 @contextlib.contextmanager
 def quiet_native_logs():
-    """Send what C++ libraries write to file descriptor 2 (MediaPipe's absl and TF-Lite lines: "Created
-    TensorFlow Lite XNNPACK delegate", "W0000 ... inference_feedback_manager") to /dev/null, while Python's
-    own stderr (errors, warnings, progress bars) still reaches the terminal through a copy of the descriptor.
+    """Drop the log lines C++ libraries write to file descriptor 2 (MediaPipe's absl and TF-Lite lines:
+    "Created TensorFlow Lite XNNPACK delegate", "W0000 ... inference_feedback_manager.cc:114] ..."): descriptor 2
+    becomes a pipe whose lines a thread passes on to the real stderr unless they are such a line, so everything
+    else, child processes' stderr included, still shows. Python's own stderr writes to the real one directly.
     Nothing changes where stderr is not a real descriptor (pytest's capsys)."""
     try:
         descriptor = sys.stderr.fileno()
@@ -207,17 +215,32 @@ def quiet_native_logs():
         yield
         return
     sys.stderr.flush()
-    saved = os.dup(2)
+    real = os.dup(2)
+    read_end, write_end = os.pipe()
     python_stderr = sys.stderr
-    sys.stderr = open(os.dup(saved), "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace")
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    os.close(devnull)
+    sys.stderr = open(os.dup(real), "w", buffering=1, encoding=python_stderr.encoding, errors="backslashreplace")
+    os.dup2(write_end, 2)
+    os.close(write_end)
+
+    def pass_on() -> None:
+        with open(read_end, "rb", buffering=0) as pipe:
+            pending = b""
+            while chunk := pipe.read(4096):
+                *lines, pending = (pending + chunk).split(b"\n")
+                for line in lines:
+                    if not NATIVE_LOG_LINE.match(line):
+                        os.write(real, line + b"\n")
+            if pending and not NATIVE_LOG_LINE.match(pending):
+                os.write(real, pending)
+
+    thread = threading.Thread(target=pass_on, name="native-log-filter", daemon=True)
+    thread.start()
     try:
         yield
     finally:
         sys.stderr.flush()
-        os.dup2(saved, 2)
-        os.close(saved)
+        os.dup2(real, 2)          # the pipe's last writer here closes: the thread drains it and ends
+        thread.join(timeout=2.0)  # (a child process still holding it open does not keep this one waiting)
+        os.close(real)
         sys.stderr.close()
         sys.stderr = python_stderr

@@ -66,3 +66,34 @@ def test_expected_skips_are_reported_but_keep_status_zero(capsys):
 
     status, err = _status(main, [], capsys)
     assert status == 0 and "skipped demo/broken.jpg" in err
+
+
+def test_native_log_lines_are_dropped_and_everything_else_shows(tmp_path):
+    """MediaPipe's C++ lines on descriptor 2 vanish; Python's stderr and a child process's stderr still show;
+    --verbose keeps everything."""
+    import os
+    import subprocess
+    import sys
+
+    script = tmp_path / "noisy.py"
+    script.write_text(
+        "import os, subprocess, sys\n"
+        "from core.cli import run_main\n"
+        "def main(argv):\n"
+        "    os.write(2, b'INFO: Created TensorFlow Lite XNNPACK delegate for CPU.\\n')\n"
+        "    os.write(2, b'W0000 00:00:1796619158.296455   21691 inference_feedback_manager.cc:114] Feedback\\n')\n"
+        "    os.write(2, b'a native line of another kind\\n')\n"
+        "    print('python line', file=sys.stderr)\n"
+        "    subprocess.run([sys.executable, '-c', 'import sys; print(\"child line\", file=sys.stderr)'])\n"
+        "    raise ValueError('x.onnx: an error')\n"
+        "run_main(main)\n")
+    from core.env import REPO_ROOT
+
+    environment = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}   # this checkout's core, whatever the venv points at
+    quiet = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=environment)
+    assert quiet.returncode == 2
+    assert "TensorFlow Lite" not in quiet.stderr and "W0000" not in quiet.stderr
+    for line in ("a native line of another kind", "python line", "child line", "error: x.onnx: an error"):
+        assert line in quiet.stderr
+    verbose = subprocess.run([sys.executable, str(script), "--verbose"], capture_output=True, text=True, env=environment)
+    assert "TensorFlow Lite" in verbose.stderr and "W0000" in verbose.stderr and verbose.returncode == 2

@@ -71,3 +71,11 @@ def test_live_command_on_a_video(tmp_path, quick_landmark_model, capsys):
     log = pd.read_csv(tmp_path / "o.csv")
     assert len(log) == 6 and (log["gesture"] == "no_gesture").all() and (log["gesture_hands"] == 0).all()
     assert "6 frames" in capsys.readouterr().out
+
+
+def test_a_run_of_frames_with_one_gesture_is_one_occurrence():
+    from gesture_detection.false_triggers import gesture_runs
+
+    answers = ["no_gesture", "hello", "hello", "no_gesture", "hello", "stop", "stop", "no_gesture"]
+    assert gesture_runs(answers, "no_gesture") == [("hello", 1, 2), ("hello", 4, 4), ("stop", 5, 6)]
+    assert gesture_runs(["no_gesture"] * 3, "no_gesture") == []

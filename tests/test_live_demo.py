@@ -113,7 +113,7 @@ def test_a_missing_model_is_status_two_naming_it(people_video, tmp_path, capsys)
         run_main(webcam_demo.main, ["--source", str(people_video), "--tasks", "gestures", "--output", str(tmp_path / "o.mp4"),
                                     "--gesture-model", str(tmp_path / "none.joblib")])
     err = capsys.readouterr().err
-    assert exit_info.value.code == 2 and "none.joblib: no landmark classifier" in err and "Traceback" not in err
+    assert exit_info.value.code == 2 and "none.joblib: model file not found" in err and "Traceback" not in err
 
 
 def test_unknown_task_is_a_usage_error(capsys):

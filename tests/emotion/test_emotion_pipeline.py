@@ -123,10 +123,15 @@ def test_webcam_demo_on_a_video_file(trained, tmp_path, capsys):
 
 def test_webcam_demo_bad_sources(trained, tmp_path, capsys):
     _, metrics = trained
-    assert webcam_demo.main(["--source", "57", "--weights", metrics["best_checkpoint"], "--output", str(tmp_path / "o.mp4")]) == 2
-    assert "cannot open the camera" in capsys.readouterr().err
-    assert webcam_demo.main(["--source", str(tmp_path / "missing.mp4"), "--weights", metrics["best_checkpoint"]]) == 2
-    assert "video file not found" in capsys.readouterr().err
+    from core.cli import run_main
+
+    for source, message in [("57", "camera 57: cannot open the camera"),
+                            (str(tmp_path / "missing.mp4"), "missing.mp4: video file not found")]:
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(webcam_demo.main, ["--source", source, "--weights", metrics["best_checkpoint"],
+                                        "--output", str(tmp_path / "o.mp4")])
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2 and message in err and "Traceback" not in err
     assert not (tmp_path / "o.mp4").exists()
 
 

@@ -270,8 +270,8 @@ def teach(hands: Sequence[Detection], gestures: Sequence[str], groups: Sequence[
     classifier = LandmarkClassifier(labels, seed=seed, oriented=oriented, asymmetric=asymmetric, idle_hands=idle_hands,
                                     **options)
     template = copy.deepcopy(classifier)
-    n_groups = len(set(groups))
-    sessions = list(groups) if n_groups >= 2 else None
+    # out of fold needs two groups and two examples of every gesture (else T = 1, threshold 0.5, no check)
+    sessions = list(groups) if len(set(groups)) >= 2 and min(list(gestures).count(g) for g in labels) >= 2 else None
     classifier.fit(list(hands), list(gestures), sessions=sessions, folds=folds)
     pair_accuracy: dict[tuple[str, str], float] = {}
     cv_accuracy = float("nan")
@@ -346,6 +346,8 @@ def parse_args(argv=None) -> argparse.Namespace:
         parser.error("give one source: a photos folder, --video FILE or --camera INDEX")
     if args.seconds <= args.settle or args.sample_fps <= 0:
         parser.error("--seconds must be longer than --settle, and --sample-fps positive")
+    if args.camera is not None and not args.gestures:
+        parser.error("--camera: name the gestures to record, in order, with --gestures")
     if args.gestures and len(set(args.gestures)) != len(args.gestures):
         parser.error("--gestures: each name once")
     if args.gestures and NO_GESTURE in args.gestures:
@@ -398,22 +400,27 @@ def main(argv=None) -> dict:
     hands, gestures, groups = [e.hand for e in kept], [e.gesture for e in kept], [e.group for e in kept]
     if existing is not None:
         old_hands, old_gestures, old_groups = taught_hands(existing)
-        clash = sorted(set(gestures) & set(old_gestures))
+        new_names = set(e.gesture for e in examples)
+        clash = sorted(new_names & set(old_gestures))
         if clash and not args.replace:
             raise InputError(args.output, f"already has the gesture{'s' * (len(clash) > 1)} {', '.join(clash)}; "
                                           "--replace replaces its examples, or give another name")
-        keep = [i for i, g in enumerate(old_gestures) if g not in set(gestures)]
+        missing = sorted(new_names - set(gestures))
+        if missing:
+            raise InputError(where, f"no hand found in any example of {', '.join(missing)}")
+        keep = [i for i, g in enumerate(old_gestures) if g not in new_names]
         hands = [old_hands[i] for i in keep] + hands
         gestures = [old_gestures[i] for i in keep] + gestures
         groups = [f"taught before: {old_groups[i]}" for i in keep] + groups
-        missing = sorted({e.gesture for e in examples} - set(gestures))
-        if missing:
-            raise InputError(where, f"no hand found in any example of {', '.join(missing)}")
     unknown = sorted(set(args.asymmetric_gestures) - set(gestures))
     if unknown:
         raise InputError(where, f"--asymmetric-gestures names gestures not taught: {', '.join(unknown)}")
     result = teach(hands, gestures, groups, idle_hands=args.idle_hands, oriented=args.oriented,
                    asymmetric=args.asymmetric_gestures, seed=args.seed, min_separability=args.min_separability)
+    if result.cv_accuracy != result.cv_accuracy:  # nan: not cross-validated
+        print(f"warning: {where}: too few examples to cross-validate (a gesture with one example, or all in "
+              "one group): no separability check, probabilities not calibrated; give 10 or more per gesture",
+              file=sys.stderr)
     for a, b, accuracy in result.confusions:
         print(f"warning: gestures {a!r} and {b!r} are hard to tell apart: cross-validated accuracy between them "
               f"{accuracy:.2f} (under {args.min_separability:g}); show them more differently, or give more examples",

@@ -196,3 +196,10 @@ def test_largest_hand_is_the_example():
     hands, _ = synthetic_detections(2, seed=0, gestures=("stop",))
     small, large = hands[0].with_box(np.array([0, 0, 10, 10])), hands[1].with_box(np.array([0, 0, 50, 40]))
     assert teach.largest_hand([small, large]) is large and teach.largest_hand([]) is None
+
+
+def test_one_example_per_gesture_is_taught_without_folds():
+    hands, labels = synthetic_detections(1, seed=2, gestures=("stop", "victory"))
+    taught = teach.teach(hands, labels, ["photo 1", "photo 2"])
+    assert np.isnan(taught.cv_accuracy) and taught.confusions == []
+    assert taught.classifier.calibration_fit == "none" and taught.classifier.threshold == 0.5

@@ -260,9 +260,10 @@ def check_examples(examples: Sequence[Example], where: str | Path) -> list[Examp
 def teach(hands: Sequence[Detection], gestures: Sequence[str], groups: Sequence[str], *, idle_hands: float = 1.0,
           oriented: bool = False, asymmetric: Sequence[str] = (), seed: int = 0, folds: int = FOLDS,
           min_separability: float = 0.9, **options):
-    """A `LandmarkClassifier` taught on `hands` of `gestures`, calibrated out of fold over `groups`, and how
-    separable the gestures are (`options`: more `LandmarkClassifier` arguments): each hand predicted by a copy trained on the other folds; two gestures are
-    confused when, over the hands of the two, fewer than `min_separability` are not taken for the other one."""
+    """A `LandmarkClassifier` taught on `hands` of `gestures` (`options`: more of its arguments), calibrated out
+    of fold over `groups`, and how separable the gestures are: each hand predicted by a copy trained on the other
+    folds; two gestures are confused when, over the hands of the two, fewer than `min_separability` are not taken
+    for the other one. The model keeps the taught hands' landmarks (`classifier.taught`, for `--add`)."""
     from gesture_detection.model import LandmarkClassifier
 
     started = time.perf_counter()

@@ -66,7 +66,7 @@ PATHS = {"landmark": "landmark", "landmark_knn": "landmark", "crop_cnn": "crop_c
          "fingers": "fingers"}
 DEFAULT_PATH = "landmark"
 CROSS_DIRECTIONS = (("hands_dataset", "linto"), ("linto", "hands_dataset"))
-PARTS = ("cross_dataset", "fingers", "two_hands")  # sections `--only` can recompute
+PARTS = ("cross_dataset", "fingers", "two_hands", "teach")  # sections `--only` can recompute
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -95,7 +95,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default %(default)s)")
     parser.add_argument("--only", nargs="+", choices=PARTS, default=None,
                         help="compute only these sections and update them in the existing results file "
-                             "(fingers needs no trained model)")
+                             "(fingers and teach need no trained model)")
     return parser.parse_args(argv)
 
 
@@ -481,6 +481,137 @@ def _cell(value, digits: int = 3) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
+TEACH_K = (5, 10, 20)
+TEACH_DRAWS = 5
+
+
+def session_halves(images) -> tuple[list[int], list[int]]:
+    """Image indices of two parts of a set with no recording session in both (`data.recording_session`;
+    photos whose name says none together as one): LinTO's two days; HandsDataset's 16 sessions dealt,
+    the largest first, to the part with fewer images."""
+    from gesture_detection.data import recording_session
+
+    sessions = [recording_session(a.path) or "(no session)" for a in images]
+    sizes = {s: sessions.count(s) for s in set(sessions)}
+    parts: tuple[set, set] = (set(), set())
+    totals = [0, 0]
+    for session in sorted(sizes, key=lambda s: (-sizes[s], s)):
+        smaller = int(totals[1] < totals[0])
+        parts[smaller].add(session)
+        totals[smaller] += sizes[session]
+    return ([i for i, s in enumerate(sessions) if s in parts[0]], [i for i, s in enumerate(sessions) if s in parts[1]])
+
+
+def teach_benchmark(name: str, args: argparse.Namespace, hands, ks=TEACH_K, draws: int = TEACH_DRAWS) -> dict:
+    """`gesture_detection.teach` as a user would run it, on one set: k photos per gesture drawn from one part
+    of the set (`session_halves`; photos that show that gesture only), taught with the command's own code
+    (largest hand per photo, `teach.teach`), then the default path on every photo of the other part, whose
+    recording sessions it never saw (a photo is right when the answer is one of the gestures it shows;
+    no hand found, or no_gesture, is wrong). Both directions, `draws` random draws each."""
+    from gesture_detection.data import recording_session
+    from gesture_detection.teach import largest_hand, teach
+
+    images = read_box_csv(shared_set_csv(name, args.shared_root))
+    found = [f or [] for f in cached_hand_detections([a.path for a in images], hands)[0]]
+    halves = session_halves(images)
+    labels = sorted({a.label for a in images})
+    out: dict = {"n_images": len(images), "classes": labels,
+                 "parts": [{"images": len(h), "sessions": sorted({recording_session(images[i].path) or "(no session)"
+                                                                  for i in h})} for h in halves]}
+    for k in ks:
+        runs = []
+        for direction, (teach_part, test_part) in enumerate((halves, halves[::-1])):
+            for draw in range(draws):
+                rng = np.random.default_rng(1000 * k + 10 * draw + direction)
+                chosen = []
+                for label in labels:
+                    pool = [i for i in teach_part if images[i].gestures == {label}]
+                    chosen += [int(i) for i in rng.choice(pool, size=min(k, len(pool)), replace=False)]
+                examples = [(images[i], largest_hand(found[i])) for i in chosen]
+                with_hand = [(a, h) for a, h in examples if h is not None]
+                sessions = [recording_session(a.path) for a, _ in with_hand]
+                by_session = len(set(sessions) - {None}) >= 2   # as teach.photo_examples groups them
+                groups = [(s or "(no session)") if by_session else str(a.path) for (a, _), s in zip(with_hand, sessions)]
+                taught = teach([h for _, h in with_hand], [a.label for a, _ in with_hand], groups)
+                pipeline = GesturePipeline("landmark", taught.classifier, threshold=args.threshold)
+                predictions = [pipeline.predict(np.zeros((images[i].height, images[i].width, 3), dtype=np.uint8), found[i])
+                               for i in test_part]
+                answers = [p.gesture for p in predictions]
+                correct = [ans in images[i].gestures for ans, i in zip(answers, test_part)]
+                runs.append({"taught_on_part": direction + 1, "accuracy": float(np.mean(correct)),
+                             "ece": expected_calibration_error([p.probability for p in predictions], correct),
+                             "no_gesture": float(np.mean([ans == NO_GESTURE for ans in answers])),
+                             "photos": len(examples), "photos_without_hand": len(examples) - len(with_hand),
+                             "cv_accuracy": taught.cv_accuracy, "warned_pairs": len(taught.confusions),
+                             "fit_seconds": taught.seconds, "threshold": taught.classifier.threshold,
+                             "temperature": taught.classifier.calibration.temperature})
+        out[f"k{k}"] = {"accuracy": float(np.mean([r["accuracy"] for r in runs])),
+                        "min_accuracy": float(np.min([r["accuracy"] for r in runs])),
+                        # taught on part 1, tested on part 2; and the other way
+                        "by_direction": [float(np.mean([r["accuracy"] for r in runs if r["taught_on_part"] == d]))
+                                         for d in (1, 2)],
+                        **{key: float(np.mean([r[key] for r in runs]))
+                           for key in ("ece", "no_gesture", "photos_without_hand", "cv_accuracy", "warned_pairs", "fit_seconds")},
+                        "runs": runs}
+        print(f"  teach {name} k={k}: accuracy {out[f'k{k}']['accuracy']:.3f} (min {out[f'k{k}']['min_accuracy']:.3f}), "
+              f"fit {out[f'k{k}']['fit_seconds']:.1f} s", flush=True)
+    return out
+
+
+def teach_command_seconds(args: argparse.Namespace, per_gesture: int = 10) -> dict:
+    """Wall-clock seconds of the whole `python -m gesture_detection.teach photos/` command (start-up, MediaPipe on
+    every photo with its rescues, the classifier and its folds, the file), on `per_gesture` LinTO photos of each
+    of its 10 gestures (one recording day), in a fresh process."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+
+    from core.env import REPO_ROOT
+    from gesture_detection.data import recording_session
+
+    images = [a for a in read_box_csv(shared_set_csv("linto", args.shared_root))
+              if a.gestures == {a.label} and recording_session(a.path) == "2021-04-29"]
+    with tempfile.TemporaryDirectory() as folder:
+        for label in sorted({a.label for a in images}):
+            (Path(folder) / "photos" / label).mkdir(parents=True)
+            for a in [a for a in images if a.label == label][:per_gesture]:
+                (Path(folder) / "photos" / label / a.path.name).symlink_to(a.path)
+        started = time.perf_counter()
+        done = subprocess.run([sys.executable, "-m", "gesture_detection.teach", str(Path(folder) / "photos"), "--output",
+                               str(Path(folder) / "taught.joblib")], capture_output=True, text=True, cwd=REPO_ROOT,
+                              env={**os.environ, "OMP_NUM_THREADS": str(args.threads)})
+        seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        raise RuntimeError(f"teach failed: {done.stderr[-2000:]}")
+    return {"set": "linto", "gestures": 10, "photos": 10 * per_gesture, "seconds": seconds, "threads": args.threads}
+
+
+def teach_section(args: argparse.Namespace, hands) -> dict:
+    """`teach.k<k>.accuracy`: the mean over both real sets of `teach_benchmark`, and each set's own; and how long
+    the command takes (`teach.command`)."""
+    per_set = {name: teach_benchmark(name, args, hands) for name in SHARED_SETS}
+    out: dict = {"draws": TEACH_DRAWS, "directions": 2, "sets": per_set, "command": teach_command_seconds(args)}
+    for k in TEACH_K:
+        out[f"k{k}"] = {"accuracy": float(np.mean([per_set[n][f"k{k}"]["accuracy"] for n in per_set])),
+                        **{n: per_set[n][f"k{k}"]["accuracy"] for n in per_set}}
+    print(f"  teach: { {k: v for k, v in out.items() if k != 'sets'} }", flush=True)
+    return out
+
+
+def teach_table(teach: dict) -> str:
+    rows = []
+    for k in TEACH_K:
+        for name, r in teach["sets"].items():
+            t = r[f"k{k}"]
+            rows.append([k, name, _cell(t["accuracy"]), " / ".join(_cell(v) for v in t["by_direction"]),
+                         _cell(t["min_accuracy"]), _cell(t["ece"]), _cell(t["no_gesture"]),
+                         _cell(t["cv_accuracy"]), f"{t['fit_seconds']:.1f}"])
+        rows.append([k, "**mean of the two sets**", f"**{teach[f'k{k}']['accuracy']:.3f}**", "", "", "", "", "", ""])
+    return markdown_table(["photos per gesture (k)", "set", "accuracy (other sessions)", "part 1 → 2 / 2 → 1", "worst draw", "ECE",
+                           "no_gesture answers", "teach-side CV accuracy", "fit s"], rows)
+
+
 def results_table(results: dict) -> str:
     rows, stage_rows = [], []
     for name in SHARED_SETS:
@@ -545,6 +676,19 @@ def results_table(results: dict) -> str:
          "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
          "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
          "by-session CV, hand accuracy trained on 4/5 / on 1/5 of sessions", "box style: train recall@IoU0.5, 5-fold CV"], selection_rows)
+    teach_part = ""
+    if "teach" in results:
+        command = results["teach"]["command"]
+        teach_part = ("\n\nTaught gestures (`gesture_detection.teach`, `teach.k<k>.accuracy`): k photos per gesture "
+                      "drawn from one part of a set, tested on every photo of the other part, whose recording sessions "
+                      f"it never saw (both directions, {results['teach']['draws']} draws each; the table's accuracy is "
+                      "their mean). The whole command on "
+                      f"{command['photos']} LinTO photos of {command['gestures']} gestures took {command['seconds']:.0f} s "
+                      f"({command['threads']} thread{'s' * (command['threads'] != 1)}; MediaPipe on every photo, nothing cached). "
+                      "Parts: " + "; ".join(f"{name} " + " / ".join(", ".join(part["sessions"]) if len(part["sessions"]) < 3
+                                                                  else f"{len(part['sessions'])} sessions" for part in r["parts"])
+                                            for name, r in results["teach"]["sets"].items()) +
+                      " (`parts` in the JSON lists them).\n\n" + teach_table(results["teach"]))
     threshold = results["threshold"]
     if threshold is None:
         threshold = "each classifier's own (" + ", ".join(
@@ -559,7 +703,7 @@ def results_table(results: dict) -> str:
             "\n\n`--mode fingers` on every photo of a set whose gestures are finger counts, the counter's thresholds "
             "and temperature fitted on the other set only (`fingers` in the JSON; the built-in counter was fitted on "
             "the train splits of both sets):\n\n" + fingers_table +
-            "\n\nTest photos with two hands (annotated or found), default path:\n\n" + two_table +
+            "\n\nTest photos with two hands (annotated or found), default path:\n\n" + two_table + teach_part +
             "\n\nMean milliseconds per image in each stage (a stage that runs on only some images is averaged "
             "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image, or per hand where "
             "it says so):\n\n" + selection_table)
@@ -568,7 +712,7 @@ def results_table(results: dict) -> str:
 def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
     """`--only`: recompute some sections and rewrite them in the existing results file."""
     results = read_results(TASK)
-    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers"} else {}
+    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers", "teach"} else {}
     if "cross_dataset" in args.only:
         results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
                                     for source, target in CROSS_DIRECTIONS}
@@ -576,6 +720,8 @@ def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
         results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
     if "two_hands" in args.only:
         results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
+    if "teach" in args.only:
+        results["teach"] = teach_section(args, hands)
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")
@@ -623,6 +769,7 @@ def main(argv=None) -> dict:
                                     for source, target in CROSS_DIRECTIONS}
         results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
         results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
+        results["teach"] = teach_section(args, hands)
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")

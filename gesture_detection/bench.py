@@ -66,7 +66,7 @@ PATHS = {"landmark": "landmark", "landmark_knn": "landmark", "crop_cnn": "crop_c
          "fingers": "fingers"}
 DEFAULT_PATH = "landmark"
 CROSS_DIRECTIONS = (("hands_dataset", "linto"), ("linto", "hands_dataset"))
-PARTS = ("cross_dataset", "fingers", "two_hands", "teach")  # sections `--only` can recompute
+PARTS = ("cross_dataset", "fingers", "two_hands", "teach", "false_triggers")  # sections `--only` can recompute
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -676,6 +676,16 @@ def results_table(results: dict) -> str:
          "of those, classifier right", "kNN 5-fold CV: plain max", "ranked by familiarity",
          "fingers: train hands counted right", "logistic: val hand accuracy", "temperature",
          "by-session CV, hand accuracy trained on 4/5 / on 1/5 of sessions", "box style: train recall@IoU0.5, 5-fold CV"], selection_rows)
+    false_part = ""
+    if results.get("false_triggers"):
+        triggers = results["false_triggers"]
+        false_part = ("\n\nStatic gestures where nobody makes one (`false_triggers`): the live path (tracking hands, the "
+                      "released LinTO classifier at its own threshold, every frame) on the shared pose videos; an "
+                      "occurrence is a run of frames with the same gesture:\n\n" + markdown_table(
+                          ["video", "frames", "frames with a gesture", "occurrences", "per minute", "gestures"],
+                          [[name, v["frames"], v["gesture_frames"], v["occurrences"], f"{v['per_minute']:.1f}",
+                            ", ".join(v["labels"])] for name, v in triggers["static_by_video"].items()]) +
+                      f"\n\nAll videos: {triggers['static_per_minute']:.1f} a minute (target ≤ 1).")
     teach_part = ""
     if "teach" in results:
         command = results["teach"]["command"]
@@ -703,7 +713,7 @@ def results_table(results: dict) -> str:
             "\n\n`--mode fingers` on every photo of a set whose gestures are finger counts, the counter's thresholds "
             "and temperature fitted on the other set only (`fingers` in the JSON; the built-in counter was fitted on "
             "the train splits of both sets):\n\n" + fingers_table +
-            "\n\nTest photos with two hands (annotated or found), default path:\n\n" + two_table + teach_part +
+            "\n\nTest photos with two hands (annotated or found), default path:\n\n" + two_table + teach_part + false_part +
             "\n\nMean milliseconds per image in each stage (a stage that runs on only some images is averaged "
             "over all):\n\n" + stage_table + "\n\nChoices made on the train split (per image, or per hand where "
             "it says so):\n\n" + selection_table)
@@ -712,7 +722,7 @@ def results_table(results: dict) -> str:
 def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
     """`--only`: recompute some sections and rewrite them in the existing results file."""
     results = read_results(TASK)
-    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers", "teach"} else {}
+    models = {name: load_models(name, args) for name in SHARED_SETS} if set(args.only) - {"fingers", "teach", "false_triggers"} else {}
     if "cross_dataset" in args.only:
         results["cross_dataset"] = {f"{source}_to_{target}": cross_dataset(source, target, args, hands, yolo, models[source])
                                     for source, target in CROSS_DIRECTIONS}
@@ -722,6 +732,8 @@ def update_sections(args: argparse.Namespace, hands, yolo) -> dict:
         results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
     if "teach" in args.only:
         results["teach"] = teach_section(args, hands)
+    if "false_triggers" in args.only:
+        results["false_triggers"] = false_triggers_section()
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")
@@ -770,10 +782,22 @@ def main(argv=None) -> dict:
         results["fingers"] = {target: fingers_across(target, source, args, hands) for source, target in CROSS_DIRECTIONS}
         results["two_hands"] = {name: two_hands(name, args, hands, models[name]) for name in args.datasets}
         results["teach"] = teach_section(args, hands)
+        results["false_triggers"] = false_triggers_section()
     path = write_results(TASK, results)
     publish_table(TASK, results_table(results))
     print(f"results: {path}")
     return results
+
+
+def false_triggers_section() -> dict:
+    """`false_triggers.static_per_minute`: the live path with the released LinTO classifier on the shared pose
+    videos, where nobody makes a gesture (gesture_detection.false_triggers)."""
+    from core.weights import released
+    from gesture_detection.false_triggers import static_false_triggers
+
+    found = static_false_triggers(released(TASK, "landmark_linto"))
+    found["static_model"] = "weights/gesture_detection/landmark_linto.joblib"
+    return found
 
 
 if __name__ == "__main__":

@@ -6,11 +6,18 @@
     python -m action_recognition.predict --ensemble runs/action_recognition/ensemble/ensemble.json videos/
     python -m action_recognition.predict --fusion runs/action_recognition/keypoint/fusion.json videos/
 
-Inputs: video files, folders searched recursively for videos (one clip per video), or folders of
-frame images (one clip per folder). `--num-frames` frames are sampled evenly from each video
-(default: as many as the model was trained on). Writes CSV `path,label,probability`; with
-`--top-k K` also `label_2,probability_2 ... label_K,probability_K`. Unreadable inputs are listed on
-stderr and left out; the CSV appears only when complete.
+    python -m action_recognition.predict long.mp4 --timeline timeline.csv --window 2 --hop 1   # what happens when
+
+Inputs: video files (anything ffmpeg reads: mp4, avi, mov, mkv, webm, animated GIF), folders searched
+recursively for videos (one clip per video), or folders of frame images (one clip per folder). Videos are
+decoded in one streaming pass (PyAV) and `--num-frames` frames sampled evenly as they pass (default: as many
+as the model was trained on), so memory does not grow with a video's length. Writes CSV
+`path,label,probability`; with `--top-k K` also `label_2,probability_2 ... label_K,probability_K`. With the
+released model a clip whose best probability is under the threshold calibrated by leaving classes out
+(`action_recognition/unknown.json`, see unknown.py) is labelled `unknown` (`best_known` names the best class).
+`--timeline FILE.csv` also slides a window over each video in the same pass and writes its segments
+(`path,start,end,label,confidence,...`, timeline.py) and a picture of them (FILE.png). Unreadable inputs are
+listed on stderr and left out (exit status 1); the CSV appears only when complete.
 """
 from __future__ import annotations
 
@@ -32,7 +39,9 @@ from action_recognition.data import (VIDEO_FILE_EXTENSIONS, Clip, LoadedClips, c
                                      resize_frames)
 from action_recognition.fusion import fuse  # noqa: E402
 from action_recognition.released import ReleasedModel  # noqa: E402
-from action_recognition.timeline import ActionTimeline, merge_windows, plot_timelines, segment_rows  # noqa: E402
+from action_recognition.timeline import (ActionTimeline, merge_windows, plot_timelines, segment_rows,  # noqa: E402
+                                         window_label)
+from action_recognition.unknown import THRESHOLD_FILE, read_threshold  # noqa: E402
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip  # noqa: E402
 from core.io import IMAGE_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
 from core.models import ONNX, checked_model  # noqa: E402
@@ -167,11 +176,17 @@ def predict(inputs: list[str], checkpoint: Path | None = None, fusion: Path | No
     return weighted_prediction([{"checkpoint": checkpoint, "weight": 1.0}], inputs, num_frames, tta_flip, window)
 
 
-def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.ndarray, top_k: int = 1) -> list[dict]:
+def prediction_rows(labels: list[str], loaded: LoadedClips, probabilities: np.ndarray, top_k: int = 1,
+                    threshold: float | None = None) -> list[dict]:
+    """One row per clip; with an open-set `threshold`, a clip whose best probability is below it is labelled
+    `unknown` (its `probability` stays the best known class's, named in `best_known`)."""
     rows = []
     for clip, probs in zip(loaded.clips, probabilities):
         order = np.argsort(-probs)[:max(1, min(top_k, len(labels)))]
-        row = {"path": clip.source, "label": labels[order[0]], "probability": round(float(probs[order[0]]), 6)}
+        row = {"path": clip.source, "label": window_label(probs, labels, threshold),
+               "probability": round(float(probs[order[0]]), 6)}
+        if threshold is not None:
+            row["best_known"] = labels[order[0]]
         for rank, k in enumerate(order[1:], start=2):
             row[f"label_{rank}"], row[f"probability_{rank}"] = labels[k], round(float(probs[k]), 6)
         row["note"] = loaded.notes.get(clip.source, "")
@@ -191,6 +206,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top-k", type=int, default=1, help="also write the next K-1 labels and probabilities (e.g. 5)")
     parser.add_argument("--num-frames", type=int, help="frames per video (default: the model's training clips' length)")
     parser.add_argument("--tta-flip", action="store_true", help="average with the mirrored clip (frame-based models)")
+    parser.add_argument("--unknown-threshold", type=probability, help="answer `unknown` when the best class's "
+                        "probability is below this (default: for the released model, the threshold calibrated by "
+                        f"leaving classes out of the training split, {THRESHOLD_FILE.name}; for other models none); "
+                        "0 turns it off")
     parser.add_argument("--timeline", type=OutputFile(suffixes=(".csv",)), help="also slide a window over each video "
                         "and write its segments to this CSV (path,start,end,label,confidence,...; the clip answers "
                         "still go to --output) and a picture of them beside it (same name, .png)")
@@ -199,6 +218,16 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--hop", type=positive_seconds, default=1.0, help="--timeline seconds between window starts "
                         "(default %(default)s)")
     return parser
+
+
+def probability(value: str) -> float:
+    try:
+        p = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a probability: {value!r}") from None
+    if not 0 <= p <= 1:
+        raise argparse.ArgumentTypeError(f"must be between 0 and 1, not {value}")
+    return p
 
 
 def positive_seconds(value: str) -> float:
@@ -211,19 +240,20 @@ def positive_seconds(value: str) -> float:
     return seconds
 
 
-def write_timelines(target: Path, labels: list[str], loaded: LoadedClips, top_k: int = 1) -> tuple[Path, Path]:
+def write_timelines(target: Path, labels: list[str], loaded: LoadedClips, top_k: int = 1,
+                    threshold: float | None = None) -> tuple[Path, Path]:
     """The segments CSV at `target` and their picture beside it (`.png`), for every video that has windows."""
     rows, drawn = [], {}
     for clip in loaded.clips:
         if clip.source not in loaded.timelines:
             continue
         results, end = loaded.timelines[clip.source]
-        segments = merge_windows(results, labels, end)
-        note = loaded.notes.get(clip.source, "") or ("" if results else f"shorter than one window: no segment")
+        segments = merge_windows(results, labels, end, threshold)
+        note = loaded.notes.get(clip.source, "") or ("" if results else "shorter than one window: no segment")
         rows += segment_rows(clip.source, segments, labels, top_k, note) or [{"path": clip.source, "note": note}]
         drawn[clip.source] = (segments, results, end)
     write_csv(target, rows)
-    return target, plot_timelines(drawn, labels, Path(target).with_suffix(".png"))
+    return target, plot_timelines(drawn, labels, Path(target).with_suffix(".png"), threshold)
 
 
 def main(argv: list[str] | None = None) -> Path:
@@ -233,10 +263,14 @@ def main(argv: list[str] | None = None) -> Path:
                                          args.ensemble, window)
     for path, reason in loaded.skipped:
         skip(path, reason)   # the status becomes 1; the CSV holds the others
-    write_csv(args.output, prediction_rows(labels, loaded, probabilities, args.top_k))
+    threshold = args.unknown_threshold
+    if threshold is None and args.checkpoint is None and args.ensemble is None and args.fusion is None:
+        threshold = read_threshold()   # calibrated for the released recipe (unknown.py); None if not calibrated
+    threshold = threshold or None      # 0 turns it off
+    write_csv(args.output, prediction_rows(labels, loaded, probabilities, args.top_k, threshold))
     print(f"wrote {len(loaded)} predictions to {args.output}" + (f" ({len(loaded.skipped)} skipped)" if loaded.skipped else ""))
     if args.timeline:
-        csv_path, picture = write_timelines(args.timeline, labels, loaded, args.top_k)
+        csv_path, picture = write_timelines(args.timeline, labels, loaded, args.top_k, threshold)
         print(f"wrote the timelines of {len(loaded.timelines)} videos to {csv_path} and {picture}")
     return args.output
 

@@ -314,9 +314,10 @@ VIDEO_DECODERS = ("opencv", "av")
 
 class VideoFrames:
     """The frames of a video file, one at a time: (index, timestamp in seconds from the container, RGB frame).
-    An iterator, so nothing holds the whole video. Decoded by OpenCV; `AvVideoFrames` is the same with PyAV. After the last frame, `decoded_length` compares what
+    An iterator, so nothing holds the whole video. After the last frame, `decoded_length` compares what
     decoded with what the container states (`check_decoded_length`), and a truncated file has been warned
-    about on stderr; `note` is then the line an output keeps. An InputError if no frame decodes."""
+    about on stderr; `note` is then the line an output keeps. An InputError if no frame decodes.
+    Decoded by OpenCV; `AvVideoFrames` is the same with PyAV (`iter_video_frames(path, decoder="av")`)."""
 
     def __init__(self, path: str | os.PathLike, check_length: bool = True):
         self.path, self.check_length = Path(path), check_length

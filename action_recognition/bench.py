@@ -447,7 +447,7 @@ def run_sections(names, data: Path, command: str) -> dict:
             measured[name] = timeline_example(data)
         else:
             from action_recognition.unknown import unknown_benchmark
-            measured[name] = unknown_benchmark(data)
+            measured[name] = unknown_benchmark(data, command=command)
         measured[name]["command"], measured[name]["bench_seconds"] = command, time.perf_counter() - started
         print(f"{name}: {json.dumps(measured[name], default=str)[:600]}", flush=True)
     return measured

@@ -80,7 +80,8 @@ def gather_clips(inputs: list[str], num_frames: int, size: int | None, window: S
                 if timeline is not None:
                     timelines[str(video)] = (timeline.results, decoded.decoded_seconds)
                 if decoded.truncated:
-                    notes[str(video)] = (f"truncated: decoded {decoded.decoded_frames} of {decoded.header_frames} frames "
+                    stated = f" of {decoded.header_frames}" if decoded.header_frames else ""
+                    notes[str(video)] = (f"truncated: decoded {decoded.decoded_frames}{stated} frames "
                                          f"({decoded.decoded_seconds:.2f} of {decoded.header_seconds:.2f} s)")
             except InputError as error:
                 skipped.append((str(video), error.reason))

@@ -17,7 +17,7 @@ The bench (`unknown_benchmark`) scores each rotation on val: a model trained on 
 classes, val clips of the 8 (known) against the 2 left out, AUROC per rotation and, at the chosen
 threshold, the share of left-out clips still given a known label and the known-class accuracy lost.
 `python -m action_recognition.unknown` writes the threshold to action_recognition/unknown.json, which
-`predict` reads.
+`predict` reads (so does the bench's unknown section, from the same calibration).
 """
 from __future__ import annotations
 
@@ -181,11 +181,21 @@ def calibrate(data: dict, max_known_loss: float = 0.03) -> dict:
     return result
 
 
-def unknown_benchmark(data_path: Path | None = None, score: str = "max_probability", max_known_loss: float = 0.03) -> dict:
-    """Calibration on train (`calibrate`), then each rotation on val at the chosen threshold of `score`."""
+def write_threshold(calibration: dict, target: Path = THRESHOLD_FILE, command: str = "") -> Path:
+    chosen = calibration["scores"]["max_probability"]
+    return write_json(target, {"score": "max_probability", "threshold": chosen["threshold"],
+                               "max_known_loss": calibration["max_known_loss"], "calibration": calibration,
+                               "command": command})
+
+
+def unknown_benchmark(data_path: Path | None = None, score: str = "max_probability", max_known_loss: float = 0.03,
+                      command: str = "python -m action_recognition.bench --only unknown") -> dict:
+    """Calibration on train (`calibrate`; its threshold written to unknown.json as `main` does), then each
+    rotation on val at the chosen threshold of `score`."""
     started = time.perf_counter()
     data = load_features(data_path)
     calibration = calibrate(data, max_known_loss)
+    write_threshold(calibration, THRESHOLD_FILE, command)
     train, val = data["split"] == "train", data["split"] == "val"
     rotations_on_val = []
     for pair in rotations(data["labels"]):
@@ -260,9 +270,7 @@ def main(argv: list[str] | None = None) -> Path:
     args = parser.parse_args(argv)
     calibration = calibrate(load_features(), args.max_known_loss)
     chosen = calibration["scores"]["max_probability"]
-    write_json(args.output, {"score": "max_probability", "threshold": chosen["threshold"],
-                             "max_known_loss": args.max_known_loss, "calibration": calibration,
-                             "command": "python -m action_recognition.unknown" + (" " + " ".join(argv) if argv else "")})
+    write_threshold(calibration, args.output, "python -m action_recognition.unknown" + (" " + " ".join(argv) if argv else ""))
     print(f"threshold {chosen['threshold']:.4f} (max probability; calibration AUROC {chosen['auroc']:.3f}) -> {args.output}")
     return args.output
 

@@ -386,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["best_model"] = max((*MODEL_NAMES, "ensemble", "fused"), key=lambda n: results[n]["accuracy"])
     results["downloader"] = downloader_benchmark(args.download_clips, args.download_workers)
     results.update(run_sections(SECTIONS, args.data, command))
+    with_released_key(results)
     results.update(torch_threads=torch.get_num_threads(), command=command,
                    reused_runs=sorted(reuse), runs={n: str(r["run_dir"]) for n, r in runs.items()})
     write_results("action_recognition", results)
@@ -462,8 +463,16 @@ def long_video_sections(names, data: Path, command: str) -> dict:
     except FileNotFoundError:
         results = {}
     results.update(run_sections(names, data, command))
-    write_results("action_recognition", results)
+    write_results("action_recognition", with_released_key(results))
     publish_long_video_table(results)
+    return results
+
+
+def with_released_key(results: dict) -> dict:
+    """`released.val_accuracy` (the issue's key): the released model's figures from the unknown section."""
+    if "unknown" in results:
+        results["released"] = {"model": "weights/action_recognition/frame.onnx (frozen-feature frame model)",
+                               **results["unknown"]["released_model"], "target_val_accuracy": 0.90}
     return results
 
 

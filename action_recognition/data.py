@@ -33,10 +33,12 @@ from typing import Sequence
 
 import numpy as np
 
-from core.io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DecodedLength, InputError, check_decoded_length, list_files,
-                     read_image, video_info)
+from core.io import (IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, DecodedLength, InputError, iter_video_frames, list_files,
+                     read_image)
 
 SPLITS = ("train", "val", "test")
+# what the PyAV reader takes as a video: core.io's video files and animated GIFs
+VIDEO_FILE_EXTENSIONS = tuple(VIDEO_EXTENSIONS) + (".gif",)
 KINETICS_COLUMNS = ("label", "youtube_id", "time_start", "time_end", "split")
 
 
@@ -99,6 +101,7 @@ class LoadedClips(ClipSelection):
     frames: list[np.ndarray]                       # (T, H, W, 3) uint8 per clip
     skipped: list[tuple[str, str]] = field(default_factory=list)
     notes: dict[str, str] = field(default_factory=dict)  # source -> what is special about it (a truncated video)
+    timelines: dict = field(default_factory=dict)        # source -> (WindowResults, end seconds), predict --timeline
 
     def take(self, indices: Sequence[int]) -> "LoadedClips":
         chosen = [self.clips[i] for i in indices]
@@ -134,28 +137,63 @@ def sample_video_frames(path: str | Path, num_frames: int = 8, size: int | None 
     return checked_video_frames(path, num_frames, size)[0]
 
 
-def checked_video_frames(path: str | Path, num_frames: int = 8, size: int | None = 112) -> tuple[np.ndarray, DecodedLength]:
-    """`sample_video_frames` with the comparison of what was decoded against the container (core.io)."""
-    import cv2
+def checked_video_frames(path: str | Path, num_frames: int = 8, size: int | None = 112,
+                         timeline=None) -> tuple[np.ndarray, DecodedLength]:
+    """`sample_video_frames` with the comparison of what was decoded against the container (core.io).
+    One streaming pass with PyAV: only the chosen frames are converted and kept (`ClipSampler`), so memory
+    does not grow with the video's length. `timeline` (timeline.ActionTimeline) is pushed every frame of the
+    same pass and finished at the video's end."""
+    video = iter_video_frames(path, decoder="av")   # InputError for a missing, empty or unopenable file
+    # MKV and WebM state a duration but no frame count: the count it implies picks the same frames
+    expected = video.header_frames or int(round(video.header_seconds * video.fps))
+    sampler = ClipSampler(num_frames, size, expected)
+    for index, seconds, frame in video.lazy_frames():
+        sampler.push(index, frame)
+        if timeline is not None:
+            timeline.push(frame, seconds)
+    if timeline is not None:
+        timeline.finish(video.decoded_length.decoded_seconds)
+    return sampler.frames(), video.decoded_length
 
-    info = video_info(path)  # InputError for a missing, empty or unopenable file
-    capture = cv2.VideoCapture(str(path))
-    frames, last_timestamp = [], 0.0
-    try:
-        while True:
-            ok, frame = capture.read()
-            if not ok:
-                break
-            frames.append(frame)
-            last_timestamp = capture.get(cv2.CAP_PROP_POS_MSEC) / 1000
-    finally:
-        capture.release()
-    if not frames:
-        raise InputError(path, f"no frame could be decoded (header says {info.frame_count} frames)")
-    # the frames are spread over what decodes: a truncated video gives frames of its first part only, so say so
-    decoded = check_decoded_length(path, len(frames), last_timestamp, info)
-    chosen = [cv2.cvtColor(frames[i], cv2.COLOR_BGR2RGB) for i in even_indices(len(frames), num_frames)]
-    return resize_frames(np.stack(chosen), size), decoded
+
+class ClipSampler:
+    """`num_frames` frames spread evenly over a video (`even_indices` of the decoded frames), chosen as they
+    stream past. With the container's frame count the chosen indices are known before decoding; in case fewer
+    frames decode (a truncated file) or the count is unknown (WebM, MKV), a small reserve of frames taken at a
+    stride that doubles whenever it fills (at most `8 * num_frames` frames) gives the frames nearest to
+    `even_indices` of what did decode. Frames are pushed lazily (anything with `to_rgb()`, core.io.AvFrame) and
+    converted and resized (`resize_frames`) only when kept."""
+
+    def __init__(self, num_frames: int, size: int | None, expected_frames: int = 0, reserve: int | None = None):
+        self.num_frames, self.size, self.expected = num_frames, size, expected_frames
+        # headers are often a few frames over what decodes (AVI, MP4 with dropped frames): those counts' picks too
+        self.targets = {int(i) for count in range(max(1, expected_frames - 4), expected_frames + 1)
+                        for i in even_indices(count, num_frames)} if expected_frames > 0 else set()
+        self.chosen: dict[int, np.ndarray] = {}
+        self.reserve: dict[int, np.ndarray] = {}
+        self.capacity, self.stride, self.count = reserve or 8 * num_frames, 1, 0
+
+    def _convert(self, frame) -> np.ndarray:
+        return resize_frames(frame.to_rgb()[None], self.size)[0]
+
+    def push(self, index: int, frame) -> None:
+        self.count = index + 1
+        converted = None
+        if index in self.targets:
+            converted = self.chosen[index] = self._convert(frame)
+        if index % self.stride == 0:
+            self.reserve[index] = converted if converted is not None else self._convert(frame)
+            if len(self.reserve) > self.capacity:
+                self.stride *= 2
+                self.reserve = {i: f for i, f in self.reserve.items() if i % self.stride == 0}
+
+    def frames(self) -> np.ndarray:
+        """(num_frames, size, size, 3): the frames at even_indices(decoded count), or the nearest reserve frames."""
+        wanted = even_indices(self.count, self.num_frames)
+        if all(int(i) in self.chosen for i in wanted):
+            return np.stack([self.chosen[int(i)] for i in wanted])
+        kept = np.array(sorted(self.reserve))
+        return np.stack([self.reserve[int(kept[np.abs(kept - i).argmin()])] for i in wanted])
 
 
 def read_frame_folder(folder: Path, size: int | None = None) -> np.ndarray:
@@ -209,7 +247,7 @@ def find_video_folders(root: str | Path) -> FoundClips:
     """`root/[<split>/]<class>/<video>`: one clip per video file."""
     root = Path(root)
     clips, skipped = [], []
-    for path in list_files(root, VIDEO_EXTENSIONS):
+    for path in list_files(root, VIDEO_FILE_EXTENSIONS):
         split, label = _split_and_label(root, path.parent, depth=1)
         if label is None:
             skipped.append((str(path), "not in a <class>/ folder"))
@@ -226,7 +264,7 @@ def find_clips(source: str | Path) -> FoundClips:
         return find_ucf_zip(source)
     if not source.is_dir():
         raise InputError(source, "not a zip or a folder")
-    has_video = any(p.suffix.lower() in VIDEO_EXTENSIONS for p in source.rglob("*") if p.is_file())
+    has_video = any(p.suffix.lower() in VIDEO_FILE_EXTENSIONS for p in source.rglob("*") if p.is_file())
     return find_video_folders(source) if has_video else find_frame_folders(source)
 
 

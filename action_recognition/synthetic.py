@@ -61,6 +61,44 @@ def write_action_video(path: str | Path, action: str, seed: int, seconds: float 
     return Path(path)
 
 
+# a codec each container holds, among those the PyAV wheels encode
+CONTAINER_CODECS = {".mp4": "libx264", ".mkv": "libx264", ".avi": "mpeg4", ".mov": "libx264", ".webm": "libvpx",
+                    ".gif": "gif"}
+
+
+def write_video(path: str | Path, frames, fps: float = 25.0, codec: str | None = None) -> Path:
+    """Write RGB frames (an iterable of (H, W, 3) uint8, even sizes) with PyAV in the container its suffix names
+    (mp4, mkv, avi, mov, webm, gif), atomically; frames are streamed, so a long video needs no memory. MP4 and MOV
+    keep their index first (faststart), so a file cut short still states its full length."""
+    import av
+    from fractions import Fraction
+
+    from core.io import atomic_path
+
+    path = Path(path)
+    codec = codec or CONTAINER_CODECS[path.suffix.lower()]
+    with atomic_path(path) as tmp:
+        suffix = path.suffix.lower()
+        options = {"movflags": "faststart"} if suffix in (".mp4", ".mov") else {}   # index first, as downloads are
+        with av.open(str(tmp), "w", format=suffix.lstrip(".").replace("mkv", "matroska"), options=options) as container:
+            stream = None
+            for frame in frames:
+                if stream is None:
+                    stream = container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+                    stream.height, stream.width = frame.shape[:2]
+                    stream.pix_fmt = "rgb8" if codec == "gif" else "yuv420p"
+                    if codec == "libx264":
+                        stream.options = {"preset": "ultrafast", "crf": "23"}
+                    elif codec != "gif":
+                        stream.bit_rate = 4_000_000   # the encoders' defaults blur flat test frames
+                    stream.codec_context.thread_count = 1
+                packet = stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(frame), format="rgb24"))
+                container.mux(packet)
+            if stream is not None:
+                container.mux(stream.encode())
+    return path
+
+
 def make_source_videos(folder: str | Path, per_class: int = 6, actions: Sequence[str] = ACTIONS, seed: int = 0,
                        seconds: float = 4.0) -> list[dict]:
     """Write `per_class` videos per action as `<folder>/<id>.mp4`; returns Kinetics rows for them

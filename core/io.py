@@ -309,11 +309,15 @@ def video_info(path: str | os.PathLike) -> VideoInfo:
         capture.release()
 
 
+VIDEO_DECODERS = ("opencv", "av")
+
+
 class VideoFrames:
     """The frames of a video file, one at a time: (index, timestamp in seconds from the container, RGB frame).
     An iterator, so nothing holds the whole video. After the last frame, `decoded_length` compares what
     decoded with what the container states (`check_decoded_length`), and a truncated file has been warned
-    about on stderr; `note` is then the line an output keeps. An InputError if no frame decodes."""
+    about on stderr; `note` is then the line an output keeps. An InputError if no frame decodes.
+    Decoded by OpenCV; `AvVideoFrames` is the same with PyAV (`iter_video_frames(path, decoder="av")`)."""
 
     def __init__(self, path: str | os.PathLike, check_length: bool = True):
         self.path, self.check_length = Path(path), check_length
@@ -360,9 +364,121 @@ class VideoFrames:
             self.decoded_length = check_decoded_length(self.path, index, seconds, info)
 
 
-def iter_video_frames(path: str | os.PathLike, check_length: bool = True) -> VideoFrames:
-    """(index, seconds, RGB frame) of a video file, streamed; see `VideoFrames` (a truncated file is warned about)."""
-    return VideoFrames(path, check_length)
+def iter_video_frames(path: str | os.PathLike, check_length: bool = True, decoder: str = "opencv") -> VideoFrames:
+    """(index, seconds, RGB frame) of a video file, streamed; see `VideoFrames` (a truncated file is warned about).
+    `decoder`: "opencv" (cv2.VideoCapture) or "av" (PyAV: what ffmpeg reads, GIF, MKV and WebM included, with
+    each frame's own timestamp; `AvVideoFrames`)."""
+    if decoder not in VIDEO_DECODERS:
+        raise ValueError(f"decoder must be one of {VIDEO_DECODERS}, not {decoder!r}")
+    return AvVideoFrames(path, check_length) if decoder == "av" else VideoFrames(path, check_length)
+
+
+class AvVideoFrames(VideoFrames):
+    """`VideoFrames` decoded by PyAV (ffmpeg's libraries), opened at once so a bad file fails here and the
+    container's header is known before the first frame: `fps`, `header_frames` (0 when the container does not
+    state it) and `header_seconds` (the video stream's duration, else the container's; 0.0 when neither is known).
+    `lazy_frames()` yields (index, seconds, frame) where `frame.to_rgb(size)` converts only the frames a caller
+    keeps (converting costs about as much as decoding). `threads`: ffmpeg's decoding threads (0: its choice).
+    Timestamps are the frames' own, from the stream's start.
+    The length check compares the decoded time with the container's duration where it states one (a header's frame
+    count can include frames a decoder drops; the time they span still decodes), else the frame counts."""
+
+    def __init__(self, path: str | os.PathLike, check_length: bool = True, threads: int = 0):
+        self.path, self.check_length, self.decoder = Path(path), check_length, "av"
+        self.decoded_length = None
+        self._container = _open_av(self.path, threads)
+        stream = self._container.streams.video[0]
+        rate = stream.average_rate or stream.guessed_rate
+        self.fps = float(rate) if rate else 0.0
+        self.width, self.height = stream.codec_context.width, stream.codec_context.height
+        self.header_frames = max(int(stream.frames or 0), 0)
+        self._stream_seconds = (float(stream.duration * stream.time_base)
+                                if stream.duration and stream.time_base else 0.0)
+        self._container_seconds = (self._container.duration / 1e6 if self._container.duration
+                                   and self._container.duration > 0 else 0.0)
+        self.header_seconds = self._stream_seconds or self._container_seconds
+        self._frames = self._decode_av(lazy=False)
+
+    def lazy_frames(self) -> Iterator[tuple[int, float, "AvFrame"]]:
+        """(index, seconds, AvFrame) without converting each frame to RGB; use instead of iterating."""
+        return self._decode_av(lazy=True)
+
+    def close(self) -> None:
+        if self._container is not None:
+            self._container.close()
+            self._container = None
+
+    def _decode_av(self, lazy: bool) -> Iterator[tuple[int, float, Any]]:
+        import av
+
+        container = self._container
+        stream = container.streams.video[0]
+        start = float(stream.start_time * stream.time_base) if stream.start_time is not None and stream.time_base else 0.0
+        fps = self.fps if self.fps > 0 else 30.0
+        index, seconds = 0, 0.0
+        try:
+            frames = container.decode(stream)
+            while True:
+                try:
+                    frame = next(frames)
+                except StopIteration:
+                    break
+                except (av.error.FFmpegError, ValueError):   # a damaged packet past the good part: stop there, check below
+                    break
+                seconds = frame.time - start if frame.time is not None else index / fps
+                yield index, max(seconds, 0.0), (AvFrame(frame) if lazy else frame.to_ndarray(format="rgb24"))
+                index += 1
+        finally:
+            self.close()
+        if index == 0:
+            raise InputError(self.path, "no frame could be decoded")
+        if self.check_length:
+            # the container's duration counts every stream (audio may run on past the picture): allow half a second then
+            tolerance = 1 if (self._stream_seconds or not self._container_seconds) else max(1, int(round(fps / 2)))
+            check = DecodedLength(path=self.path, fps=fps, decoded_frames=index, decoded_seconds=seconds + 1.0 / fps,
+                                  header_frames=self.header_frames, header_seconds=self.header_seconds,
+                                  tolerance_frames=tolerance, count_frames=False)
+            if check.truncated:
+                print(f"warning: {check.warning()}", file=sys.stderr)
+            self.decoded_length = check
+
+
+class AvFrame:
+    """A decoded frame not yet converted: `to_rgb()` as (H, W, 3) uint8, `to_rgb(size)` with its short side scaled
+    to `size` by ffmpeg's scaler while converting (cheaper than converting the full frame, then resizing)."""
+
+    __slots__ = ("frame",)
+
+    def __init__(self, frame: Any):
+        self.frame = frame
+
+    def to_rgb(self, short_side: int | None = None) -> np.ndarray:
+        if short_side is None:
+            return self.frame.to_ndarray(format="rgb24")
+        width, height = self.frame.width, self.frame.height
+        scale = short_side / min(width, height)
+        return self.frame.reformat(width=max(short_side, round(width * scale)), height=max(short_side, round(height * scale)),
+                                   format="rgb24", interpolation="AREA" if scale < 1 else "BILINEAR").to_ndarray()
+
+
+def _open_av(path: Path, threads: int = 0) -> Any:
+    import av
+
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    try:
+        container = av.open(str(path))
+    except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
+        raise InputError(path, f"cannot open video (unknown container or codec: {error})") from None
+    if not container.streams.video:
+        container.close()
+        raise InputError(path, "no video stream in the file")
+    context = container.streams.video[0].codec_context
+    context.thread_type, context.thread_count = "AUTO", threads   # 0: as many decoding threads as ffmpeg likes
+    return container
+
 
 
 def container_duration_seconds(path: str | os.PathLike) -> float:
@@ -394,10 +510,12 @@ class DecodedLength:
     header_frames: int          # 0 when the container states none
     header_seconds: float       # 0.0 when the container states none
     tolerance_frames: int = 1
+    count_frames: bool = True   # False: the frame count is compared only when the container states no duration
 
     @property
     def missing_frames(self) -> int:
-        by_count = self.header_frames - self.decoded_frames if self.header_frames > 0 else 0
+        by_count = (self.header_frames - self.decoded_frames
+                    if self.header_frames > 0 and (self.count_frames or self.header_seconds <= 0) else 0)
         by_duration = (self.header_seconds - self.decoded_seconds) * self.fps if self.header_seconds > 0 else 0.0
         return max(0, by_count, int(round(by_duration)))
 

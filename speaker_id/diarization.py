@@ -269,6 +269,10 @@ class Diarizer:
             return labels if self.num_speakers else self._absorb_small(embeddings, labels, keep_at_least=lower)
         if self.num_speakers:
             k = min(self.num_speakers, n)
+            if self.registry is not None and self.registry.speakers and self.fine_threshold < self.cluster_threshold:
+                labels = self._registry_guided(embeddings, target=k)
+                if len(set(labels)) == k:
+                    return labels
             labels = np.zeros(n, int) if k == 1 else AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(embeddings)
             return labels
         if self.registry is not None and self.registry.speakers and self.fine_threshold < self.cluster_threshold:
@@ -283,10 +287,11 @@ class Diarizer:
             labels = np.zeros(n, int) if k == 1 else AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(embeddings)
         return labels
 
-    def _registry_guided(self, embeddings: np.ndarray) -> np.ndarray:
+    def _registry_guided(self, embeddings: np.ndarray, target: int | None = None) -> np.ndarray:
         """Average-linkage clustering that never joins two enrolled voices: fine clusters (cut at
         `fine_threshold`) that the registry names are merged by name, then the closest pair of groups (average
-        cosine distance between their windows) merges while under `cluster_threshold`, unless both are named."""
+        cosine distance between their windows) merges while under `cluster_threshold`, unless both are named;
+        with a `target` number of speakers, merging goes on (or stops) at that number instead."""
         from sklearn.cluster import AgglomerativeClustering
 
         fine = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
@@ -313,7 +318,7 @@ class Diarizer:
                     distance = 1 - float(sums[a] @ sums[b]) / (len(groups[a][0]) * len(groups[b][0]))
                     if distance < best:
                         best, pair = distance, (a, b)
-            if pair is None or best >= self.cluster_threshold:
+            if pair is None or (best >= self.cluster_threshold if target is None else len(groups) <= target):
                 break
             a, b = pair
             groups[a] = (np.concatenate([groups[a][0], groups[b][0]]), groups[a][1] or groups[b][1])

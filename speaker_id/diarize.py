@@ -55,6 +55,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--cluster-threshold", type=float, default=DEFAULTS["cluster_threshold"],
                         help="cosine distance at which clusters stop merging when the number of speakers is "
                              "unknown; higher gives fewer speakers (default %(default)s)")
+    parser.add_argument("--clustering", choices=("ahc", "spectral"), default="ahc",
+                        help="ahc: agglomerative, guided by the registry (default); spectral: Google's spectralcluster "
+                             "with auto-tuned refinement (worse on the generated development conversations)")
     parser.add_argument("--window", type=float, default=DEFAULTS["window_seconds"],
                         help="seconds of speech per embedding window (default %(default)s)")
     parser.add_argument("--step", type=float, default=DEFAULTS["step_seconds"],
@@ -121,7 +124,8 @@ def main(argv: list[str] | None = None):
     torch.set_num_threads(args.threads)
     diarizer = Diarizer(registry, window_seconds=args.window, step_seconds=args.step,
                         cluster_threshold=args.cluster_threshold, num_speakers=args.num_speakers,
-                        min_speakers=args.min_speakers, max_speakers=args.max_speakers, margin=args.margin)
+                        min_speakers=args.min_speakers, max_speakers=args.max_speakers, margin=args.margin,
+                        clustering=args.clustering)
     results, failures, uris = [], [], set()
     for recording in args.recordings:
         path = Path(recording)

@@ -180,7 +180,7 @@ def diarization_part(conversations: int) -> dict:
     table = diarization_table(results)
     note = (f"\n\nFrom `results/speaker_id.json` (`diarization`), written by `{results['command']}` in "
             f"{results['bench_seconds']:.0f} s (1-minute load average at the end: {results['load_average_1min']:.1f} "
-            f"on 2 cores, shared). DER: pyannote.metrics, collar 0.25 s, overlapped speech scored; missed and confusion "
+            f"on 2 cores, shared). DER: pyannote.metrics, a collar of ±0.25 s around each reference boundary (md-eval `-c 0.25`), overlapped speech scored; missed and confusion "
             f"are fractions of the scored speech.")
     replace_marked_block(Path(__file__).parent / "README.md", "results:speaker_id:diarization", table + note)
     print(table)

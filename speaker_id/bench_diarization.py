@@ -13,7 +13,8 @@ Sets:
 Per set: DER (pyannote.metrics, collar 0.25 s, overlapped speech scored), the time of enrolled speakers
 labelled with their name, the time of strangers labelled with an enrolled name, the processing seconds per
 audio second (read + VAD + embeddings + clustering, `--threads` PyTorch threads), and the DER of the same
-pipeline told the true number of speakers.
+pipeline told the true number of speakers. Online (`speaker_id/online.py`, fed 0.25 s blocks): DER and the
+largest delay between a speech frame's end and the emission of its label.
 """
 from __future__ import annotations
 
@@ -54,17 +55,38 @@ def _registry(clips: dict[str, list[Path]]):
     return registry
 
 
-def _run(diarizer: Diarizer, audio: np.ndarray, uri: str):
+def _run(diarizer: Diarizer, audio: np.ndarray, uri: str, block: int = 16000 * 10):
     diarizer.reset()
-    for start in range(0, len(audio), 16000 * 10):
-        diarizer.push(audio[start:start + 16000 * 10])
+    for start in range(0, len(audio), block):
+        diarizer.push(audio[start:start + block])
     return diarizer.finish(uri)
+
+
+def _online(registry, audio: np.ndarray, uri: str):
+    """The online pass, fed 0.25 s blocks as a stream would be: (diarization, its largest label delay)."""
+    from speaker_id.online import OnlineDiarizer
+
+    diarizer = OnlineDiarizer(registry)
+    result = _run(diarizer, audio, uri, block=4000)
+    latencies = diarizer.latencies()
+    return result, float(latencies.max()) if len(latencies) else 0.0
+
+
+def _online_summary(rows: list, latencies: list) -> dict:
+    summary = summarise_scores(rows)
+    return {"der": summary["der"], "named_time_accuracy": summary["named_time_accuracy"],
+            "stranger_named_rate": summary["stranger_named_rate"], "latency_seconds": max(latencies),
+            "block_seconds": 0.25, "delay_seconds": 1.5}
 
 
 def generated_set(count: int, seed: int, overlap: bool, registry, figure_items: list) -> dict:
     conversations = make_conversations(count, seed, overlap=overlap)
     rows, known_rows, seconds, audio_seconds = [], [], 0.0, 0.0
+    online_rows, online_latencies = [], []
     for conversation in conversations:
+        online, latency = _online(registry, conversation.audio, conversation.uri)
+        online_rows.append(score_diarization(conversation.turns, online.turns, conversation.duration, registry.names))
+        online_latencies.append(latency)
         started = time.perf_counter()
         result = _run(Diarizer(registry), conversation.audio, conversation.uri)
         seconds += time.perf_counter() - started
@@ -79,7 +101,8 @@ def generated_set(count: int, seed: int, overlap: bool, registry, figure_items: 
     summary.update(der_known_speakers=summarise_scores(known_rows)["der"], realtime_factor=seconds / audio_seconds,
                    audio_seconds=audio_seconds, overlap_fraction=float(np.mean([overlap_fraction(c.turns) for c in conversations])),
                    conversations=len(conversations), with_stranger=sum(any(s in STRANGERS for s in c.speakers) for c in conversations),
-                   speakers_per_conversation=[len(c.speakers) for c in conversations], seed=seed)
+                   speakers_per_conversation=[len(c.speakers) for c in conversations], seed=seed,
+                   online=_online_summary(online_rows, online_latencies))
     return summary
 
 
@@ -96,6 +119,7 @@ def real_set(name: str, figure_items: list) -> dict:
     folder = CONVERSATIONS / name
     enrolment = _enrolment_table(folder)
     rows, known_rows, seconds, audio_seconds, files = [], [], 0.0, 0.0, []
+    online_rows, online_latencies = [], []
     for wav in sorted(folder.glob("*.wav")):
         uri = wav.stem
         if uri in LEFT_OUT.get(name, ()):
@@ -119,6 +143,9 @@ def real_set(name: str, figure_items: list) -> dict:
         known = diarize_file(wav, Diarizer(registry, num_speakers=len(speakers)), uri=uri)
         known_rows.append(score_diarization(reference, known.turns, duration, registry.names))
         rows.append(score)
+        online, latency = _online(registry, np.concatenate(list(audio_blocks(wav))), uri)
+        online_rows.append(score_diarization(reference, online.turns, duration, registry.names))
+        online_latencies.append(latency)
         files.append({"uri": uri, "speakers": len(speakers), "enrolled": sorted(set(speakers) & set(registry.names)),
                       "found": len(result.clusters), "der": score["der"], "der_known_speakers": known_rows[-1]["der"]})
         print(f"  {name}/{uri}: {len(speakers)} speakers, {len(result.clusters)} found, DER {score['der']:.3f} "
@@ -128,7 +155,8 @@ def real_set(name: str, figure_items: list) -> dict:
     summary = summarise_scores(rows)
     summary.update(der_known_speakers=summarise_scores(known_rows)["der"], realtime_factor=seconds / audio_seconds,
                    audio_seconds=audio_seconds, files=files,
-                   enrolment="clips from the other recordings" if name == "ami_debug" else "clips from the same recording")
+                   enrolment="clips from the other recordings" if name == "ami_debug" else "clips from the same recording",
+                   online=_online_summary(online_rows, online_latencies))
     return summary
 
 
@@ -147,6 +175,7 @@ def diarization_benchmark(conversations: int = 20, seed: int = 0, figure: Path |
             results[name] = real_set(name, figure_items)
             print(f"diarization {name}: DER {results[name]['der']:.4f} (told the number of speakers: "
                   f"{results[name]['der_known_speakers']:.4f})")
+    results["online"] = {key: value.pop("online") for key, value in results.items() if isinstance(value, dict) and "online" in value}
     if figure is not None and figure_items:
         from core.io import save_figure
 
@@ -162,12 +191,19 @@ def diarization_table(results: dict) -> str:
     rows = []
     targets = {"generated": ("≤ 0.05", "≥ 0.97", "≤ 0.05", "≤ 0.05"), "generated_overlap": ("≤ 0.12", "≥ 0.97", "≤ 0.05", "≤ 0.05")}
     for key, r in results.items():
-        if not isinstance(r, dict):
+        if not isinstance(r, dict) or key == "online":
             continue
         rows.append([f"`{key}`", f"{r['audio_seconds'] / 60:.1f}", _value(r["der"]), _value(r["der_known_speakers"]),
                      _value(r["missed"]), _value(r["confusion"]), _value(r["named_time_accuracy"]),
                      _value(r["stranger_named_rate"]), _value(r["realtime_factor"], 4)])
         if key in targets:
             rows.append([f"target (`{key}`)", "", targets[key][0], "", "", "", targets[key][1], targets[key][2], targets[key][3]])
-    return markdown_table(["set", "minutes", "DER", "DER, number of speakers given", "missed", "confusion",
-                           "named time", "stranger time named", "s per audio s"], rows)
+    table = markdown_table(["set", "minutes", "DER", "DER, number of speakers given", "missed", "confusion",
+                            "named time", "stranger time named", "s per audio s"], rows)
+    online = [[f"`{key}`", _value(results[key]["der"]), _value(r["der"]), f"{r['der'] - results[key]['der']:+.3f}",
+               _value(r["named_time_accuracy"]), _value(r["stranger_named_rate"]), f"{r['latency_seconds']:.2f}"]
+              for key, r in results.get("online", {}).items()]
+    online.append(["target (generated sets)", "", "", "≤ +0.03", "", "", "≤ 2.00"])
+    return (table + "\n\nOnline (`--online`: fed 0.25 s blocks, each label emitted 1.5 s of audio after its frame, never "
+            "revised):\n\n" + markdown_table(["set", "offline DER", "online DER", "difference", "named time",
+                                                  "stranger time named", "largest delay (s)"], online))

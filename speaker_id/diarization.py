@@ -487,11 +487,12 @@ def audio_seconds(path: str | Path) -> float:
         return float("nan")
 
 
-def diarize_file(path: str | Path, diarizer: Diarizer, progress: bool = False, uri: str | None = None) -> Diarization:
+def diarize_file(path: str | Path, diarizer: Diarizer, progress: bool = False, uri: str | None = None,
+                 block_seconds: float = 10.0) -> Diarization:
     from tqdm import tqdm
 
     diarizer.reset()
-    blocks = audio_blocks(path)
+    blocks = audio_blocks(path, block_seconds)
     first = next(blocks)  # a file that cannot be read fails here, before the progress bar shows
     total = audio_seconds(path)
     with tqdm(total=None if math.isnan(total) else round(total, 1), unit="s", desc=Path(path).name,

@@ -62,6 +62,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="seconds of speech per embedding window (default %(default)s)")
     parser.add_argument("--step", type=float, default=DEFAULTS["step_seconds"],
                         help="seconds of speech between window starts (default %(default)s)")
+    parser.add_argument("--online", action="store_true",
+                        help="label while reading: each speech frame's label is printed (and kept) --delay seconds "
+                             "after it, never revised; clustering is done window by window (speaker_id/online.py)")
+    parser.add_argument("--delay", type=float, default=1.5,
+                        help="with --online, seconds of audio after a moment before its label is emitted "
+                             "(default %(default)s; with 0.25 s reads the delay stays under 2 s)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -104,6 +110,10 @@ def turn_rows(diarization, path) -> list[dict]:
     return rows
 
 
+def _print_label(start: float, end: float, label: str, emitted_at: float) -> None:
+    print(f"{emitted_at:8.2f} s: {start:.2f}-{end:.2f} {label}", flush=True)
+
+
 def main(argv: list[str] | None = None):
     args = build_parser().parse_args(argv)
     _check_arguments(args)
@@ -122,10 +132,16 @@ def main(argv: list[str] | None = None):
 
     _vad_model()  # loads Silero (whose import sets torch threads) before the thread count is set
     torch.set_num_threads(args.threads)
-    diarizer = Diarizer(registry, window_seconds=args.window, step_seconds=args.step,
+    if args.online:
+        from speaker_id.online import OnlineDiarizer
+
+        diarizer = OnlineDiarizer(registry, delay_seconds=args.delay, window_seconds=args.window, step_seconds=args.step,
+                                  margin=args.margin, on_label=None if args.no_progress else _print_label)
+    else:
+        diarizer = Diarizer(registry, window_seconds=args.window, step_seconds=args.step,
                         cluster_threshold=args.cluster_threshold, num_speakers=args.num_speakers,
-                        min_speakers=args.min_speakers, max_speakers=args.max_speakers, margin=args.margin,
-                        clustering=args.clustering)
+                            min_speakers=args.min_speakers, max_speakers=args.max_speakers, margin=args.margin,
+                            clustering=args.clustering)
     results, failures, uris = [], [], set()
     for recording in args.recordings:
         path = Path(recording)
@@ -133,7 +149,8 @@ def main(argv: list[str] | None = None):
             if path.is_dir():
                 raise InputError(path, "is a folder; give the recordings themselves")
             uri = path.stem if path.stem not in uris else f"{path.stem}_{len(uris)}"
-            diarization = diarize_file(path, diarizer, progress=not args.no_progress, uri=uri)
+            diarization = diarize_file(path, diarizer, progress=not (args.no_progress or args.online), uri=uri,
+                                       block_seconds=0.25 if args.online else 10.0)
             if not diarization.turns:
                 raise InputError(path, f"no speech found in {diarization.duration:.1f} s (silence, music or noise?); "
                                        "nothing to diarize")

@@ -123,3 +123,27 @@ def test_no_speech_and_a_registry_of_another_encoder_are_named_errors(conversati
     with pytest.raises(InputError, match="cnn.json: holds cnn"):
         diarize.main([str(wav), "--registry", str(other), "-o", str(tmp_path / "t.rttm")])
     assert not (tmp_path / "t.rttm").exists()
+
+
+@pytest.mark.real_data
+def test_online_labels_come_within_two_seconds_with_the_offline_names(conversation, tmp_path, capsys):
+    from speaker_id.diarize import load_registry
+    from speaker_id.online import OnlineDiarizer
+
+    wav, registry, reference = conversation
+    audio = read_audio(wav, 16000)
+    online = OnlineDiarizer(load_registry(registry))
+    emitted_while_reading = 0
+    for start in range(0, len(audio), 4000):  # 0.25 s reads, as from a microphone
+        emitted_while_reading += len(online.push(audio[start:start + 4000]))
+    result = online.finish("conversation")
+    assert emitted_while_reading > 0.8 * len(online.emitted)  # labels come while reading, not at the end
+    assert online.latencies().max() <= 2.0
+    assert set(ENROLLED) <= {t.speaker for t in result.turns}
+    score = score_diarization(reference, result.turns, result.duration, enrolled=ENROLLED)
+    assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.8
+    # the command: labels printed as they come, the RTTM written at the end
+    diarize.main([str(wav), "--registry", str(registry), "-o", str(tmp_path / "online.rttm"), "--online", "--no-plot"])
+    printed = [line for line in capsys.readouterr().out.splitlines() if " s: " in line]
+    assert printed and any(name in line for line in printed for name in ENROLLED)
+    assert (tmp_path / "online.rttm").stat().st_size > 0

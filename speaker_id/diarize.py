@@ -67,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                              "after it, never revised; clustering is done window by window (speaker_id/online.py)")
     parser.add_argument("--delay", type=float, default=1.5,
                         help="with --online, seconds of audio after a moment before its label is emitted "
-                             "(default %(default)s; with 0.25 s reads the delay stays under 2 s)")
+                             "(default %(default)s; with 0.25 s reads the delay stays under 2 s once the first second of "
+                             "speech is heard: the first label needs one embedding window)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser

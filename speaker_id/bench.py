@@ -38,7 +38,7 @@ import torchaudio
 from core.cli import run_main
 from core.env import SHARED_DATA
 from core.metrics import equal_error_rate
-from core.results import markdown_table, publish_table, write_results
+from core.results import markdown_table, publish_table, read_results, replace_marked_block, write_results
 from speaker_id import train
 from speaker_id.calibrate import (DevelopmentTrials, default_calibration_path, error_rates, leave_out_thresholds,
                                   split_trials, unenrolled_named_rate)
@@ -164,13 +164,54 @@ def open_set_table(multispeaker: dict) -> str:
               f"the threshold that ships (`speaker_id/calibration/ge2e.json`, all 11 speakers) is {multispeaker['ge2e']['shipped_threshold']:.3f}.")
 
 
+DIARIZATION_FIGURE = Path(__file__).parent / "diarization_timeline.png"
+
+
+def diarization_part(conversations: int) -> dict:
+    """The diarization keys (bench_diarization.py), their README table and the timeline picture."""
+    from speaker_id.bench_diarization import diarization_benchmark, diarization_table
+
+    started = time.perf_counter()
+    results = diarization_benchmark(conversations, figure=DIARIZATION_FIGURE)
+    results.update(torch_threads=torch.get_num_threads(), load_average_1min=os.getloadavg()[0],
+                   bench_seconds=time.perf_counter() - started, date=time.strftime("%Y-%m-%d"),
+                   command=f"python -m speaker_id.bench --only diarization --conversations {conversations} "
+                           f"--threads {torch.get_num_threads()}")
+    table = diarization_table(results)
+    note = (f"\n\nFrom `results/speaker_id.json` (`diarization`), written by `{results['command']}` in "
+            f"{results['bench_seconds']:.0f} s (1-minute load average at the end: {results['load_average_1min']:.1f} "
+            f"on 2 cores, shared). DER: pyannote.metrics, a collar of ±0.25 s around each reference boundary (md-eval `-c 0.25`), overlapped speech scored; missed and confusion "
+            f"are fractions of the scored speech.")
+    replace_marked_block(Path(__file__).parent / "README.md", "results:speaker_id:diarization", table + note)
+    print(table)
+    return results
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="FSDD recordings folder (default %(default)s)")
     parser.add_argument("--multispeaker", type=Path, default=MULTISPEAKER, help="open-set speakers, one folder each (default %(default)s)")
-    parser.add_argument("--max-epochs", type=int, default=12)
+    parser.add_argument("--max-epochs", type=int, default=12, help="training epochs of the FSDD CNN (default %(default)s)")
+    parser.add_argument("--only", choices=("all", "diarization"), default="all",
+                        help="`diarization`: run only the diarization sets (minutes) and update their keys in "
+                             "results/speaker_id.json and the README (default %(default)s)")
+    parser.add_argument("--conversations", type=int, default=20,
+                        help="generated conversations per diarization set (default %(default)s)")
+    parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads (default %(default)s)")
     args = parser.parse_args(argv)
-    torch.set_num_threads(2)
+    from speaker_id.frontend import _silero_vad
+
+    _silero_vad()  # silero_vad's import sets PyTorch to one thread: load it before choosing the count
+    torch.set_num_threads(args.threads)
+    diarization = diarization_part(args.conversations)
+    if args.only == "diarization":
+        try:
+            results = read_results("speaker_id")
+        except FileNotFoundError:
+            results = {}
+        results["diarization"] = diarization
+        write_results("speaker_id", results)
+        return results
     common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--no-progress-bar"]
 
     closed = train.main([*common, "--run-name", "bench-fsdd"])
@@ -194,6 +235,7 @@ def main(argv: list[str] | None = None) -> dict:
         "heldout_speakers": list(HELD_OUT),
         "verification_trials": {"target": verification["target_trials"], "nontarget": verification["nontarget_trials"]},
         "multispeaker": multispeaker,
+        "diarization": diarization,
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": os.getloadavg()[0],  # > 2 means other jobs shared the 2 cores: timings are pessimistic
         "command": "python -m speaker_id.bench",

@@ -16,21 +16,30 @@ registry takes these from a calibration file (`speaker_id.calibrate`; default
 `speaker_id/calibration/<encoder>.json`, calibrated on development speakers none of yours are); for a CNN
 without one, the threshold calibrated on the checkpoint's validation clips. `--threshold` overrides it.
 `identify` answers `unknown` when no enrolled speaker reaches the threshold.
+
+Enrolment never loses a voice: with `--folders`, every speaker with a usable clip is enrolled, each clip or
+speaker that fails is listed with its reason, the registry is written with the rest and the exit status
+is 1. A name already in the registry is refused unless `--replace` (a new voiceprint) or `--add` (these
+clips added to it). The registry records each speaker's seconds of speech; under `--min-total-speech`
+(10 s) the enrolment is kept with a warning.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 
 import core  # noqa: F401  (offline environment first)
-from core.cli import InputArgument, ModelArgument, OutputFile, run_main
-from core.io import InputError, write_csv
+from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
+from core.io import AUDIO_EXTENSIONS, InputError, write_csv
 from speaker_id.calibrate import default_calibration_path, embed_files
 from speaker_id.data import audio_inputs, scan_speaker_folders
 from speaker_id.encoders import ENCODERS, SpeakerEncoder, encoder_from_spec, load_encoder
-from speaker_id.frontend import MIN_SPEECH_SECONDS, SpeechFrontend
+from speaker_id.frontend import MIN_SPEECH_SECONDS, SAMPLE_RATE, SpeechFrontend
 from speaker_id.verification import ScoreNormaliser, SpeakerRegistry, describe_encoder
+
+MIN_ENROLMENT_SPEECH = 10.0  # seconds: below it an enrolment is accepted with a warning
 
 
 def _add_frontend_options(parser: argparse.ArgumentParser) -> None:
@@ -54,6 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--name", help="speaker name for the clips given as arguments")
     enroll.add_argument("--folders", type=Path, help="a folder with one sub-folder of clips per new speaker")
     enroll.add_argument("clips", nargs="*", type=InputArgument("audio", as_path=False), help="audio files or folders of one speaker (with --name)")
+    existing = enroll.add_mutually_exclusive_group()
+    existing.add_argument("--replace", action="store_true",
+                          help="a name already in the registry gets a new voiceprint from these clips (default: refused)")
+    existing.add_argument("--add", action="store_true",
+                          help="a name already in the registry keeps its voiceprint and these clips are added to it")
+    enroll.add_argument("--min-total-speech", type=float, default=MIN_ENROLMENT_SPEECH,
+                        help="warn when a speaker's clips hold less speech than this in all, in seconds "
+                             "(default %(default)s): the voiceprint is kept, but names given from it are less sure")
     _add_frontend_options(enroll)
 
     for name, text in (("identify", "closest enrolled speaker per clip, or 'unknown'"),
@@ -100,11 +117,32 @@ def _embed(encoder: SpeakerEncoder, clips, frontend: SpeechFrontend):
     return embeddings, [paths[i] for i in kept], skipped
 
 
+def _speech_of(paths, frontend: SpeechFrontend) -> tuple[list, list, list]:
+    """(speech waveforms, their paths, [(path, reason)] skipped) for one speaker's clips."""
+    speech, used, failed = [], [], []
+    for path in paths:
+        try:
+            speech.append(frontend.read(path))
+            used.append(path)
+        except InputError as error:
+            failed.append((path, error.reason))
+    return speech, used, failed
+
+
+def _empty_speaker_folders(folder: Path) -> list[Path]:
+    return [sub for sub in sorted(folder.iterdir()) if sub.is_dir()
+            and not any(p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS for p in sub.rglob("*"))]
+
+
 def enroll_command(args: argparse.Namespace) -> SpeakerRegistry:
+    """Every usable speaker is enrolled; each clip or speaker that fails is listed with its reason (`skip`, exit
+    status 1) and the registry holds the rest. Nothing usable at all: an error and no registry written."""
     groups: dict[str, list] = {}
+    failed_speakers: list[tuple[Path, str]] = []
     if args.folders:
         for clip in scan_speaker_folders(args.folders):
             groups.setdefault(clip.speaker, []).append(clip)
+        failed_speakers += [(sub, "no audio files in this speaker's folder") for sub in _empty_speaker_folders(args.folders)]
     if args.clips:
         if not args.name:
             raise InputError("<arguments>", "--name is required with clips given as arguments")
@@ -120,11 +158,38 @@ def enroll_command(args: argparse.Namespace) -> SpeakerRegistry:
     else:
         encoder = load_encoder(args.encoder or "ge2e", args.checkpoint)
         registry = new_registry(encoder, args.calibration)
+    taken = sorted(set(groups) & set(registry.speakers))
+    if taken and not (args.replace or args.add):
+        raise InputError(args.registry, f"already holds {', '.join(map(repr, taken))}: pass --replace for a new voiceprint, "
+                                        "--add to add these clips to it, or choose another --name")
     frontend = _frontend(args)
+    enrolled, failed_clips = [], []
     for name, clips in sorted(groups.items()):
-        embeddings, used, _ = _embed(encoder, clips, frontend)
-        registry.enroll(name, embeddings)
-        print(f"enrolled {name!r} from {len(used)} clip(s)")
+        speech, used, failed = _speech_of([c.path for c in clips], frontend)
+        failed_clips += failed
+        if not speech:
+            where = args.folders / name if args.folders and name != args.name else Path(clips[0].path)
+            failed_speakers.append((where, f"speaker {name!r} not enrolled: no clip with enough speech "
+                                           f"({len(failed)} clip(s) skipped, listed above)"))
+            continue
+        seconds = sum(len(w) for w in speech) / SAMPLE_RATE
+        registry.enroll(name, encoder.embed(speech, progress=len(speech) > 20), seconds, add=args.add)
+        enrolled.append(name)
+        verb = "added to" if args.add and name in taken else "replaced" if name in taken else "enrolled"
+        print(f"{verb} {name!r} from {len(used)} clip(s), {seconds:.1f} s of speech"
+              + (f" ({registry.clip_counts[name]} clips, {registry.speech_seconds.get(name, seconds):.1f} s in all)"
+                 if verb == "added to" else ""))
+        total = registry.speech_seconds.get(name, seconds)
+        if total < args.min_total_speech:
+            print(f"warning: {name!r}: only {total:.1f} s of speech in all (under {args.min_total_speech:g} s): enrolled, "
+                  "but names given from this voiceprint are less sure; add clips with --add", file=sys.stderr)
+    for path, reason in failed_clips:
+        skip(path, reason)
+    for path, reason in failed_speakers:
+        skip(path, reason)
+    if not enrolled:
+        first = failed_speakers[0] if failed_speakers else (Path(failed_clips[0][0]), failed_clips[0][1])
+        raise InputError(first[0], f"{first[1]}; nothing enrolled, {args.registry} not written")
     registry.save(args.registry)
     print(f"registry {args.registry}: {len(registry.names)} speaker(s), encoder {describe_encoder(registry.encoder)}, "
           f"{registry.normaliser.method} scores, threshold {registry.threshold:.3f}")

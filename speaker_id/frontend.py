@@ -25,18 +25,23 @@ class TooLittleSpeech(InputError):
 
 @lru_cache(maxsize=1)
 def _silero_vad():
-    import silero_vad
+    import torch
 
+    threads = torch.get_num_threads()
+    import silero_vad  # its model module calls torch.set_num_threads(1) on import: keep the caller's count
+
+    torch.set_num_threads(threads)
     return silero_vad.load_silero_vad(onnx=True)
 
 
 def speech_segments(waveform: np.ndarray, sample_rate: int = SAMPLE_RATE) -> list[tuple[int, int]]:
     """(start, end) sample indices of the speech in a 16 kHz (or 8 kHz) waveform."""
+    model = _silero_vad()  # first: it keeps the caller's thread count through silero_vad's import
     import silero_vad
     import torch
 
     stamps = silero_vad.get_speech_timestamps(torch.from_numpy(np.ascontiguousarray(waveform, dtype=np.float32)),
-                                              _silero_vad(), sampling_rate=sample_rate)
+                                              model, sampling_rate=sample_rate)
     return [(s["start"], s["end"]) for s in stamps]
 
 

@@ -78,12 +78,28 @@ class SpeakerRegistry:
     calibration: dict = field(default_factory=dict)  # where the threshold came from
     speakers: dict[str, np.ndarray] = field(default_factory=dict)
     clip_counts: dict[str, int] = field(default_factory=dict)
+    speech_seconds: dict[str, float] = field(default_factory=dict)  # seconds of speech each voiceprint holds
 
-    def enroll(self, name: str, embeddings: np.ndarray) -> None:
+    def enroll(self, name: str, embeddings: np.ndarray, speech_seconds: float | None = None, add: bool = False) -> None:
+        """A new voiceprint for `name` (replacing any), or with `add` the clips added to the existing one: its
+        centroid and the new clips' embeddings are averaged, weighted by clip count."""
         if len(embeddings) == 0:
             raise ValueError(f"speaker {name!r}: no usable clips to enrol")
-        self.speakers[name] = unit_rows(np.asarray(embeddings).mean(axis=0))[0]
+        embeddings = np.asarray(embeddings)
+        if add and name in self.speakers:
+            old = self.clip_counts[name]
+            total = self.speakers[name] * old + embeddings.sum(axis=0)
+            self.speakers[name] = unit_rows(total)[0]
+            self.clip_counts[name] = old + len(embeddings)
+            if speech_seconds is not None and name in self.speech_seconds:
+                self.speech_seconds[name] += speech_seconds
+            return
+        self.speakers[name] = unit_rows(embeddings.mean(axis=0))[0]
         self.clip_counts[name] = len(embeddings)
+        if speech_seconds is not None:
+            self.speech_seconds[name] = float(speech_seconds)
+        else:
+            self.speech_seconds.pop(name, None)
 
     @property
     def names(self) -> list[str]:
@@ -120,7 +136,9 @@ class SpeakerRegistry:
             shutil.copy2(path, path.with_name(path.name + ".bak"))
         return write_json(path, {"version": REGISTRY_VERSION, "encoder": self.encoder, "threshold": self.threshold,
                                  "calibration": self.calibration, "normalisation": self.normaliser.to_json(),
-                                 "speakers": {n: {"embedding": self.speakers[n].tolist(), "clips": self.clip_counts[n]}
+                                 "speakers": {n: {"embedding": self.speakers[n].tolist(), "clips": self.clip_counts[n],
+                                                  **({"speech_seconds": round(self.speech_seconds[n], 2)}
+                                                     if n in self.speech_seconds else {})}
                                               for n in self.names}})
 
     @classmethod
@@ -135,7 +153,8 @@ class SpeakerRegistry:
             normaliser = ScoreNormaliser.from_json(data.get("normalisation", {"method": "none"}))
             return cls(encoder, float(data["threshold"]), normaliser, data.get("calibration", {}),
                        {n: np.asarray(s["embedding"], dtype=np.float32) for n, s in data["speakers"].items()},
-                       {n: int(s["clips"]) for n, s in data["speakers"].items()})
+                       {n: int(s["clips"]) for n, s in data["speakers"].items()},
+                       {n: float(s["speech_seconds"]) for n, s in data["speakers"].items() if "speech_seconds" in s})
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise InputError(path, f"not a speaker registry, or a damaged one ({type(error).__name__}: {error}); "
                                    f"an earlier version may be in {path.name}.bak") from error

@@ -1,0 +1,653 @@
+"""Who spoke when: speech found with Silero VAD, GE2E embeddings on short sliding windows of the speech,
+clusters with the number of speakers unknown (or given), each cluster named from a speaker registry.
+
+The `Diarizer` is pushed audio (`push(samples)`, 16 kHz mono, any block size) and keeps only what it needs:
+the VAD state, the last window of speech, one 256-d embedding per window step and one speech flag per
+32 ms frame, so memory grows by about 1 kB per second of speech whatever the recording's length.
+`finish()` clusters the window embeddings and returns the turns.
+
+1. **Speech.** Silero VAD's probability per 32 ms frame (512 samples); a frame is speech from 0.5 up and
+   stays speech down to 0.35 (Silero's own hysteresis). Speech frames are appended to a speech-only stream.
+2. **Embeddings.** Windows of `window_seconds` of that speech stream, one every `step_seconds`, are raised
+   to -30 dBFS (GE2E's training level, increase only), turned into GE2E's 40-band mel spectrogram
+   (torchaudio, the same filterbank as resemblyzer's librosa one) and embedded in batches.
+3. **Clusters.** Agglomerative clustering of the window embeddings (cosine distance, average linkage)
+   cut at `cluster_threshold`, or into `num_speakers` / between `min_speakers` and `max_speakers`.
+   Clusters holding under `min_cluster_seconds` of speech join their nearest cluster.
+4. **Names.** Each cluster's mean embedding is scored against the registry: a name when the score reaches
+   the registry's calibrated threshold and leads the runner-up by `margin`; two clusters given the same
+   name are one speaker and are merged. Others are `unknown_1`, `unknown_2`, … in order of first speech.
+5. **Turns.** Each speech frame takes the label of the window whose centre is nearest to it in the speech
+   stream; runs of one label are turns, gaps under `fill_gap_seconds` within a speaker are bridged and
+   turns shorter than `min_turn_seconds` are dropped.
+
+Overlapped speech: each moment gets one speaker, the one whose voice dominates the window around it; the
+second voice of an overlap is missed (counted as missed speech in DER), and a window that mixes two voices
+gives an embedding between them, so turns next to overlaps are less certain.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from core.io import InputError
+from speaker_id.frontend import SAMPLE_RATE
+
+VAD_FRAME = 512  # samples per Silero VAD frame at 16 kHz (32 ms)
+FRAME_SECONDS = VAD_FRAME / SAMPLE_RATE
+MEL_HOP = 160  # GE2E: 10 ms hop, 25 ms window, 40 mel bands
+MEL_FRAMES_PER_VAD_FRAME = VAD_FRAME / MEL_HOP
+CLUSTERINGS = ("ahc", "spectral")
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One speaker's turn: (start, end) in seconds, the label, and its score against that label's voiceprint."""
+
+    start: float
+    end: float
+    speaker: str
+    score: float = float("nan")
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass
+class SpeakerCluster:
+    label: str
+    centroid: np.ndarray
+    speech_seconds: float
+    score: float = float("nan")  # best registry score (nan without a registry)
+    runner_up: str = ""
+    runner_up_score: float = float("nan")
+
+
+@dataclass
+class Diarization:
+    uri: str
+    duration: float
+    turns: list[Turn]
+    clusters: list[SpeakerCluster] = field(default_factory=list)
+    speech_seconds: float = 0.0
+    note: str = ""
+
+    @property
+    def labels(self) -> list[str]:
+        return sorted({t.speaker for t in self.turns})
+
+
+# ----------------------------------------------------------------------------------------- models
+@lru_cache(maxsize=1)
+def _vad_model():
+    from speaker_id.frontend import _silero_vad
+
+    return _silero_vad()
+
+
+@lru_cache(maxsize=1)
+def _mel_transform():
+    import torchaudio
+
+    # resemblyzer's wav_to_mel_spectrogram is librosa.feature.melspectrogram(sr=16000, n_fft=400, hop=160,
+    # n_mels=40): Slaney mel scale and norm, power 2, centred frames with zero padding
+    return torchaudio.transforms.MelSpectrogram(sample_rate=SAMPLE_RATE, n_fft=400, hop_length=MEL_HOP, n_mels=40,
+                                                norm="slaney", mel_scale="slaney", pad_mode="constant", power=2.0)
+
+
+def ge2e_window_embeddings(windows: np.ndarray) -> np.ndarray:
+    """(n, samples) speech windows → (n, 256) unit GE2E embeddings, each window raised to -30 dBFS first."""
+    import torch
+
+    from speaker_id.encoders import _voice_encoder
+
+    x = torch.from_numpy(np.ascontiguousarray(windows, dtype=np.float32))
+    rms_db = 10 * torch.log10((x ** 2).mean(dim=1).clamp_min(1e-10))
+    gain = torch.pow(10.0, ((-30 - rms_db).clamp_min(0)) / 20)  # resemblyzer's normalize_volume, increase only
+    with torch.inference_mode():
+        mel = _mel_transform()(x * gain[:, None]).transpose(1, 2)  # (n, frames, 40)
+        return _voice_encoder()(mel).numpy().astype(np.float32)
+
+
+# ----------------------------------------------------------------------------------------- streaming
+class Diarizer:
+    """Push 16 kHz mono audio in blocks of any size; `finish()` gives the diarization."""
+
+    def __init__(self, registry=None, window_seconds: float = 1.0, step_seconds: float = 0.25,
+                 cluster_threshold: float = 0.35, num_speakers: int | None = None, min_speakers: int = 1,
+                 max_speakers: int | None = None, margin: float = 0.05, min_cluster_seconds: float = 1.0,
+                 fill_gap_seconds: float = 0.3, min_turn_seconds: float = 0.2, vad_threshold: float = 0.5,
+                 clustering: str = "ahc", fine_threshold: float = 0.25, batch_size: int = 64):
+        if registry is not None and registry.encoder.get("name") != "ge2e":
+            raise ValueError("diarization embeds with GE2E; the registry holds other embeddings")
+        self.registry = registry
+        self.window_frames = max(8, int(round(window_seconds / FRAME_SECONDS)))
+        self.step_frames = max(1, int(round(step_seconds / FRAME_SECONDS)))
+        self.cluster_threshold, self.margin = cluster_threshold, margin
+        self.num_speakers, self.min_speakers, self.max_speakers = num_speakers, min_speakers, max_speakers
+        self.min_cluster_seconds, self.fill_gap_seconds, self.min_turn_seconds = min_cluster_seconds, fill_gap_seconds, min_turn_seconds
+        self.vad_threshold, self.batch_size = vad_threshold, batch_size
+        if clustering not in CLUSTERINGS:
+            raise ValueError(f"unknown clustering {clustering!r}; choose from {', '.join(CLUSTERINGS)}")
+        self.clustering, self.fine_threshold = clustering, fine_threshold
+        self.reset()
+
+    def reset(self) -> None:
+        _vad_model().reset_states()
+        self._pending = np.zeros(0, np.float32)      # samples not yet through the VAD
+        self._frames = 0                              # VAD frames seen
+        self._in_speech = False
+        self._speech_frames: list[int] = []           # original frame index of each speech-stream frame
+        self._speech_tail = np.zeros(0, np.float32)   # the last window of the speech stream
+        self._next_window_end = self.window_frames    # speech-stream frame where the next window ends
+        self._queued: list[tuple[int, np.ndarray]] = []  # (window start in the speech stream, samples) to embed
+        self._window_starts: list[int] = []
+        self._embeddings: list[np.ndarray] = []
+
+    @property
+    def seconds(self) -> float:
+        return self._frames * FRAME_SECONDS
+
+    def push(self, samples: np.ndarray) -> None:
+        import torch
+
+        self._pending = np.concatenate([self._pending, np.asarray(samples, np.float32)])
+        usable = len(self._pending) // VAD_FRAME * VAD_FRAME
+        if not usable:
+            return
+        frames, self._pending = self._pending[:usable].reshape(-1, VAD_FRAME), self._pending[usable:]
+        model = _vad_model()
+        speech = []
+        for frame in frames:
+            probability = float(model(torch.from_numpy(frame), SAMPLE_RATE))
+            self._in_speech = probability >= (self.vad_threshold - 0.15 if self._in_speech else self.vad_threshold)
+            speech.append(self._in_speech)
+        speech = np.asarray(speech)
+        indices = self._frames + np.flatnonzero(speech)
+        self._frames += len(frames)
+        if len(indices):
+            self._speech_frames.extend(indices.tolist())
+            self._speech_tail = np.concatenate([self._speech_tail, frames[speech].reshape(-1)])
+            self._cut_windows()
+        if len(self._queued) >= self.batch_size:
+            self._embed_queued()
+
+    def _cut_windows(self, final: bool = False) -> None:
+        total = len(self._speech_frames)
+        tail_start = total - len(self._speech_tail) // VAD_FRAME  # speech-stream frame of the tail's first sample
+        while self._next_window_end <= total:
+            start = self._next_window_end - self.window_frames
+            offset = (start - tail_start) * VAD_FRAME
+            self._queued.append((start, self._speech_tail[offset:offset + self.window_frames * VAD_FRAME].copy()))
+            self._next_window_end += self.step_frames
+        if final:
+            last_end = self._next_window_end - self.step_frames
+            if total > last_end and total >= self.window_frames:  # the end of the stream, in one last full window
+                start = total - self.window_frames
+                offset = (start - tail_start) * VAD_FRAME
+                self._queued.append((start, self._speech_tail[offset:].copy()))
+            elif total < self.window_frames and total * FRAME_SECONDS >= 0.5:  # all the speech there is, one window
+                self._queued.append((0, self._speech_tail.copy()))
+        keep = self.window_frames * VAD_FRAME
+        if len(self._speech_tail) > keep:
+            self._speech_tail = self._speech_tail[-keep:]
+
+    def _embed_queued(self) -> None:
+        if not self._queued:
+            return
+        by_length: dict[int, list] = {}
+        for start, samples in self._queued:
+            by_length.setdefault(len(samples), []).append((start, samples))
+        for group in by_length.values():
+            embeddings = ge2e_window_embeddings(np.stack([s for _, s in group]))
+            self._window_starts += [start for start, _ in group]
+            self._embeddings += list(embeddings)
+        self._queued = []
+
+    def finish(self, uri: str = "recording") -> Diarization:
+        if len(self._pending):  # the last partial frame, zero-padded
+            self.push(np.zeros(VAD_FRAME - len(self._pending), np.float32))
+        self._cut_windows(final=True)
+        self._embed_queued()
+        duration = self._frames * FRAME_SECONDS
+        speech_frames = np.asarray(self._speech_frames, dtype=np.int64)
+        speech_seconds = len(speech_frames) * FRAME_SECONDS
+        if not self._embeddings:
+            return Diarization(uri, duration, [], [], speech_seconds, note="no_speech")
+        order = np.argsort(self._window_starts, kind="stable")
+        starts = np.asarray(self._window_starts)[order]
+        embeddings = np.stack(self._embeddings)[order]
+        window_labels = self._cluster(embeddings)
+        frame_labels = self._frame_labels(starts, embeddings, window_labels, len(speech_frames))
+        clusters, names = self._name_clusters(embeddings, window_labels, frame_labels)
+        turns = self._turns(speech_frames, frame_labels, names, embeddings, window_labels)
+        named = {c.label for c in clusters}
+        note = "one_speaker" if len(named) == 1 else ""
+        return Diarization(uri, duration, turns, clusters, speech_seconds, note)
+
+    def _frame_labels(self, starts, embeddings, window_labels, frames: int) -> np.ndarray:
+        """Each speech-stream frame: the cluster whose centroid scores highest on average over the windows
+        that cover the frame (the nearest window's cluster where none covers it)."""
+        ids = np.unique(window_labels)
+        centroids = np.stack([_unit(embeddings[window_labels == i].mean(0)) for i in ids])
+        window_scores = embeddings @ centroids.T  # (windows, clusters)
+        width = min(self.window_frames, frames)
+        totals = np.zeros((frames + 1, len(ids)))
+        counts = np.zeros(frames + 1)
+        for start, scores in zip(starts, window_scores):  # difference arrays: add over [start, start + width)
+            end = min(frames, start + width)
+            totals[start] += scores
+            totals[end] -= scores
+            counts[start] += 1
+            counts[end] -= 1
+        totals, counts = np.cumsum(totals, 0)[:frames], np.cumsum(counts)[:frames]
+        centres = starts + width / 2
+        nearest = np.abs(np.arange(frames)[:, None] + 0.5 - centres[None, :]).argmin(1) if frames * len(centres) < 5e7 else None
+        labels = ids[np.argmax(totals, 1)]
+        if nearest is not None and np.any(counts == 0):
+            labels[counts == 0] = window_labels[nearest[counts == 0]]
+        return labels
+
+    # ------------------------------------------------------------------------------- clustering
+    def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
+        from sklearn.cluster import AgglomerativeClustering
+
+        n = len(embeddings)
+        if n == 1:
+            return np.zeros(1, int)
+        upper = min(n, self.max_speakers or n)
+        lower = min(max(1, self.min_speakers), upper)
+        if self.clustering == "spectral" and n >= 4:
+            labels = _spectral_clusters(embeddings, self.num_speakers or lower, self.num_speakers or min(upper, 10))
+            return labels if self.num_speakers else self._absorb_small(embeddings, labels, keep_at_least=lower)
+        if self.num_speakers:
+            k = min(self.num_speakers, n)
+            if self.registry is not None and self.registry.speakers and self.fine_threshold < self.cluster_threshold:
+                labels = self._registry_guided(embeddings, target=k)
+                if len(set(labels)) == k:
+                    return labels
+            labels = np.zeros(n, int) if k == 1 else AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(embeddings)
+            return labels
+        if self.registry is not None and self.registry.speakers and self.fine_threshold < self.cluster_threshold:
+            labels = self._registry_guided(embeddings)
+        else:
+            labels = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                             distance_threshold=self.cluster_threshold).fit_predict(embeddings)
+        labels = self._absorb_small(embeddings, labels, keep_at_least=lower)
+        k = len(set(labels))
+        if not lower <= k <= upper:
+            k = min(max(k, lower), upper)
+            labels = np.zeros(n, int) if k == 1 else AgglomerativeClustering(n_clusters=k, metric="cosine", linkage="average").fit_predict(embeddings)
+        return labels
+
+    def _registry_guided(self, embeddings: np.ndarray, target: int | None = None) -> np.ndarray:
+        """Average-linkage clustering that never joins two enrolled voices: fine clusters (cut at
+        `fine_threshold`) that the registry names are merged by name, then the closest pair of groups (average
+        cosine distance between their windows) merges while under `cluster_threshold`, unless both are named;
+        with a `target` number of speakers, merging goes on (or stops) at that number instead."""
+        from sklearn.cluster import AgglomerativeClustering
+
+        fine = AgglomerativeClustering(n_clusters=None, metric="cosine", linkage="average",
+                                       distance_threshold=self.fine_threshold).fit_predict(embeddings)
+        groups = [np.flatnonzero(fine == i) for i in np.unique(fine)]
+        names: list[str | None] = []
+        for members in groups:
+            names.append(self._registry_name(_unit(embeddings[members].mean(0))) if len(members) >= 2 else None)
+        merged: dict[str, np.ndarray] = {}
+        rest = []
+        for members, name in zip(groups, names):
+            if name is None:
+                rest.append((members, None))
+            else:
+                merged[name] = np.concatenate([merged.get(name, np.zeros(0, int)), members])
+        groups = [(m, n) for n, m in merged.items()] + rest
+        sums = [embeddings[m].sum(0) for m, _ in groups]
+        while len(groups) > 1:
+            best, pair = float("inf"), None
+            for a in range(len(groups)):
+                for b in range(a + 1, len(groups)):
+                    if groups[a][1] is not None and groups[b][1] is not None:
+                        continue
+                    distance = 1 - float(sums[a] @ sums[b]) / (len(groups[a][0]) * len(groups[b][0]))
+                    if distance < best:
+                        best, pair = distance, (a, b)
+            if pair is None or (best >= self.cluster_threshold if target is None else len(groups) <= target):
+                break
+            a, b = pair
+            groups[a] = (np.concatenate([groups[a][0], groups[b][0]]), groups[a][1] or groups[b][1])
+            sums[a] = sums[a] + sums[b]
+            del groups[b], sums[b]
+        labels = np.zeros(len(embeddings), int)
+        for index, (members, _) in enumerate(groups):
+            labels[members] = index
+        return labels
+
+    def _registry_name(self, centroid: np.ndarray) -> str | None:
+        row = self.registry.scores(centroid[None])[0]
+        ranked = np.argsort(row)[::-1]
+        second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
+        if row[ranked[0]] >= self.registry.threshold and row[ranked[0]] - second >= self.margin:
+            return self.registry.names[ranked[0]]
+        return None
+
+    def _absorb_small(self, embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int = 1) -> np.ndarray:
+        """Clusters with under min_cluster_seconds of windows join the nearest larger cluster."""
+        step_seconds = self.step_frames * FRAME_SECONDS
+        labels = labels.copy()
+        while True:
+            ids, counts = np.unique(labels, return_counts=True)
+            small = [(c, i) for i, c in zip(ids, counts) if c * step_seconds < self.min_cluster_seconds]
+            if not small or len(ids) <= keep_at_least:
+                break
+            _, smallest = min(small)
+            others = [i for i in ids if i != smallest]
+            if not others:
+                break
+            centroids = np.stack([_unit(embeddings[labels == i].mean(0)) for i in others])
+            target = others[int(np.argmax(_unit(embeddings[labels == smallest].mean(0)) @ centroids.T))]
+            labels[labels == smallest] = target
+        _, labels = np.unique(labels, return_inverse=True)
+        return labels
+
+    def _name_clusters(self, embeddings, window_labels, frame_labels) -> tuple[list[SpeakerCluster], dict[int, str]]:
+        ids = np.unique(window_labels)
+        centroids = {i: _unit(embeddings[window_labels == i].mean(0)) for i in ids}
+        first = {i: int(np.flatnonzero(frame_labels == i)[0]) if np.any(frame_labels == i) else 10**12 for i in ids}
+        names, scores = {}, {}
+        if self.registry is not None and self.registry.speakers:
+            registry_names = self.registry.names
+            table = self.registry.scores(np.stack([centroids[i] for i in ids]))
+            for row, i in zip(table, ids):
+                ranked = np.argsort(row)[::-1]
+                best = float(row[ranked[0]])
+                second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
+                scores[i] = (best, registry_names[ranked[1]] if len(ranked) > 1 else "", second if len(ranked) > 1 else float("nan"))
+                if best >= self.registry.threshold and best - second >= self.margin:
+                    names[i] = registry_names[ranked[0]]
+        unknown = 0
+        for i in sorted(ids, key=lambda i: first[i]):
+            if i not in names:
+                unknown += 1
+                names[i] = f"unknown_{unknown}"
+        clusters: dict[str, SpeakerCluster] = {}
+        step_seconds = self.step_frames * FRAME_SECONDS
+        for i in ids:  # clusters with the same name are one speaker
+            label = names[i]
+            seconds = float(np.sum(frame_labels == i) * FRAME_SECONDS)
+            best, runner_up, second = scores.get(i, (float("nan"), "", float("nan")))
+            if label in clusters:
+                merged = clusters[label]
+                merged.speech_seconds += seconds
+                merged.centroid = _unit(merged.centroid + centroids[i])
+                merged.score = max(merged.score, best)
+            else:
+                clusters[label] = SpeakerCluster(label, centroids[i], seconds, best, runner_up, second)
+        del step_seconds
+        return list(clusters.values()), names
+
+    def _turns(self, speech_frames, frame_labels, names, embeddings, window_labels) -> list[Turn]:
+        labels = [names[i] for i in frame_labels]
+        turns: list[list] = []  # [start frame, end frame (exclusive), label]
+        for frame, label in zip(speech_frames, labels):
+            if turns and turns[-1][2] == label and frame - turns[-1][1] <= self.fill_gap_seconds / FRAME_SECONDS:
+                turns[-1][1] = frame + 1
+            else:
+                turns.append([frame, frame + 1, label])
+        cluster_score = {}
+        if self.registry is not None and self.registry.speakers:
+            for i, label in names.items():
+                if label in self.registry.speakers:
+                    cluster_score[label] = float(self.registry.scores(_unit(embeddings[window_labels == i].mean(0))[None],
+                                                                      [label])[0, 0])
+        result = []
+        for start, end, label in turns:
+            if (end - start) * FRAME_SECONDS < self.min_turn_seconds:
+                continue
+            result.append(Turn(round(start * FRAME_SECONDS, 3), round(end * FRAME_SECONDS, 3), label,
+                               cluster_score.get(label, float("nan"))))
+        return result
+
+
+def _spectral_clusters(embeddings: np.ndarray, min_clusters: int, max_clusters: int) -> np.ndarray:
+    """Google's spectral clustering for d-vectors with the auto-tuned refinement of "Turn-to-Diarize"
+    (Xia et al., 2022), as the spectralcluster package's README configures it."""
+    from spectralcluster import (AutoTune, FallbackOptions, LaplacianType, RefinementOptions, SpectralClusterer,
+                                 SymmetrizeType, ThresholdType)
+    from spectralcluster.configs import TURNTODIARIZE_REFINEMENT_SEQUENCE
+
+    clusterer = SpectralClusterer(
+        min_clusters=min_clusters, max_clusters=max(min_clusters, max_clusters),
+        refinement_options=RefinementOptions(thresholding_soft_multiplier=0.01, thresholding_type=ThresholdType.Percentile,
+                                             thresholding_with_binarization=True, thresholding_preserve_diagonal=True,
+                                             symmetrize_type=SymmetrizeType.Average,
+                                             refinement_sequence=TURNTODIARIZE_REFINEMENT_SEQUENCE),
+        autotune=AutoTune(p_percentile_min=0.40, p_percentile_max=0.95, init_search_step=0.01, search_level=3),
+        fallback_options=FallbackOptions(spectral_min_embeddings=10), laplacian_type=LaplacianType.GraphCut,
+        row_wise_renorm=True)
+    _, labels = np.unique(clusterer.predict(embeddings), return_inverse=True)
+    return labels
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    return vector / max(float(np.linalg.norm(vector)), 1e-12)
+
+
+# ----------------------------------------------------------------------------------------- files
+def audio_blocks(path: str | Path, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+    """A recording as 16 kHz mono float32 blocks, read one block at a time (memory flat in its length).
+    The errors of `core.io.read_audio`: missing, empty, undecodable, NaN; a truncated WAV is warned about."""
+    import soundfile as sf
+
+    from core.io import _warn_if_truncated_wav, resample
+
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "file not found")
+    if path.stat().st_size == 0:
+        raise InputError(path, "empty file (0 bytes)")
+    try:
+        handle = sf.SoundFile(str(path))
+    except Exception as error:  # soundfile raises several types for undecodable data
+        raise InputError(path, f"cannot decode audio ({error})") from error
+    with handle:
+        rate, frames = handle.samplerate, handle.frames
+        if frames == 0:
+            raise InputError(path, "audio has no samples")
+        decoded = 0
+        block = max(1, int(block_seconds * rate))
+        while True:
+            try:
+                samples = handle.read(block, dtype="float32", always_2d=True)
+            except Exception as error:
+                raise InputError(path, f"cannot decode audio after {decoded / rate:.1f} s ({error})") from error
+            if not len(samples):
+                break
+            decoded += len(samples)
+            mono = samples.mean(axis=1)
+            if not np.isfinite(mono).all():
+                raise InputError(path, "audio contains NaN or infinite samples")
+            yield resample(mono, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else mono
+        _warn_if_truncated_wav(path, decoded, rate)
+
+
+def audio_seconds(path: str | Path) -> float:
+    import soundfile as sf
+
+    try:
+        info = sf.info(str(path))
+        return info.frames / info.samplerate
+    except Exception:
+        return float("nan")
+
+
+def diarize_file(path: str | Path, diarizer: Diarizer, progress: bool = False, uri: str | None = None,
+                 block_seconds: float = 10.0) -> Diarization:
+    from tqdm import tqdm
+
+    diarizer.reset()
+    blocks = audio_blocks(path, block_seconds)
+    first = next(blocks)  # a file that cannot be read fails here, before the progress bar shows
+    total = audio_seconds(path)
+    with tqdm(total=None if math.isnan(total) else round(total, 1), unit="s", desc=Path(path).name,
+              disable=not progress, leave=False) as bar:
+        for block in itertools.chain([first], blocks):
+            diarizer.push(block)
+            bar.update(round(len(block) / SAMPLE_RATE, 1))
+    return diarizer.finish(uri or Path(path).stem)
+
+
+# ----------------------------------------------------------------------------------------- RTTM
+def write_rttm_lines(diarizations: Iterable[Diarization]) -> str:
+    """NIST RTTM: `SPEAKER <uri> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>` per turn."""
+    lines = []
+    for d in diarizations:
+        uri = d.uri.replace(" ", "_")
+        for t in d.turns:
+            lines.append(f"SPEAKER {uri} 1 {t.start:.3f} {t.duration:.3f} <NA> <NA> {t.speaker.replace(' ', '_')} <NA> <NA>")
+    return "\n".join(lines) + ("\n" if lines else "")
+
+
+def write_rttm(target: str | Path, diarizations: Iterable[Diarization]) -> Path:
+    from core.io import atomic_open
+
+    with atomic_open(target) as handle:
+        handle.write(write_rttm_lines(diarizations))
+    return Path(target)
+
+
+def read_rttm(path: str | Path) -> dict[str, list[Turn]]:
+    """{uri: turns} from an RTTM file; a line that is not a SPEAKER record of 10 fields is an error naming
+    the file and the line."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(path, "RTTM file not found")
+    turns: dict[str, list[Turn]] = {}
+    try:
+        text = path.read_text()
+    except (OSError, UnicodeDecodeError) as error:
+        raise InputError(path, f"cannot read as text ({error})") from error
+    for number, line in enumerate(text.splitlines(), 1):
+        fields = line.split()
+        if not fields or fields[0].startswith((";", "#")):
+            continue
+        if fields[0] != "SPEAKER":
+            continue  # other RTTM record types (SPKR-INFO, LEXEME, …) carry no turns
+        try:
+            if len(fields) < 8:
+                raise ValueError(f"{len(fields)} fields, expected 10")
+            start, duration = float(fields[3]), float(fields[4])
+            if not (math.isfinite(start) and math.isfinite(duration)) or start < 0 or duration < 0:
+                raise ValueError("negative or non-finite time")
+        except ValueError as error:
+            raise InputError(path, f"line {number} is not an RTTM SPEAKER record ({error}): {line.strip()[:80]!r}") from None
+        turns.setdefault(fields[1], []).append(Turn(start, start + duration, fields[7]))
+    if not turns:
+        raise InputError(path, "no SPEAKER lines: not an RTTM file, or an empty one")
+    return turns
+
+
+def annotation(turns: Sequence[Turn], uri: str = "recording"):
+    from pyannote.core import Annotation, Segment
+
+    result = Annotation(uri=uri)
+    for index, turn in enumerate(turns):
+        if turn.end > turn.start:
+            result[Segment(turn.start, turn.end), index] = turn.speaker
+    return result
+
+
+# ----------------------------------------------------------------------------------------- scoring
+def score_diarization(reference: Sequence[Turn], hypothesis: Sequence[Turn], duration: float,
+                      enrolled: Iterable[str] = (), collar: float = 0.25) -> dict:
+    """DER (pyannote.metrics, `collar` seconds forgiven on each side of every reference boundary, as NIST's
+    md-eval `-c 0.25` does; pyannote's own `collar` is the whole width, so it gets 2 × collar; overlapped
+    speech scored) and
+    the naming rates: of the enrolled speakers' speech, the fraction labelled with their name
+    (`named_time_accuracy`); of the other speakers' speech, the fraction labelled with an enrolled name
+    (`stranger_named_rate`). Naming rates count only time where exactly one reference speaker talks."""
+    import warnings
+
+    from pyannote.core import Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    metric = DiarizationErrorRate(collar=2 * collar, skip_overlap=False)
+    uem = Timeline([Segment(0, duration)])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        details = metric(annotation(reference), annotation(hypothesis), uem=uem, detailed=True)
+    enrolled = set(enrolled)
+    step = 0.01
+    grid = np.arange(0, duration, step) + step / 2
+    ref_count = np.zeros(len(grid), int)
+    ref_label = np.full(len(grid), "", dtype=object)
+    for t in reference:
+        mask = (grid >= t.start) & (grid < t.end)
+        ref_count[mask] += 1
+        ref_label[mask] = t.speaker
+    hyp_label = np.full(len(grid), "", dtype=object)
+    for t in hypothesis:
+        hyp_label[(grid >= t.start) & (grid < t.end)] = t.speaker
+    single = ref_count == 1
+    known = single & np.isin(ref_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
+    stranger = single & ~known if enrolled else np.zeros(len(grid), bool)
+    hyp_enrolled = np.isin(hyp_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
+    return {
+        "der": float(details["diarization error rate"]),
+        "false_alarm": float(details["false alarm"]), "missed": float(details["missed detection"]),
+        "confusion": float(details["confusion"]), "scored_speech": float(details["total"]),
+        "enrolled_seconds": float(known.sum() * step), "named_correct_seconds": float((known & (hyp_label == ref_label)).sum() * step),
+        "stranger_seconds": float(stranger.sum() * step), "stranger_named_seconds": float((stranger & hyp_enrolled).sum() * step),
+    }
+
+
+def summarise_scores(rows: Sequence[dict]) -> dict:
+    """Pooled over recordings: DER = total errors / total scored speech, naming rates over all seconds."""
+    total = sum(r["scored_speech"] for r in rows)
+    errors = sum(r["false_alarm"] + r["missed"] + r["confusion"] for r in rows)
+    enrolled = sum(r["enrolled_seconds"] for r in rows)
+    strangers = sum(r["stranger_seconds"] for r in rows)
+    return {
+        "der": errors / total if total else float("nan"),
+        "false_alarm": sum(r["false_alarm"] for r in rows) / total if total else float("nan"),
+        "missed": sum(r["missed"] for r in rows) / total if total else float("nan"),
+        "confusion": sum(r["confusion"] for r in rows) / total if total else float("nan"),
+        "named_time_accuracy": sum(r["named_correct_seconds"] for r in rows) / enrolled if enrolled else None,
+        "stranger_named_rate": sum(r["stranger_named_seconds"] for r in rows) / strangers if strangers else None,
+        "recordings": len(rows), "scored_speech_seconds": total,
+    }
+
+
+# ----------------------------------------------------------------------------------------- picture
+def plot_timelines(items: Sequence[tuple[str, Sequence[Turn], Sequence[Turn] | None]], duration: float | None = None):
+    """One panel per recording: a row per label (hypothesis), and the reference's rows above it when given."""
+    import matplotlib.pyplot as plt
+
+    heights = [max(1, len({t.speaker for t in hyp}) + (len({t.speaker for t in ref}) if ref else 0)) for _, hyp, ref in items]
+    figure, axes = plt.subplots(len(items), 1, figsize=(11, 0.9 + 0.35 * sum(heights) + 0.5 * len(items)),
+                                gridspec_kw={"height_ratios": heights}, squeeze=False)
+    colours = plt.get_cmap("tab10")
+    for ax, (title, hypothesis, reference) in zip(axes[:, 0], items):
+        rows = [("ref " + s, s, reference) for s in sorted({t.speaker for t in reference})] if reference else []
+        rows += [(s, s, hypothesis) for s in sorted({t.speaker for t in hypothesis})]
+        palette = {s: colours(i % 10) for i, s in enumerate(sorted({r[1] for r in rows}))}
+        for y, (row_name, speaker, turns) in enumerate(rows):
+            spans = [(t.start, t.duration) for t in turns if t.speaker == speaker]
+            ax.broken_barh(spans, (y - 0.4, 0.8), color=palette[speaker],
+                           alpha=0.55 if row_name.startswith("ref ") else 0.95)
+        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
+        ax.set_ylim(-0.6, max(len(rows), 1) - 0.4)
+        ax.invert_yaxis()
+        end = max([t.end for t in hypothesis] + [t.end for t in (reference or [])] + [duration or 0, 1])
+        ax.set_xlim(0, end)
+        ax.set_title(title, fontsize=9, loc="left")
+        ax.grid(axis="x", alpha=0.3)
+    axes[-1, 0].set_xlabel("seconds")
+    figure.tight_layout()
+    return figure

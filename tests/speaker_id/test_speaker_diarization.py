@@ -1,0 +1,149 @@
+"""Diarization: the RTTM writer against pyannote's reader, DER against a hand computation, and the diarize
+command on a short conversation of real voices (../shared multispeaker set; skipped when absent)."""
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from core.io import InputError, read_audio, write_audio
+from speaker_id import diarize
+from speaker_id.diarization import Diarization, Turn, read_rttm, score_diarization, write_rttm
+from tests.conftest import shared_data_path
+
+
+def test_rttm_writer_is_read_back_by_pyannote_database(tmp_path):
+    from pyannote.database.util import load_rttm
+
+    turns = [Turn(0.5, 2.25, "alice", 0.9), Turn(2.0, 3.0, "unknown_1"), Turn(4.125, 7.5, "bob")]
+    path = write_rttm(tmp_path / "turns.rttm", [Diarization("meeting one", 8.0, turns), Diarization("call", 3.0, [Turn(0, 1, "x")])])
+    loaded = load_rttm(str(path))
+    assert set(loaded) == {"meeting_one", "call"}
+    segments = sorted((round(s.start, 3), round(s.end, 3), label) for s, _, label in loaded["meeting_one"].itertracks(yield_label=True))
+    assert segments == [(0.5, 2.25, "alice"), (2.0, 3.0, "unknown_1"), (4.125, 7.5, "bob")]
+    assert [(t.start, t.end, t.speaker) for t in read_rttm(path)["meeting_one"]] == [(0.5, 2.25, "alice"), (2.0, 3.0, "unknown_1"), (4.125, 7.5, "bob")]
+
+
+def test_a_damaged_rttm_is_an_error_that_names_the_file_and_line(tmp_path):
+    path = tmp_path / "ref.rttm"
+    path.write_text("SPEAKER a 1 0.0 1.0 <NA> <NA> x <NA> <NA>\nSPEAKER a 1 zero 1.0 <NA> <NA> y <NA> <NA>\n")
+    with pytest.raises(InputError, match="ref.rttm: line 2"):
+        read_rttm(path)
+    path.write_text("this is not rttm\n")
+    with pytest.raises(InputError, match="no SPEAKER lines"):
+        read_rttm(path)
+
+
+def test_der_and_naming_rates_match_a_hand_computation():
+    reference = [Turn(0, 10, "A"), Turn(10, 20, "B"), Turn(25, 27, "A")]
+    hypothesis = [Turn(0, 12, "x"), Turn(12, 20, "y"), Turn(22, 23, "x")]
+    # collar ±0.25 s around each reference boundary: [0, .25], [9.75, 10.25], [19.75, 20], [24.75, 25.25], [26.75, 27.25]
+    # scored speech 22 - 1.5 = 20.5; missed [25.25, 26.75] = 1.5; false alarm [22, 23] = 1; confusion [10.25, 12] = 1.75
+    score = score_diarization(reference, hypothesis, 30.0)
+    assert score["scored_speech"] == pytest.approx(20.5)
+    assert (score["missed"], score["false_alarm"], score["confusion"]) == pytest.approx((1.5, 1.0, 1.75))
+    assert score["der"] == pytest.approx(4.25 / 20.5)
+    named = [Turn(0, 12, "A"), Turn(12, 20, "B")]
+    both = score_diarization(reference, named, 30.0, enrolled={"A", "B"})
+    assert both["named_correct_seconds"] / both["enrolled_seconds"] == pytest.approx(18 / 22, abs=1e-3)  # A 10 of 12 s, B 8 of 10 s
+    only_a = score_diarization(reference, named, 30.0, enrolled={"A"})
+    assert only_a["stranger_named_seconds"] / only_a["stranger_seconds"] == pytest.approx(2 / 10, abs=1e-3)  # B's 10-12 s named A
+
+
+# ----------------------------------------------------------------------------------------- real voices
+ENROLLED = ("vctk_p225", "vcc2016_TM2")
+STRANGER = "aishell_S0913"
+
+
+def _speech(clip, seconds):
+    from speaker_id.frontend import speech_segments
+
+    audio = read_audio(clip, 16000)
+    segments = speech_segments(audio)
+    audio = audio[segments[0][0]:segments[-1][1]][: int(seconds * 16000)]
+    return audio * (10 ** (-26 / 20) / np.sqrt(np.mean(audio ** 2)))
+
+
+@pytest.fixture(scope="module")
+def conversation(tmp_path_factory):
+    """p225 (enrolled), TM2 (enrolled), the stranger, p225, TM2: 3-5 s turns of clips not used to enrol, 0.4 s pauses."""
+    audio = shared_data_path("speaker_id", "multispeaker", "audio")
+    folder = tmp_path_factory.mktemp("conversation")
+    plan = [(ENROLLED[0], 5, 4.0), (ENROLLED[1], 6, 4.0), (STRANGER, 0, 5.0), (ENROLLED[0], 7, 3.0), (ENROLLED[1], 8, 4.0)]
+    pieces, turns, cursor = [], [], 0.3
+    for speaker, index, seconds in plan:
+        piece = _speech(sorted((audio / speaker).glob("*.wav"))[index], seconds)
+        turns.append(Turn(round(cursor, 3), round(cursor + len(piece) / 16000, 3), speaker))
+        pieces += [np.zeros(int(0.4 * 16000), np.float32), piece]
+        cursor += 0.4 + len(piece) / 16000
+    wav = write_audio(folder / "conversation.wav", np.concatenate(pieces + [np.zeros(8000, np.float32)]), 16000)
+    registry = folder / "people.json"
+    from speaker_id import enroll
+
+    for name in ENROLLED:
+        enroll.main(["enroll", "--registry", str(registry), "--name", name,
+                     *map(str, sorted((audio / name).glob("*.wav"))[:5])])
+    return wav, registry, turns
+
+
+@pytest.mark.real_data
+def test_diarize_names_enrolled_voices_and_calls_a_stranger_unknown_1(conversation, tmp_path, capsys):
+    wav, registry, reference = conversation
+    out = tmp_path / "turns.rttm"
+    results = diarize.main([str(wav), "--registry", str(registry), "-o", str(out), "--no-progress"])
+    hypothesis = read_rttm(out)["conversation"]
+    assert {t.speaker for t in hypothesis} == {*ENROLLED, "unknown_1"}
+    score = score_diarization(reference, hypothesis, results[0].duration, enrolled=ENROLLED)
+    assert score["der"] < 0.15  # 0.103 when written: the reference spans the pauses inside each piece
+    assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.9
+    assert score["stranger_named_seconds"] / score["stranger_seconds"] < 0.1
+    table = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False)
+    assert list(table.columns[:6]) == ["file", "uri", "start", "end", "duration", "speaker"]
+    named = table[table.speaker.isin(ENROLLED)]
+    assert (named.score.astype(float) >= 0.794 - 1e-6).all()
+    assert out.with_suffix(".png").stat().st_size > 1000
+    # told the number of speakers, without a registry: three anonymous speakers
+    diarize.main([str(wav), "-o", str(tmp_path / "anonymous.rttm"), "--num-speakers", "3", "--no-plot", "--no-progress"])
+    assert {t.speaker for t in read_rttm(tmp_path / "anonymous.rttm")["conversation"]} == {"unknown_1", "unknown_2", "unknown_3"}
+
+
+@pytest.mark.real_data
+def test_no_speech_and_a_registry_of_another_encoder_are_named_errors(conversation, tmp_path):
+    wav, registry, _ = conversation
+    silence = write_audio(tmp_path / "silence.wav", np.zeros(3 * 16000, np.float32), 16000)
+    noise = write_audio(tmp_path / "noise.wav", np.random.default_rng(0).normal(0, 0.05, 3 * 16000).astype(np.float32), 16000)
+    env = {"HF_HUB_OFFLINE": "1", "MPLBACKEND": "Agg", "PATH": "/usr/bin:/bin"}
+    run = subprocess.run([sys.executable, "-m", "speaker_id.diarize", str(silence), str(noise), "-o", str(tmp_path / "t.rttm")],
+                         capture_output=True, text=True, env=env)
+    assert run.returncode == 2 and f"error: {silence}: no speech found" in run.stderr and "Traceback" not in run.stderr
+    assert not (tmp_path / "t.rttm").exists()
+    other = tmp_path / "cnn.json"
+    other.write_text(registry.read_text().replace('"name": "ge2e"', '"name": "cnn", "checkpoint": "x.ckpt"'))
+    with pytest.raises(InputError, match="cnn.json: holds cnn"):
+        diarize.main([str(wav), "--registry", str(other), "-o", str(tmp_path / "t.rttm")])
+    assert not (tmp_path / "t.rttm").exists()
+
+
+@pytest.mark.real_data
+def test_online_labels_come_within_two_seconds_with_the_offline_names(conversation, tmp_path, capsys):
+    from speaker_id.diarize import load_registry
+    from speaker_id.online import OnlineDiarizer
+
+    wav, registry, reference = conversation
+    audio = read_audio(wav, 16000)
+    online = OnlineDiarizer(load_registry(registry))
+    emitted_while_reading = 0
+    for start in range(0, len(audio), 4000):  # 0.25 s reads, as from a microphone
+        emitted_while_reading += len(online.push(audio[start:start + 4000]))
+    result = online.finish("conversation")
+    assert emitted_while_reading > 0.8 * len(online.emitted)  # labels come while reading, not at the end
+    assert online.latencies().max() <= 2.0
+    assert set(ENROLLED) <= {t.speaker for t in result.turns}
+    score = score_diarization(reference, result.turns, result.duration, enrolled=ENROLLED)
+    assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.8
+    # the command: labels printed as they come, the RTTM written at the end
+    diarize.main([str(wav), "--registry", str(registry), "-o", str(tmp_path / "online.rttm"), "--online", "--no-plot"])
+    printed = [line for line in capsys.readouterr().out.splitlines() if " s: " in line]
+    assert printed and any(name in line for line in printed for name in ENROLLED)
+    assert (tmp_path / "online.rttm").stat().st_size > 0

@@ -150,8 +150,8 @@ def list_files(folder: str | os.PathLike, extensions: Iterable[str], recursive: 
 
 
 # ----------------------------------------------------------------------------------------- audio
-def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seconds: float = 0.0) -> np.ndarray:
-    """Read an audio file as mono float32 in [-1, 1], resampled to `sample_rate` when given."""
+def _audio_file(path: str | os.PathLike) -> Any:
+    """An open soundfile.SoundFile, or an InputError: missing, empty or undecodable."""
     import soundfile as sf
 
     path = Path(path)
@@ -160,9 +160,20 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seco
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
     try:
-        samples, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        return sf.SoundFile(str(path))
     except Exception as error:  # soundfile raises several types for undecodable data
         raise InputError(path, f"cannot decode audio ({error})") from error
+
+
+def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seconds: float = 0.0) -> np.ndarray:
+    """Read an audio file as mono float32 in [-1, 1], resampled to `sample_rate` when given."""
+    path = Path(path)
+    with _audio_file(path) as handle:
+        rate = handle.samplerate
+        try:
+            samples = handle.read(dtype="float32", always_2d=True)
+        except Exception as error:
+            raise InputError(path, f"cannot decode audio ({error})") from error
     if samples.shape[0] == 0:
         raise InputError(path, "audio has no samples")
     _warn_if_truncated_wav(path, samples.shape[0], rate)
@@ -175,6 +186,32 @@ def read_audio(path: str | os.PathLike, sample_rate: int | None = None, min_seco
     if not np.isfinite(mono).all():
         raise InputError(path, "audio contains NaN or infinite samples")
     return np.ascontiguousarray(mono, dtype=np.float32)
+
+
+def iter_audio_blocks(path: str | os.PathLike, sample_rate: int | None = None,
+                      block_seconds: float = 10.0) -> Iterator[np.ndarray]:
+    """A recording as mono float32 blocks of `block_seconds`, resampled to `sample_rate`, read one block at a
+    time (memory flat in its length). The errors of `read_audio`; a truncated WAV is warned about at its end.
+    Each block is resampled on its own (no state across block edges: a sample of error at each edge)."""
+    path = Path(path)
+    with _audio_file(path) as handle:
+        rate = handle.samplerate
+        if handle.frames == 0:
+            raise InputError(path, "audio has no samples")
+        decoded, block = 0, max(1, int(block_seconds * rate))
+        while True:
+            try:
+                samples = handle.read(block, dtype="float32", always_2d=True)
+            except Exception as error:
+                raise InputError(path, f"cannot decode audio after {decoded / rate:.1f} s ({error})") from error
+            if not len(samples):
+                break
+            decoded += len(samples)
+            mono = samples.mean(axis=1)
+            if not np.isfinite(mono).all():
+                raise InputError(path, "audio contains NaN or infinite samples")
+            yield resample(mono, rate, sample_rate) if sample_rate is not None and rate != sample_rate else mono
+        _warn_if_truncated_wav(path, decoded, rate)
 
 
 def _warn_if_truncated_wav(path: Path, decoded_frames: int, rate: int) -> None:

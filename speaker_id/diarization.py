@@ -441,40 +441,10 @@ def _unit(vector: np.ndarray) -> np.ndarray:
 
 # ----------------------------------------------------------------------------------------- files
 def audio_blocks(path: str | Path, block_seconds: float = 10.0) -> Iterator[np.ndarray]:
-    """A recording as 16 kHz mono float32 blocks, read one block at a time (memory flat in its length).
-    The errors of `core.io.read_audio`: missing, empty, undecodable, NaN; a truncated WAV is warned about."""
-    import soundfile as sf
+    """A recording as 16 kHz mono float32 blocks, streamed (`core.io.iter_audio_blocks`)."""
+    from core.io import iter_audio_blocks
 
-    from core.io import _warn_if_truncated_wav, resample
-
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
-    try:
-        handle = sf.SoundFile(str(path))
-    except Exception as error:  # soundfile raises several types for undecodable data
-        raise InputError(path, f"cannot decode audio ({error})") from error
-    with handle:
-        rate, frames = handle.samplerate, handle.frames
-        if frames == 0:
-            raise InputError(path, "audio has no samples")
-        decoded = 0
-        block = max(1, int(block_seconds * rate))
-        while True:
-            try:
-                samples = handle.read(block, dtype="float32", always_2d=True)
-            except Exception as error:
-                raise InputError(path, f"cannot decode audio after {decoded / rate:.1f} s ({error})") from error
-            if not len(samples):
-                break
-            decoded += len(samples)
-            mono = samples.mean(axis=1)
-            if not np.isfinite(mono).all():
-                raise InputError(path, "audio contains NaN or infinite samples")
-            yield resample(mono, rate, SAMPLE_RATE) if rate != SAMPLE_RATE else mono
-        _warn_if_truncated_wav(path, decoded, rate)
+    return iter_audio_blocks(path, SAMPLE_RATE, block_seconds)
 
 
 def audio_seconds(path: str | Path) -> float:

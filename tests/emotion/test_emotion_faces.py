@@ -22,9 +22,9 @@ def detector():
 
 def test_eye_keypoints_measure_the_tilt(detector):
     upright, tilted = (detector.detect(_tilted(a))[0] for a in (0, 15))
-    assert abs(upright.eye_angle) < 5
-    # cv2 turns counter-clockwise for positive angles: the eye line now rises to the right by ~15 degrees.
-    assert tilted.eye_angle == pytest.approx(-15, abs=5)
+    assert abs(upright.eye_angle) < 8   # the astronaut's head leans a few degrees (5.4 by the short-range model)
+    # cv2 turns counter-clockwise for positive angles: the eye line now rises to the right by ~15 degrees more.
+    assert tilted.eye_angle - upright.eye_angle == pytest.approx(-15, abs=4)
 
 
 def test_aligned_crop_of_a_tilted_face_looks_like_the_upright_one(detector):

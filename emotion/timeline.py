@@ -396,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--top", type=int, default=5, help="highlights to keep")
     parser.add_argument("--spacing", type=float, default=10.0, help="minimum seconds between highlights")
     parser.add_argument("--min-strength", type=float, default=0.3, help="minimum reaction strength of a highlight")
-    parser.add_argument("--content", type=InputArgument("video", as_path=True), default=None,
+    parser.add_argument("--content", type=Path, default=None,
                         help="the content the viewers watched: clips around each highlight + edit_list.csv")
     parser.add_argument("--before", type=float, default=4.0, help="seconds of content before each highlight's peak")
     parser.add_argument("--after", type=float, default=4.0, help="seconds of content after each highlight's peak")

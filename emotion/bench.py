@@ -339,8 +339,10 @@ def main(argv: list[str] | None = None) -> dict:
         publish_table("emotion", results_markdown(results))
         return results
     if "fer" not in args.only:
-        results = read_results("emotion") if (RESULTS_DIR / "emotion.json").is_file() else {}
-        measure_sections(results, args)
+        measured: dict = {}
+        measure_sections(measured, args)
+        # read the file only now: another section's run may have written it meanwhile
+        results = (read_results("emotion") if (RESULTS_DIR / "emotion.json").is_file() else {}) | measured
         if args.publish:
             write_results("emotion", results)
             publish_table("emotion", results_markdown(results))

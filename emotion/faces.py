@@ -129,16 +129,17 @@ class FaceDetector:
     """Face detector. `backend`: mediapipe (short- and full-range models, tiles for small faces), haar (the
     OpenCV cascade, each box verified by MediaPipe's short-range model around it), none (no detection).
 
-    `min_face`: the smallest face side in pixels that the tiles look for (0: whole-picture passes only).
+    `min_face`: the smallest face side in pixels that the tiles look for (0: whole-picture passes only);
+    `tiles_if_none`: search the tiles only when the whole-picture passes found nothing (callers that want one face).
     `min_size`: boxes smaller than this are not faces. `margin` widens the square crop around the box (the
     FER faces include forehead and chin); `align` levels the eyes first when the detector gives them."""
 
     def __init__(self, backend: str = "mediapipe", min_confidence: float = 0.7, margin: float = 0.25, align: bool = True,
-                 min_face: int = 0, min_size: int = 12, confirm: bool = True):
+                 min_face: int = 0, min_size: int = 12, confirm: bool = True, tiles_if_none: bool = False):
         if backend not in DETECTORS:
             raise ValueError(f"unknown face detector {backend!r}; choose one of {DETECTORS}")
         self.margin, self.align, self.min_confidence = margin, align, min_confidence
-        self.min_face, self.min_size, self.confirm = min_face, min_size, confirm
+        self.min_face, self.min_size, self.confirm, self.tiles_if_none = min_face, min_size, confirm, tiles_if_none
         self.backend = backend
         self._short = self._full = self._haar = None
         if backend in ("mediapipe", "haar"):
@@ -164,22 +165,40 @@ class FaceDetector:
         if self.backend == "haar":
             boxes = [box for candidate in self._detect_haar(rgb) for box in self._verify(rgb, candidate)]
         else:
-            score = self.min_confidence
-            boxes = self._run(self._short, rgb, "mediapipe_short", min_score=score) + \
-                self._run(self._full, rgb, "mediapipe_full", min_score=score)
+            # whole-picture boxes from CONFIRM_SCORE on (a small face scores low there and high in a window
+            # around it), tile boxes from min_confidence on
+            low = CONFIRM_SCORE if self.confirm else self.min_confidence
+            boxes = self._run(self._short, rgb, "mediapipe_short", min_score=low) + \
+                self._run(self._full, rgb, "mediapipe_full", min_score=low)
             height, width = rgb.shape[:2]
-            for x, y, side in tile_windows(width, height, self.min_face):
-                boxes += self._run(self._short, rgb[y:y + side, x:x + side], "mediapipe_tile", (x, y), min_score=score)
+            windows = tile_windows(width, height, self.min_face)
+            if self.tiles_if_none and boxes:   # one face is all the caller wants, and there is one
+                windows = []
+            for x, y, side in windows:
+                boxes += self._run(self._short, rgb[y:y + side, x:x + side], "mediapipe_tile", (x, y),
+                                   min_score=self.min_confidence)
             boxes = merge_boxes(boxes)
             if self.confirm:
-                boxes = [box for box in boxes if self.confirmed(rgb, box)]
+                boxes = merge_boxes([again for again in (self.confirmed(rgb, box) for box in boxes) if again is not None])
         return sorted(boxes, key=lambda b: b.area, reverse=True)
 
-    def confirmed(self, rgb: np.ndarray, box: FaceBox) -> bool:
-        """The short-range model finds the face again in a window around the box (another view of the same pixels:
-        most false boxes on textures, torsos and hands do not come back)."""
-        return all(any(iou(other, box) >= CONFIRM_IOU for other in self.detect_near(rgb, box, scale))
-                   for scale in CONFIRM_SCALES)
+    def confirmed(self, rgb: np.ndarray, box: FaceBox) -> FaceBox | None:
+        """The short-range model finds the face again in two windows around the box (other views of the same
+        pixels: most false boxes on textures, torsos and hands do not come back), and the best score of the box
+        and of its views reaches `min_confidence`. The box kept is the best-scoring one of the three (the
+        full-range model's boxes are looser: a view's box counts as the same face when IoU >= 0.5 or when it lies
+        inside the box and covers at least a third of it). None when not confirmed."""
+        best = box
+        for scale in CONFIRM_SCALES:
+            again = [other for other in self.detect_near(rgb, box, scale) if iou(other, box) >= CONFIRM_IOU
+                     or (_overlap_of_smaller(other, box) >= 0.8 and other.area >= box.area / 3)]
+            if not again:
+                return None
+            best = max([best, *again], key=lambda b: b.score)
+        if best.score < self.min_confidence:
+            return None
+        return best if best is box else FaceBox(best.x, best.y, best.w, best.h, best.score, best.eyes, box.detector,
+                                                best.keypoints)
 
     def detect_near(self, rgb: np.ndarray, box: FaceBox | tuple, scale: float = 2.2) -> list[FaceBox]:
         """Faces in a square window `scale` times the side of `box` around its centre (one short-range call):

@@ -24,8 +24,8 @@ Outputs in the folder (per video `<stem>_frames.csv`, `<stem>_seconds.csv`; then
 
 Reaction strength (per viewer, per second): how far the viewer's face is from their own resting face, as the
 total-variation distance 0.5 * sum |p(t) - p_rest| between the second's mean class probabilities and the
-viewer's median probabilities over the whole video (their resting face), plus 0.5 * the distance in the
-valence-arousal plane; 0 = the resting face, about 1 = a different expression at full confidence. The combined
+viewer's resting face (`resting_face`: the mean over their 20% most neutral-looking frames), plus 0.5 * the
+distance in the valence-arousal plane; 0 = the resting face, about 1 = a different expression at full confidence. The combined
 curve is the mean over the viewers with a face in that second. Highlights are its peaks, strongest first, at
 least `--min-strength` and `--spacing` seconds apart, at most `--top` of them.
 """
@@ -204,9 +204,7 @@ def seconds_table(frames, labels: list[str], min_seconds: float = 1.0):
     for viewer, group in seen.groupby("viewer"):
         if group["frame"].nunique() < 2:   # a one-frame track is no viewer
             continue
-        rest_p = group[labels].median().to_numpy(dtype=float)
-        rest_p = rest_p / max(rest_p.sum(), 1e-9)
-        rest_va = group[["valence", "arousal"]].median().to_numpy(dtype=float)
+        rest_p, rest_va = resting_face(group, labels)
         means = group.groupby("second")[[*labels, "valence", "arousal"]].mean()
         counts = group.groupby("second")["frame"].nunique()
         for second in per_second_frames.index:
@@ -226,6 +224,17 @@ def seconds_table(frames, labels: list[str], min_seconds: float = 1.0):
     return pd.DataFrame(rows, columns=["second", "viewer", "face_fraction", *labels, "valence", "arousal", "strength"])
 
 
+def resting_face(frames, labels: list[str], share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """A viewer's resting face: the mean probabilities and VA over their `share` most neutral-looking frames
+    (highest p(neutral)). Their own, so a face that rests a little sad or smiling is measured against itself;
+    and not the median, which a long laugh or cry would move (half of a 20 s clip crying, half laughing)."""
+    if "neutral" in labels and len(frames) >= 5:
+        cut = frames["neutral"].quantile(1 - share)
+        frames = frames[frames["neutral"] >= cut]
+    p = frames[labels].mean().to_numpy(dtype=float)
+    return p / max(p.sum(), 1e-9), frames[["valence", "arousal"]].mean().to_numpy(dtype=float)
+
+
 def reaction_strength(p: np.ndarray, va: np.ndarray, rest_p: np.ndarray, rest_va: np.ndarray) -> float:
     """0.5 * sum |p - p_rest| + 0.5 * |VA - VA_rest| (see the module docstring)."""
     return float(0.5 * np.abs(p - rest_p).sum() + 0.5 * np.hypot(*(va - rest_va)))
@@ -242,7 +251,7 @@ def combine(seconds_tables: list, labels: list[str]):
     seconds = sorted(table["second"].unique())
     grouped = present.groupby("second")
     mean = grouped[["strength", "valence", "arousal", *labels]].mean()
-    count = grouped["viewer"].nunique()
+    count = grouped["strength"].count()   # one row per viewer and second in each video's table
     rows = []
     for second in seconds:
         if second in mean.index:

@@ -222,6 +222,21 @@ def test_timeline_cli_end_to_end(tmp_path, capsys):
     assert summary["videos"][0]["frames_with_face"] >= 60
 
 
+def test_viewers_of_several_videos_are_combined_in_content_time():
+    import pandas as pd
+
+    from emotion.timeline import combine
+
+    labels = ["happy", "neutral"]
+    first = pd.DataFrame({"second": [0, 1, 2], "viewer": [1, 1, 1], "happy": [0.1, 0.9, 0.1], "neutral": [0.9, 0.1, 0.9],
+                          "valence": [0.0, 0.9, 0.0], "arousal": [0.0, 0.1, 0.0], "strength": [0.0, 1.0, np.nan]})
+    second = pd.DataFrame({"second": [1, 2, 3], "viewer": [1, 1, 1], "happy": [0.5, 0.1, 0.1], "neutral": [0.5, 0.9, 0.9],
+                           "valence": [0.5, 0.0, 0.0], "arousal": [0.0, 0.0, 0.0], "strength": [0.6, 0.0, 0.0]})
+    combined = combine([first, second], labels).set_index("second")
+    assert combined.loc[1, "viewers"] == 2 and combined.loc[1, "strength"] == pytest.approx(0.8)
+    assert combined.loc[2, "viewers"] == 1 and combined.loc[0, "viewers"] == 1 and combined.loc[3, "viewers"] == 1
+
+
 def test_timeline_without_a_face_writes_empty_curves_and_exits_1(tmp_path, capsys):
     video = write_faststart_mp4(tmp_path / "noise.mp4", frames=20)
     out = tmp_path / "out"

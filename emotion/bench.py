@@ -275,10 +275,16 @@ def detection_markdown(results: dict) -> str:
     detection = results.get("detection")
     if not detection:
         return ""
-    rows = [[f"{name} recall (IoU >= 0.5)", *(f"{detection[backend]['recall'][str(s)]:.3f}" for s in DETECTION_SIZES),
-             f"{detection[backend]['false_faces_per_image']:.3f}", f"{detection[backend]['ms_per_picture']:.0f}"]
-            for backend, name in (("mediapipe", "MediaPipe short + full + tiles (default)"), ("haar", "Haar, verified (--face-detector haar)"))
-            if backend in detection]
+    rows = []
+    for backend, name in (("mediapipe", f"MediaPipe short + full + tiles to {detection['min_face']} px"),
+                          ("haar", "Haar, verified (--detector haar)")):
+        if backend not in detection:
+            continue
+        result = detection[backend]
+        for key, what in (("recall", "recall, all"), ("recall_fer", "recall, FER+ faces"), ("recall_stills", "recall, stills")):
+            rows.append([f"{name}: {what}", *(f"{result[key][str(s)]:.3f}" for s in DETECTION_SIZES),
+                         f"{result['false_faces_per_image']:.3f}" if key == "recall" else "",
+                         f"{result['ms_per_picture']:.0f}" if key == "recall" else ""])
     table = markdown_table(["face side (px) →", *map(str, DETECTION_SIZES), "false faces / face-free picture",
                             "ms / 640x480 picture"], rows)
     free = detection["mediapipe"]["face_free"]

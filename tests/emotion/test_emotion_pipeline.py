@@ -122,10 +122,18 @@ def test_webcam_demo_on_a_video_file(trained, tmp_path, capsys):
 
 
 def test_webcam_demo_bad_sources(trained, tmp_path, capsys):
+    from core.cli import run_main
+
     _, metrics = trained
-    assert webcam_demo.main(["--source", "57", "--weights", metrics["best_checkpoint"], "--output", str(tmp_path / "o.mp4")]) == 2
+
+    def status(argv):   # through run_main, as `python -m emotion.webcam_demo` runs (main raises InputError)
+        with pytest.raises(SystemExit) as exit_info:
+            run_main(webcam_demo.main, argv)
+        return exit_info.value.code
+
+    assert status(["--source", "57", "--weights", metrics["best_checkpoint"], "--output", str(tmp_path / "o.mp4")]) == 2
     assert "cannot open the camera" in capsys.readouterr().err
-    assert webcam_demo.main(["--source", str(tmp_path / "missing.mp4"), "--weights", metrics["best_checkpoint"]]) == 2
+    assert status(["--source", str(tmp_path / "missing.mp4"), "--weights", metrics["best_checkpoint"]]) == 2
     assert "video file not found" in capsys.readouterr().err
     assert not (tmp_path / "o.mp4").exists()
 

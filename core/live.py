@@ -162,6 +162,36 @@ def parse_size(text: str) -> tuple[int, int]:
 
 
 # ----------------------------------------------------------------------------------------- drawing
+_placed_labels: list[tuple[int, int, int, int]] = []   # this frame's label rectangles (x0, y0, x1, y1)
+
+
+def clear_labels() -> None:
+    """A new frame: forget the labels put on the previous one."""
+    _placed_labels.clear()
+
+
+def put_label(canvas: np.ndarray, text: str, origin: tuple[int, int], colour, scale: float = 0.55,
+              thickness: int = 2) -> tuple[int, int]:
+    """cv2.putText at `origin` (the text's bottom-left), moved up (then down) by whole lines until it overlaps
+    no label put earlier on this frame: labels of different tasks never cover each other (a hand at the face).
+    `run_live` forgets the labels at each new frame; returns where the text went."""
+    import cv2
+
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    (width, height), base = cv2.getTextSize(text, font, scale, thickness)
+    x, y = int(origin[0]), int(origin[1])
+    line = height + base + 4
+    for shift in [0, *(k * sign * line for k in range(1, 20) for sign in (-1, 1))]:
+        top = y + shift
+        box = (x, top - height - 2, x + width, top + base + 2)
+        if box[1] >= 0 and all(box[2] <= o[0] or o[2] <= box[0] or box[3] <= o[1] or o[3] <= box[1] for o in _placed_labels):
+            y = top
+            break
+    _placed_labels.append((x, y - height - 2, x + width, y + base + 2))
+    cv2.putText(canvas, text, (x, y), font, scale, colour, thickness, cv2.LINE_AA)
+    return x, y
+
+
 def draw_panel(canvas: np.ndarray, lines: Sequence[str], fps: float | None) -> None:
     """The stages' lines top-left on a dark band, the frame rate top-right."""
     import cv2
@@ -229,6 +259,7 @@ def run_live(stages: Sequence[LiveStage], source: LiveSource, output: Path | Non
             for stage in stages:
                 stage_seconds[stage.name] += results[stage.name][1]
             canvas = rgb.copy()
+            clear_labels()
             for stage, answer in zip(stages, answers):
                 stage.draw(canvas, answer)
             now = time.perf_counter()

@@ -174,6 +174,66 @@ def webcam_fps(checkpoint: Path, frames: int, threads: int) -> dict:
     return stats
 
 
+DETECTION_SIZES = (30, 45, 64, 96, 128, 192, 256, 384, 480)
+
+
+def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dict:
+    """`detection.*`: recall at IoU >= 0.5 by face side (FER+ test faces pasted on real no-face photos, and the
+    shared stills with their surroundings), and false faces per face-free picture (no-face photos and clip,
+    torso crops from the pose videos, hand close-ups from the gesture photos); Haar (verified) on the same."""
+    import cv2
+
+    from emotion import detection_sets
+    from emotion.faces import FaceDetector, iou
+
+    cv2.setNumThreads(threads)
+    test = load_ferplus(FERPLUS_ROOT, splits=("test",))
+    rng = np.random.default_rng(0)
+    chosen = test.images[rng.choice(len(test), size=min(faces_per_size, len(test)), replace=False)]
+    out: dict = {"min_face": min_face, "faces_per_size": len(chosen)}
+    for backend in ("mediapipe", "haar"):
+        detector = FaceDetector(backend, min_face=min_face)
+        stills = detection_sets.reference_boxes(FaceDetector("mediapipe")) if backend == "mediapipe" else stills
+        recall, recall_fer, recall_stills, seconds, pictures = {}, {}, {}, 0.0, 0
+        for side in DETECTION_SIZES:
+            found = {}
+            for name, pictures_of_side in (("fer", detection_sets.placed_faces(chosen, side)),
+                                           ("stills", detection_sets.photos_with_surroundings(stills, side, copies=4))):
+                hits = total = 0
+                for picture, box in pictures_of_side:
+                    start = time.perf_counter()
+                    boxes = detector.detect(picture)
+                    seconds += time.perf_counter() - start
+                    pictures += 1
+                    total += 1
+                    hits += any(iou(b, box) >= 0.5 for b in boxes)
+                found[name] = (hits, total)
+            hits, total = (sum(v[i] for v in found.values()) for i in (0, 1))
+            recall[str(side)] = hits / total
+            recall_fer[str(side)] = found["fer"][0] / found["fer"][1]
+            recall_stills[str(side)] = found["stills"][0] / found["stills"][1]
+            print(f"detection {backend} {side} px: recall {hits}/{total} (FER+ {found['fer']}, stills {found['stills']})")
+        false_faces, negatives, by_source = 0, 0, {}
+        for source, items in (("no_face", detection_sets.no_face_pictures()), ("torso", detection_sets.torso_crops()),
+                              ("hand", detection_sets.hand_crops())):
+            count = n = 0
+            for name, picture in items:
+                boxes = detector.detect(picture)
+                count += len(boxes)
+                n += 1
+                if boxes:
+                    print(f"false face on {source} {name}: {[(b.detector, round(b.score, 2), b.as_tuple()) for b in boxes]}")
+            by_source[source] = {"pictures": n, "false_faces": count}
+            false_faces, negatives = false_faces + count, negatives + n
+        out[backend] = {"recall": recall, "recall_fer": recall_fer, "recall_stills": recall_stills,
+                        "false_faces_per_image": false_faces / max(negatives, 1), "face_free": by_source,
+                        "ms_per_picture": 1000 * seconds / max(pictures, 1)}
+        detector.close()
+    # the keys the issue names: the default detector's
+    out["recall"], out["false_faces_per_image"] = out["mediapipe"]["recall"], out["mediapipe"]["false_faces_per_image"]
+    return out
+
+
 def results_markdown(results: dict) -> str:
     rows = []
     for name in RECIPES:
@@ -207,7 +267,45 @@ def results_markdown(results: dict) -> str:
             f"{results['webcam_fps']:.1f} FPS. Default recognizer: {results.get('default_model', '-')}. Machine: {results['machine']}; "
             f"measured {results['measured']} (rows marked otherwise are kept from an earlier run).\n\n{recall}\n"
             + (f"\n{robust}\n\nDegraded once each with seed 0 (`emotion.augment.degrade`): to 16 px and back, JPEG quality 20, "
-               "box shifted and scaled by up to 15%, tilted 20 degrees.\n" if robust else ""))
+               "box shifted and scaled by up to 15%, tilted 20 degrees.\n" if robust else "")
+            + detection_markdown(results) + timeline_markdown(results))
+
+
+def detection_markdown(results: dict) -> str:
+    detection = results.get("detection")
+    if not detection:
+        return ""
+    rows = []
+    for backend, name in (("mediapipe", f"MediaPipe short + full + tiles to {detection['min_face']} px"),
+                          ("haar", "Haar, verified (--detector haar)")):
+        if backend not in detection:
+            continue
+        result = detection[backend]
+        for key, what in (("recall", "recall, all"), ("recall_fer", "recall, FER+ faces"), ("recall_stills", "recall, stills")):
+            rows.append([f"{name}: {what}", *(f"{result[key][str(s)]:.3f}" for s in DETECTION_SIZES),
+                         f"{result['false_faces_per_image']:.3f}" if key == "recall" else "",
+                         f"{result['ms_per_picture']:.0f}" if key == "recall" else ""])
+    table = markdown_table(["face side (px) →", *map(str, DETECTION_SIZES), "false faces / face-free picture",
+                            "ms / 640x480 picture"], rows)
+    free = detection["mediapipe"]["face_free"]
+    return (f"\n**Face detection** (`python -m emotion.bench --only detection`, measured {detection.get('measured', '-')}): "
+            f"{detection['faces_per_size']} FER+ test faces and 5 real stills x 4 places per side, pasted on real no-face "
+            f"photos at 640x480; face-free pictures: " + ", ".join(f"{v['pictures']} {k}" for k, v in free.items())
+            + f"; tiles down to {detection['min_face']} px faces. Targets: recall >= 0.97 at every side, <= 0.01 false faces.\n\n"
+            + table + "\n")
+
+
+def timeline_markdown(results: dict) -> str:
+    timeline = results.get("timeline")
+    if not timeline:
+        return ""
+    rows = [[name, f"{v['highlight_recall']:.2f}", f"{v['false_highlights_per_minute']:.2f}", f"{v['minutes']:.2f}", v.get("note", "")]
+            for name, v in timeline.items() if isinstance(v, dict) and "highlight_recall" in v]
+    table = markdown_table(["reaction videos", "highlight recall", "false highlights / min", "minutes", "peaks"], rows)
+    speed = (f" Real-time factor on a 640x480, 25 fps video with one face, {timeline.get('threads', 2)} threads: "
+             f"{timeline['realtime_factor']:.1f}x (target >= 4)." if "realtime_factor" in timeline else "")
+    return (f"\n**Timeline highlights** (`python -m emotion.bench --only timeline`, measured {timeline.get('measured', '-')}; "
+            "targets: recall >= 0.9, <= 0.5 false highlights per minute)." + speed + "\n\n" + table + "\n")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -221,7 +319,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--tables-only", action="store_true",
                         help="only re-render the README tables from the existing results/emotion.json")
     parser.add_argument("--no-publish", dest="publish", action="store_false", help="do not write results/ or the READMEs")
+    parser.add_argument("--only", nargs="+", choices=("fer", "detection", "timeline"), default=("fer", "detection", "timeline"),
+                        help="sections to measure (the others keep their numbers from results/emotion.json): "
+                             "fer = the FER+ model rows, detection = detection.*, timeline = timeline.*")
+    parser.add_argument("--faces-per-size", type=int, default=100, help="FER+ test faces per face side in detection.*")
+    parser.add_argument("--min-face", type=int, default=28, help="smallest face side the detector's tiles look for")
     return parser
+
+
+def measure_sections(results: dict, args) -> None:
+    """The detection and timeline sections asked for by --only, each with its date."""
+    if "detection" in args.only:
+        results["detection"] = {**detection_benchmark(args.faces_per_size, args.min_face, args.threads),
+                                "measured": time.strftime("%Y-%m-%d %H:%M")}
+    if "timeline" in args.only:
+        from emotion.timeline_bench import timeline_benchmark
+
+        results["timeline"] = {**timeline_benchmark(args.threads), "measured": time.strftime("%Y-%m-%d %H:%M")}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -229,6 +343,16 @@ def main(argv: list[str] | None = None) -> dict:
     if args.tables_only:
         results = read_results("emotion")
         publish_table("emotion", results_markdown(results))
+        return results
+    if "fer" not in args.only:
+        measured: dict = {}
+        measure_sections(measured, args)
+        # read the file only now: another section's run may have written it meanwhile
+        results = (read_results("emotion") if (RESULTS_DIR / "emotion.json").is_file() else {}) | measured
+        if args.publish:
+            write_results("emotion", results)
+            publish_table("emotion", results_markdown(results))
+            print("wrote results/emotion.json and the README tables")
         return results
     test = load_ferplus(args.data_root, splits=("test",))
     if args.limit_test:
@@ -262,6 +386,7 @@ def main(argv: list[str] | None = None) -> dict:
     results["machine"] = f"{platform.machine()}, {args.threads} CPU threads (shared host)"
     results["measured"] = time.strftime("%Y-%m-%d")
     results["reference"] = REFERENCE
+    measure_sections(results, args)
     if args.publish:
         write_results("emotion", results)
         from core.io import save_figure

@@ -6,8 +6,11 @@ row per test image, bare file names, natural order or the sample submission's or
     python -m emotion.predict --check submission.csv --test-dir test_kaggle     # validate a submission
 
 Bad inputs never cost a row: an unreadable image gets the most frequent predicted class and the flag
-`unreadable: <reason>`; an image without a detected face is classified whole with the flag `no_face`;
-non-image files are skipped (listed on stderr). Flags go to the probabilities file.
+`unreadable: <reason>`; non-image files are skipped (listed on stderr). An image without a face (MediaPipe's
+short- and full-range models, tiles for small faces; `emotion.faces`) is answered as `--no-face` says: `whole`
+classifies the whole picture (flag `no_face: whole picture`), `skip` gives it the most frequent class of the
+rest (flag `no_face: skipped`); either way the row stays and the count is printed. The probabilities file
+says per image: face found (box, detector, score) or not, and what was answered.
 """
 from __future__ import annotations
 
@@ -42,12 +45,18 @@ def write_submission_csv(target: str | Path, names: list[str], labels: list[str]
 
 
 def write_probabilities_csv(target: str | Path, names: list[str], probabilities: np.ndarray, va: np.ndarray,
-                            flags: list[str], labels=CLASSES) -> Path:
+                            flags: list[str], labels=CLASSES, boxes: list | None = None) -> Path:
+    """Per image: answer, probabilities, VA, flag, and the face it came from (face 1: box, detector and score;
+    face 0: no face, the flag says what was answered)."""
+    boxes = boxes if boxes is not None else [None] * len(names)
     with atomic_open(target) as handle:
         writer = csv.writer(handle, lineterminator="\n")
-        writer.writerow(["image_path", "emotion", *labels, "valence", "arousal", "flag"])
-        for name, p, coords, flag in zip(names, probabilities, va, flags):
-            writer.writerow([name, labels[int(p.argmax())], *(f"{v:.5f}" for v in p), f"{coords[0]:.4f}", f"{coords[1]:.4f}", flag])
+        writer.writerow(["image_path", "emotion", *labels, "valence", "arousal", "flag", "face", "x", "y", "w", "h",
+                         "detector", "score"])
+        for name, p, coords, flag, box in zip(names, probabilities, va, flags, boxes):
+            face = [1, box.x, box.y, box.w, box.h, box.detector, f"{box.score:.3f}"] if box is not None else [0, "", "", "", "", "", ""]
+            writer.writerow([name, labels[int(p.argmax())], *(f"{v:.5f}" for v in p), f"{coords[0]:.4f}", f"{coords[1]:.4f}",
+                             flag, *face])
     return Path(target)
 
 
@@ -73,15 +82,28 @@ def check_submission(path: str | Path, test_dir: str | Path | None = None, sampl
 
 
 def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Path | None = None,
-                   batch_size: int = 256) -> dict:
-    """{'names', 'labels', 'probabilities', 'va', 'flags', 'skipped'} for every test image."""
+                   batch_size: int = 256, no_face: str = "whole") -> dict:
+    """{'names', 'labels', 'probabilities', 'va', 'flags', 'boxes', 'skipped'} for every test image.
+    `no_face`: whole (classify the whole picture) or skip (the most frequent answer of the rest), flagged."""
     test_dir = Path(test_dir)
     names, skipped = list_test_images(test_dir, sample_submission)
     detector = recognizer.detector if recognizer.detector.backend != "none" else None
-    faces, flags = load_images([test_dir / name for name in names], recognizer.input_size, face_cropper=detector,
+    boxes: list = []
+
+    def cropper(rgb):
+        face, box = detector.crop_box(rgb)
+        boxes.append(box)
+        return face, box is not None
+
+    faces, flags = load_images([test_dir / name for name in names], recognizer.input_size,
+                               face_cropper=cropper if detector is not None else None,
                                on_error=lambda error: skip(error.path, f"{error.reason} (its row gets the most frequent "
                                                                        "answer, flagged unreadable)"))
-    readable = np.array([not f.startswith("unreadable") for f in flags])
+    # load_images calls the cropper for readable images only: put the boxes back in the rows' order
+    found = iter(boxes)
+    boxes = [None if f.startswith("unreadable") or detector is None else next(found) for f in flags]
+    flags = [f"no_face: {'whole picture' if no_face == 'whole' else 'skipped'}" if f == "no_face" else f for f in flags]
+    readable = np.array([not f.startswith("unreadable") and f != "no_face: skipped" for f in flags])
     probabilities = np.zeros((len(names), len(recognizer.labels)), dtype=np.float32)
     va = np.zeros((len(names), 2), dtype=np.float32)
     for start in range(0, len(names), batch_size):
@@ -95,7 +117,8 @@ def predict_folder(recognizer, test_dir: str | Path, sample_submission: str | Pa
     elif not readable.any():
         raise InputError(test_dir, f"none of the {len(names)} test images could be read (listed above)")
     labels = [recognizer.labels[i] for i in probabilities.argmax(axis=1)]
-    return {"names": names, "labels": labels, "probabilities": probabilities, "va": va, "flags": flags, "skipped": skipped}
+    return {"names": names, "labels": labels, "probabilities": probabilities, "va": va, "flags": flags, "boxes": boxes,
+            "skipped": skipped}
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -110,7 +133,15 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--probabilities", type=OutputFile(), default=None,
                         help="also write per-class probabilities, valence, arousal and flags to this CSV")
     parser.add_argument("--detector", choices=("mediapipe", "haar", "none"), default="mediapipe",
-                        help="face detector; none classifies whole images (already-cropped faces)")
+                        help="face detector: mediapipe (short- and full-range models merged, tiles for small faces), "
+                             "haar (OpenCV's cascade, each box verified by MediaPipe), none (already-cropped faces: "
+                             "whole images are classified)")
+    parser.add_argument("--no-face", choices=("whole", "skip"), default="whole",
+                        help="an image without a face: classify the whole picture, or skip it (its row gets the most "
+                             "frequent answer); flagged either way (default %(default)s)")
+    parser.add_argument("--min-face", type=int, default=32,
+                        help="smallest face side (px) searched for with tiles; 0: whole-picture passes only, faster "
+                             "(default %(default)s)")
     parser.add_argument("--backend", choices=BACKENDS, default="auto", help="inference engine")
     parser.add_argument("--no-tta", dest="tta", action="store_false", help="no horizontal-flip test-time augmentation")
     parser.add_argument("--batch-size", type=int, default=256, help="faces per inference batch")
@@ -134,13 +165,21 @@ def main(argv: list[str] | None = None) -> int:
 
     recognizer = EmotionRecognizer(args.weights or released("emotion", "recognizer"), detector=args.detector,
                                    backend=args.backend, threads=args.threads, tta=args.tta)
-    result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size)
+    # the largest face is the answer: tiles (about 1 s per 640x480 picture) only where the whole picture shows none
+    recognizer.detector.min_face, recognizer.detector.tiles_if_none = args.min_face, True
+    result = predict_folder(recognizer, args.test_dir, args.sample_submission, args.batch_size, args.no_face)
     for name in result["skipped"]:
         skip(args.test_dir / name, "not an image file (no row)")
     write_submission_csv(args.output, result["names"], result["labels"])
     if args.probabilities is not None:
         write_probabilities_csv(args.probabilities, result["names"], result["probabilities"], result["va"], result["flags"],
-                                recognizer.labels)
+                                recognizer.labels, result["boxes"])
+    no_face = [name for name, flag in zip(result["names"], result["flags"]) if flag.startswith("no_face")]
+    if no_face:
+        print(f"warning: {len(no_face)} of {len(result['names'])} images have no face (e.g. {', '.join(no_face[:3])}): "
+              f"{'classified as whole pictures' if args.no_face == 'whole' else 'answered with the most frequent class'} "
+              f"(--no-face {args.no_face}); {'flagged in ' + str(args.probabilities) if args.probabilities else 'pass --probabilities FILE for the list'}",
+              file=sys.stderr)
     counts = {flag.split(":")[0]: sum(f.split(":")[0] == flag.split(":")[0] for f in result["flags"]) for flag in result["flags"] if flag}
     print(f"wrote {args.output} ({len(result['names'])} rows, backend {recognizer.backend}); flagged: {counts or 'none'}")
     recognizer.close()

@@ -24,7 +24,7 @@ import numpy as np  # noqa: E402
 from core.cli import InputArgument, ModelArgument, OutputFile, VIDEO_OUTPUT_SUFFIXES, run_main  # noqa: E402
 from core.io import AtomicVideoWriter, InputError, open_capture  # noqa: E402
 from core.live import capture_frames  # noqa: E402
-from core.live import LiveFrame, LiveStage  # noqa: E402
+from core.live import LiveFrame, LiveStage, clear_labels, put_label  # noqa: E402
 from core.onnx import BACKENDS  # noqa: E402
 from core.weights import released  # noqa: E402
 
@@ -37,6 +37,7 @@ def draw_prediction(rgb: np.ndarray, prediction, fps: float | None) -> np.ndarra
 
     height, width = rgb.shape[:2]
     font = cv2.FONT_HERSHEY_SIMPLEX
+    clear_labels()   # the only drawer of this frame
     if prediction is not None and prediction.box is not None:
         draw_face(rgb, prediction)
     elif prediction is None or not prediction.face_found:
@@ -63,10 +64,10 @@ def draw_face(rgb: np.ndarray, prediction, valence_arousal: bool = False) -> Non
     box, font = prediction.box, cv2.FONT_HERSHEY_SIMPLEX
     cv2.rectangle(rgb, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
     text = f"{prediction.label} {prediction.confidence:.0%}"
-    cv2.putText(rgb, text, (box.x, max(box.y - 8, 16)), font, 0.7, GREEN, 2, cv2.LINE_AA)
+    # core.live.put_label moves a label off any other task's label already on this frame
+    put_label(rgb, text, (box.x, max(box.y - 8, 16)), GREEN, 0.7, 2)
     if valence_arousal:
-        cv2.putText(rgb, f"V {prediction.valence:+.2f} A {prediction.arousal:+.2f}", (box.x, box.y + box.h + 18),
-                    font, 0.5, GREEN, 2, cv2.LINE_AA)
+        put_label(rgb, f"V {prediction.valence:+.2f} A {prediction.arousal:+.2f}", (box.x, box.y + box.h + 18), GREEN, 0.5, 2)
 
 
 class EmotionStage(LiveStage):

@@ -45,3 +45,21 @@ def test_emotion_stage_reuses_its_answer_on_the_other_phase(two_people, quick_em
     assert (canvas != two_people).any() and "emotion:" in stage.summary(first)
     assert stage.row([])["emotion"] == "" and stage.summary([]) == "emotion: no face"
     stage.close()
+
+
+def test_labels_of_different_tasks_never_overlap():
+    """A hand at the face: the gesture's label and the emotion's label asked for the same place are stacked."""
+    from core.live import _placed_labels, clear_labels, put_label
+
+    canvas = np.zeros((240, 320, 3), np.uint8)
+    clear_labels()
+    put_label(canvas, "5-hand 0.93", (100, 60), (255, 0, 0))          # the gesture stage's label
+    put_label(canvas, "happy 88%", (104, 62), (0, 255, 0), 0.7, 2)    # the emotion stage's, at nearly the same place
+    put_label(canvas, "V +0.80 A +0.10", (100, 60), (0, 255, 0), 0.5)
+    boxes = list(_placed_labels)
+    assert len(boxes) == 3
+    for i, a in enumerate(boxes):
+        for b in boxes[i + 1:]:
+            assert a[2] <= b[0] or b[2] <= a[0] or a[3] <= b[1] or b[3] <= a[1], (a, b)
+    clear_labels()
+    assert put_label(canvas, "happy 88%", (104, 62), (0, 255, 0)) == (104, 62)   # a new frame starts empty

@@ -122,9 +122,9 @@ def test_webcam_demo_on_a_video_file(trained, tmp_path, capsys):
 
 
 def test_webcam_demo_bad_sources(trained, tmp_path, capsys):
-    _, metrics = trained
     from core.cli import run_main
 
+    _, metrics = trained
     for source, message in [("57", "camera 57: cannot open the camera"),
                             (str(tmp_path / "missing.mp4"), "missing.mp4: video file not found")]:
         with pytest.raises(SystemExit) as exit_info:

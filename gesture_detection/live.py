@@ -26,7 +26,7 @@ if __package__ in (None, ""):
 
 import core  # noqa: E402,F401  (offline environment first)
 from core.cli import ModelArgument, run_main  # noqa: E402
-from core.live import LiveFrame, LiveStage, add_live_arguments, run_from_args  # noqa: E402
+from core.live import LiveFrame, LiveStage, add_live_arguments, put_label, run_from_args  # noqa: E402
 
 HAND_COLOUR, IDLE_COLOUR = (40, 200, 60), (200, 200, 200)
 
@@ -142,8 +142,7 @@ class GestureStage(LiveStage):
             cv2.rectangle(canvas, (x0, y0), (x1, y1), colour, 2)
             for x, y in hand.landmarks[:, :2].astype(int):
                 cv2.circle(canvas, (int(x), int(y)), 2, colour, -1, cv2.LINE_AA)
-            cv2.putText(canvas, f"{hand.label} {hand.probability:.2f}", (x0, max(y0 - 6, 14)),
-                        cv2.FONT_HERSHEY_SIMPLEX, 0.55, colour, 2, cv2.LINE_AA)
+            put_label(canvas, f"{hand.label} {hand.probability:.2f}", (x0, max(y0 - 6, 14)), colour)  # never over a face's
 
     def summary(self, answer: GestureAnswer) -> str:
         if not answer.hands:

@@ -39,6 +39,7 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from core.io import InputError, check_output
+from core.models import CHECKPOINT, ONNX, checked_model
 
 OK, SOME_FAILED, USAGE = 0, 1, 2
 VIDEO_OUTPUT_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".m4v")
@@ -101,12 +102,10 @@ class ModelArgument(_Argument):
 
     role = "model"
 
-    def __init__(self, task: str, formats: Iterable[str] = ("checkpoint", "onnx")):
+    def __init__(self, task: str, formats: Iterable[str] = (CHECKPOINT, ONNX)):
         self.task, self.formats = task, tuple(formats)
 
     def check(self, path: Path) -> None:
-        from core.models import checked_model
-
         if not path.exists():
             raise InputError(path, f"model file not found (train one with `python -m {self.task}.train`, or leave "
                                    "the option out for the released model)")

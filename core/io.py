@@ -150,15 +150,21 @@ def list_files(folder: str | os.PathLike, extensions: Iterable[str], recursive: 
 
 
 # ----------------------------------------------------------------------------------------- audio
-def _audio_file(path: str | os.PathLike) -> Any:
-    """An open soundfile.SoundFile, or an InputError: missing, empty or undecodable."""
-    import soundfile as sf
-
+def _nonempty_file(path: str | os.PathLike) -> Path:
+    """`path` if it is a file with something in it; the InputError every reader gives otherwise."""
     path = Path(path)
     if not path.is_file():
         raise InputError(path, "file not found")
     if path.stat().st_size == 0:
         raise InputError(path, "empty file (0 bytes)")
+    return path
+
+
+def _audio_file(path: str | os.PathLike) -> Any:
+    """An open soundfile.SoundFile, or an InputError: missing, empty or undecodable."""
+    import soundfile as sf
+
+    path = _nonempty_file(path)
     try:
         return sf.SoundFile(str(path))
     except Exception as error:  # soundfile raises several types for undecodable data
@@ -319,11 +325,7 @@ class VideoInfo:
 def _open_video(path: str | os.PathLike) -> Any:
     import cv2
 
-    path = Path(path)
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    path = _nonempty_file(path)
     capture = cv2.VideoCapture(str(path))
     if not capture.isOpened():
         raise InputError(path, "cannot open video (unknown container or codec)")
@@ -331,19 +333,20 @@ def _open_video(path: str | os.PathLike) -> Any:
 
 
 def video_info(path: str | os.PathLike) -> VideoInfo:
-    import cv2
-
     capture = _open_video(path)
     try:
-        return VideoInfo(
-            path=Path(path),
-            fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
-            frame_count=int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
-            width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
-            height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
-        )
+        return _capture_info(capture, path)
     finally:
         capture.release()
+
+
+def _capture_info(capture: Any, path: str | os.PathLike) -> VideoInfo:
+    """What an opened cv2.VideoCapture's container states."""
+    import cv2
+
+    return VideoInfo(path=Path(path), fps=float(capture.get(cv2.CAP_PROP_FPS) or 0.0),
+                     frame_count=int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
+                     width=int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), height=int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
 
 
 VIDEO_DECODERS = ("opencv", "av")
@@ -379,8 +382,7 @@ class VideoFrames:
         import cv2
 
         capture = _open_video(self.path)
-        info = VideoInfo(self.path, float(capture.get(cv2.CAP_PROP_FPS) or 0.0), int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0),
-                         int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        info = _capture_info(capture, self.path)
         index, seconds = 0, 0.0
         try:
             while True:
@@ -501,10 +503,7 @@ class AvFrame:
 def _open_av(path: Path, threads: int = 0) -> Any:
     import av
 
-    if not path.is_file():
-        raise InputError(path, "file not found")
-    if path.stat().st_size == 0:
-        raise InputError(path, "empty file (0 bytes)")
+    path = _nonempty_file(path)
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, UnicodeDecodeError, ValueError) as error:
@@ -515,7 +514,6 @@ def _open_av(path: Path, threads: int = 0) -> Any:
     context = container.streams.video[0].codec_context
     context.thread_type, context.thread_count = "AUTO", threads   # 0: as many decoding threads as ffmpeg likes
     return container
-
 
 
 def container_duration_seconds(path: str | os.PathLike) -> float:

@@ -113,11 +113,11 @@ def live_rows(recognizer_factory, sources) -> tuple[list[dict], list[dict]]:
     error is reported with `skip`, and what it gave before is kept."""
     gestures, windows = [], []
     for name, frames in sources:
-        tracker = Occurrences()
+        tracker, found = Occurrences(), []
 
         def add(occurrence: Occurrence | None) -> None:
             if occurrence is not None:
-                gestures.append({"input": name, **vars(occurrence), "note": getattr(frames, "note", "")})
+                found.append({"input": name, **vars(occurrence)})
                 print(f"{name} {occurrence.start:.2f}-{occurrence.end:.2f} s: {occurrence.label} "
                       f"({occurrence.confidence:.2f})")
 
@@ -130,6 +130,8 @@ def live_rows(recognizer_factory, sources) -> tuple[list[dict], list[dict]]:
         except KeyboardInterrupt:
             print(f"stopped {name}: interrupted", file=sys.stderr)
         add(tracker.finish())
+        note = getattr(frames, "note", "")   # known once the source is read to its end
+        gestures += [{**row, "note": note} for row in found]
     return gestures, windows
 
 

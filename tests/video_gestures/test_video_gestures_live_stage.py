@@ -85,3 +85,24 @@ def test_neighbouring_windows_with_one_answer_are_one_occurrence():
         ("Move", 0.0, 1.2, 2), ("Stop", 0.6, 1.6, 1), ("Move", 0.8, 2.0, 2)]
     assert found[0].confidence == 0.95
     assert list(occurrences([window(1.0, NO_HAND), window(1.2, NO_HAND)])) == []
+
+
+def test_every_gesture_of_a_truncated_video_carries_its_note():
+    """The note is known only once the video is read to its end; every occurrence of that input gets it."""
+    from video_gestures.live import WindowPrediction
+    from video_gestures.predict import live_rows
+
+    class Frames(list):
+        note = ""
+
+    frames = Frames()
+
+    class Recognizer:
+        def run(self, source):
+            for end, label in [(1.0, "Move"), (1.2, "Stop"), (1.4, "Stop")]:
+                yield WindowPrediction(int(end * 10), end, label, 0.9, label, 0.9, end - 0.5)
+            source.note = "truncated: decoded 14 of 30 frames"
+
+    gestures, windows = live_rows(Recognizer, [("cut.mp4", frames)])
+    assert [g["label"] for g in gestures] == ["Move", "Stop"] and len(windows) == 3
+    assert all(g["note"] == "truncated: decoded 14 of 30 frames" for g in gestures)

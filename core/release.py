@@ -80,8 +80,9 @@ RELEASES = (
             ("FER+ test accuracy", "results", f"{EMOTION_DEFAULT}.test_accuracy"),
             (("recognizer", "emotion.recognizer:export_checkpoint"),)),
     Release("video_gestures", "checkpoint", "video_gestures.train",
-            ("--threads", "1", "--max-epochs", "20", "--batch-size", "64", "--no-progress-bar"), "release-points",
-            "best.ckpt", "video_gestures/mediapipe_point_history (fingertip trajectories, 4 classes)",
+            ("--threads", "1", "--max-epochs", "60", "--batch-size", "64", "--no-progress-bar"), "release-points",
+            "best.ckpt", "video_gestures/mediapipe_point_history (fingertip trajectories, 4 classes, and generated "
+                         "non-gesture paths as `none`)",
             ("point-history test accuracy", "run", "test.accuracy"),
             (("points", "video_gestures.model:export_checkpoint"),)),
     Release("action_recognition", "checkpoint", "action_recognition.train",

@@ -679,13 +679,22 @@ def results_table(results: dict) -> str:
     false_part = ""
     if results.get("false_triggers"):
         triggers = results["false_triggers"]
+        hold = triggers.get("static_hold_seconds", 0.0)
         false_part = ("\n\nStatic gestures where nobody makes one (`false_triggers`): the live path (tracking hands, the "
-                      "released LinTO classifier at its own threshold, every frame) on the shared pose videos; an "
-                      "occurrence is a run of frames with the same gesture:\n\n" + markdown_table(
+                      "released LinTO classifier at its own threshold, every frame, a gesture reported once it has been "
+                      f"the answer for {hold:g} s) on the shared pose videos; an occurrence is a run of frames with the "
+                      "same gesture (in brackets: answered at once, no hold):\n\n" + markdown_table(
                           ["video", "frames", "frames with a gesture", "occurrences", "per minute", "gestures"],
-                          [[name, v["frames"], v["gesture_frames"], v["occurrences"], f"{v['per_minute']:.1f}",
-                            ", ".join(v["labels"])] for name, v in triggers["static_by_video"].items()]) +
+                          [[name, v["frames"], f"{v['gesture_frames']} ({v['at_once']['gesture_frames']})" if "at_once" in v
+                            else v["gesture_frames"], f"{v['occurrences']} ({v['at_once']['occurrences']})" if "at_once" in v
+                            else v["occurrences"], f"{v['per_minute']:.1f}", ", ".join(v["labels"])]
+                           for name, v in triggers["static_by_video"].items()]) +
                       f"\n\nAll videos: {triggers['static_per_minute']:.1f} a minute (target ≤ 1).")
+        kept = triggers.get("held_gestures_kept")
+        if kept:
+            false_part += (f" Real gestures still come through: on {kept['videos']} real gesture videos "
+                           f"(video_gestures/zsgl_demo_videos), {kept['kept']} of the {kept['runs']} gesture runs of at least "
+                           f"{kept['held_for_seconds']:g} s answered at once are reported with the {kept['hold_seconds']:g} s hold.")
     teach_part = ""
     if "teach" in results:
         command = results["teach"]["command"]
@@ -793,10 +802,12 @@ def false_triggers_section() -> dict:
     """`false_triggers.static_per_minute`: the live path with the released LinTO classifier on the shared pose
     videos, where nobody makes a gesture (gesture_detection.false_triggers)."""
     from core.weights import released
-    from gesture_detection.false_triggers import static_false_triggers
+    from gesture_detection.false_triggers import GESTURE_VIDEOS, held_gestures_kept, static_false_triggers
 
     found = static_false_triggers(released(TASK, "landmark_linto"))
     found["static_model"] = "weights/gesture_detection/landmark_linto.joblib"
+    if GESTURE_VIDEOS.is_dir():
+        found["held_gestures_kept"] = held_gestures_kept(released(TASK, "landmark_linto"), sorted(GESTURE_VIDEOS.glob("*.mp4")))
     return found
 
 

@@ -9,7 +9,8 @@ gesture and its probability from the landmark classifier, drawn on the frame; in
 The classifier is the released one (`core.weights`, gesture_detection/landmark_linto) unless
 `--gesture-model` names a landmark.joblib from `python -m gesture_detection.train --classifier landmark`.
 A hand's answer is its best class, `no_gesture` below `--threshold`; the frame's answer is the hand most
-likely to show a gesture (`pipeline.decide`). The stages here (`LiveHands`, `GestureStage`) are the ones
+likely to show a gesture (`pipeline.decide`), reported once it has been the answer for `--hold` seconds (a
+gesture is held; a hand passing through a gesture-like pose for a frame or two is not one). The stages here (`LiveHands`, `GestureStage`) are the ones
 the root `webcam_demo.py` composes; `LiveHands` is shared with the dynamic-gesture stage.
 """
 from __future__ import annotations
@@ -29,6 +30,10 @@ from core.cli import ModelArgument, run_main  # noqa: E402
 from core.live import LiveFrame, LiveStage, add_live_arguments, put_label, run_from_args  # noqa: E402
 
 HAND_COLOUR, IDLE_COLOUR = (40, 200, 60), (200, 200, 200)
+# A static gesture is reported once the frame's answer has been the same for this long. People hold a command
+# gesture for the best part of a second; the blips of a moving hand last 1-2 frames (33-67 ms at 30 frames/s).
+# 0.3 s is 9 frames at 30 frames/s (5 fresh MediaPipe frames when light frames reuse the last hands).
+HOLD_SECONDS = 0.3
 
 
 @dataclass
@@ -92,25 +97,30 @@ class HandGesture:
 
 @dataclass
 class GestureAnswer:
-    gesture: str             # the frame's answer (the hand most likely to show a gesture), or no_gesture
+    gesture: str             # the frame's answer (the hand most likely to show a gesture) once held, else no_gesture
     probability: float
     hands: list[HandGesture]
+    pending: str = ""        # a gesture the hands show but not yet for `hold` seconds (then `gesture` is no_gesture)
 
 
 class GestureStage(LiveStage):
     """Each hand's gesture with its probability: the shared hands -> `features.hand_features` -> the
     landmark classifier (`GesturePipeline` in landmark mode, with the hands given). Hands reused from the
-    last frame keep the last answer."""
+    last frame keep the last answer. The frame's gesture is reported once it has been the answer of every
+    fresh frame for `hold` seconds (0: at once); until then the frame's answer is no_gesture."""
 
     name = "gestures"
 
-    def __init__(self, model: str | Path, hands: LiveHands, threshold: float | None = 0.5):
+    def __init__(self, model: str | Path, hands: LiveHands, threshold: float | None = 0.5, hold: float = HOLD_SECONDS):
         from gesture_detection.model import LandmarkClassifier
         from gesture_detection.pipeline import GesturePipeline
 
-        self.hands = hands
+        if hold < 0:
+            raise ValueError(f"hold must be 0 seconds or more, got {hold}")
+        self.hands, self.hold = hands, hold
         self.pipeline = GesturePipeline("landmark", LandmarkClassifier.load(model), threshold=threshold)
         self.last: GestureAnswer | None = None
+        self._candidate: tuple[str, float] | None = None   # (the frame's answer, since when in seconds)
 
     def __call__(self, frame: LiveFrame) -> GestureAnswer:
         from gesture_detection.data import NO_GESTURE
@@ -128,7 +138,11 @@ class GestureStage(LiveStage):
             if label != NO_GESTURE and probability < self.pipeline.threshold:  # as pipeline.decide answers
                 label, probability = NO_GESTURE, 1.0 - probability
             hands.append(HandGesture(box.box, detection.handedness or "", label, probability, detection.landmarks))
-        self.last = GestureAnswer(prediction.gesture, prediction.probability, hands)
+        if self._candidate is None or self._candidate[0] != prediction.gesture:
+            self._candidate = (prediction.gesture, frame.seconds)
+        held = frame.seconds - self._candidate[1] >= self.hold - 1e-6
+        pending = "" if held or prediction.gesture == NO_GESTURE else prediction.gesture
+        self.last = GestureAnswer(NO_GESTURE if pending else prediction.gesture, prediction.probability, hands, pending)
         return self.last
 
     def draw(self, canvas: np.ndarray, answer: GestureAnswer) -> None:
@@ -147,7 +161,9 @@ class GestureStage(LiveStage):
     def summary(self, answer: GestureAnswer) -> str:
         if not answer.hands:
             return "gesture: no hand"
-        return f"gesture: {answer.gesture} {answer.probability:.2f} ({len(answer.hands)} hand{'s' * (len(answer.hands) > 1)})"
+        shown = f"{answer.pending} {answer.probability:.2f}, held < {self.hold:g} s" if answer.pending else \
+            f"{answer.gesture} {answer.probability:.2f}"
+        return f"gesture: {shown} ({len(answer.hands)} hand{'s' * (len(answer.hands) > 1)})"
 
     def row(self, answer: GestureAnswer) -> dict:
         return {"gesture": answer.gesture, "gesture_p": round(answer.probability, 4), "gesture_hands": len(answer.hands),
@@ -165,12 +181,16 @@ def add_gesture_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--threshold", type=float, default=None,
                        help="below this probability a hand's answer is no_gesture (default: the classifier's "
                             "own, chosen on held-out recording sessions when it was trained; 0.5 for older models)")
+    group.add_argument("--hold", type=float, default=HOLD_SECONDS,
+                       help="seconds a static gesture must be the answer before it is reported (0: at once) "
+                            "(default %(default)s)")
 
 
 def gesture_stage_from_args(args: argparse.Namespace, hands: LiveHands) -> GestureStage:
     from core.weights import released
 
-    return GestureStage(args.gesture_model or released("gesture_detection", "landmark_linto"), hands, args.threshold)
+    return GestureStage(args.gesture_model or released("gesture_detection", "landmark_linto"), hands, args.threshold,
+                        args.hold)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -324,3 +324,45 @@ def point_history_features(sequences: np.ndarray, features: Sequence[str] = POIN
     if unknown or not features:
         raise ValueError(f"unknown point-history features {sorted(unknown)}; choose from {sorted(available)}")
     return np.stack([available[name] for name in features], axis=2)
+
+
+# ------------------------------------------------------------------------------- motion that is no gesture
+NONE = "none"   # the point-history models' answer for hand motion that is none of their gestures
+
+
+def random_fingertip_paths(frames: int = 3600, seed: int = 0, step: float = 0.002, damping: float = 0.9,
+                           moving: float = 0.7) -> np.ndarray:
+    """(frames, 3) encodings (x, y, hand) of a fingertip wandering at random in image-normalised coordinates, a
+    hand in every frame: its velocity decays by `damping` per frame and, in a random `moving` share of the
+    frames, gets a normal kick of std `step` (smoothed steps and slow stretches). Motion that is none of the gestures."""
+    rng = np.random.default_rng(seed)
+    velocity = np.zeros(2)
+    position, path = np.array([0.5, 0.5]), []
+    for _ in range(frames):
+        velocity = damping * velocity + rng.normal(0, step, 2) * (rng.random() > 1 - moving)
+        position = np.clip(position + velocity, 0.1, 0.9)
+        path.append((*position, 1.0))
+    return np.asarray(path, np.float32)
+
+
+# Wandering hands slower than the recorded Move strokes: kicks of std 0.001-0.0025 with damping 0.8-0.92 make
+# 16-frame paths of median length 0.05 (90%: 0.09) of the image, where the recorded Move strokes' 5% quantile is
+# 0.08 (faster random paths would be Move strokes, and the model would have to call real ones none).
+NONE_KICKS, NONE_DAMPING, NONE_MOVING = (0.001, 0.0025), (0.8, 0.92), (0.5, 0.9)
+
+
+def non_gesture_paths(count: int, frames: int, seed: int = 1) -> list[np.ndarray]:
+    """`count` `random_fingertip_paths` of `frames` frames, each with a speed, damping and share of moving frames
+    drawn from the ranges above."""
+    rng = np.random.default_rng(seed)
+    return [random_fingertip_paths(frames, int(rng.integers(2**31)), rng.uniform(*NONE_KICKS), rng.uniform(*NONE_DAMPING),
+                                   rng.uniform(*NONE_MOVING)) for _ in range(count)]
+
+
+def non_gesture_sequences(count: int, num_frames: int = 16, seed: int = 1, warm_up: int = 30) -> np.ndarray:
+    """(count, num_frames, 2) fingertip offsets from the first point, like `read_point_history`'s, of the last
+    `num_frames` of `non_gesture_paths` (after `warm_up` frames, so each starts already in motion): the training
+    examples of the `none` class. The benchmark's test paths use seed 0; the training default is another seed,
+    so those stay unseen."""
+    paths = np.stack(non_gesture_paths(count, warm_up + num_frames, seed))[:, -num_frames:, :2]
+    return (paths - paths[:, :1]).astype(np.float32).reshape(count, num_frames, 2)

@@ -6,7 +6,11 @@ for the model, and the class probabilities are smoothed with an exponential movi
 
 A window may have nothing to recognise: the fingertip encoder marks frames without a hand, and a window with
 fewer than `min_hand_fraction` of them is answered `no_hand`, never a gesture (the model would read a still,
-repeated point as one). `Occurrences` turns the windows into one row per gesture: start, end, label, confidence.
+repeated point as one). Hand motion that is none of the gestures is `none`: the point-history model has a class
+for it (trained on generated wandering paths), and a smoothed probability under the model's `gesture_threshold`
+(chosen at training time on other generated paths, `gesture_threshold`) is `none` as well. The model's
+`resting_labels` (the point-history set's `Stop`: a fingertip held still) are answers, never gestures.
+`Occurrences` turns the windows into one row per gesture: start, end, label, confidence.
 """
 from __future__ import annotations
 
@@ -17,7 +21,7 @@ from typing import Iterable, Iterator, Protocol
 import numpy as np
 
 from core.live import LiveStage
-from video_gestures.data import point_history_features, sample_indices
+from video_gestures.data import NONE, point_history_features, sample_indices
 from video_gestures.inference import SequenceModel, load_model
 
 
@@ -60,14 +64,16 @@ class FingertipEncoder:
     INDEX_TIP = 8
 
     def __init__(self, features: list[str], num_frames: int = 16, detector=None, min_hand_fraction: float = 0.75):
-        from gesture_detection.detect import MediaPipeHands
-
         self.features, self.num_frames, self.min_hand_fraction = features, num_frames, min_hand_fraction
-        self.detector = detector or MediaPipeHands(max_hands=1)
+        self.detector = detector   # MediaPipe Hands on the first `encode` when None (`encode_detections` needs none)
         self.last = np.zeros(2, np.float32)
         self.seen_hand = False
 
     def encode(self, rgb: np.ndarray) -> np.ndarray:
+        if self.detector is None:
+            from gesture_detection.detect import MediaPipeHands
+
+            self.detector = MediaPipeHands(max_hands=1)
         height, width = rgb.shape[:2]
         return self.encode_detections(self.detector(rgb), width, height)
 
@@ -109,20 +115,27 @@ class WindowPrediction:
     seconds: float
     label: str            # the model's answer, or why there is none (`no_hand`)
     confidence: float     # NaN when there is no answer
-    smoothed_label: str
-    smoothed_confidence: float
+    smoothed_label: str   # `none` when the smoothed best class is under the gesture threshold
+    smoothed_confidence: float   # the smoothed best class's probability
     start_seconds: float = 0.0   # the window's first frame
+    resting: bool = False        # the smoothed answer is one of the model's resting labels (no gesture)
 
     @property
     def is_gesture(self) -> bool:
-        return self.smoothed_label != NO_HAND
+        return self.smoothed_label not in (NO_HAND, NONE) and not self.resting
 
 
 class SlidingWindowRecognizer:
-    def __init__(self, model: SequenceModel, encoder: FrameEncoder, window: int = 32, stride: int = 4, smoothing: float = 0.6):
+    """`threshold`: the smoothed probability a gesture needs, below it the answer is `none` (None: the model's
+    `gesture_threshold`, 0 for models without one)."""
+
+    def __init__(self, model: SequenceModel, encoder: FrameEncoder, window: int = 32, stride: int = 4, smoothing: float = 0.6,
+                 threshold: float | None = None):
         if not 0 <= smoothing < 1:
             raise ValueError(f"smoothing must be in [0, 1), got {smoothing}")
         self.model, self.encoder, self.stride, self.smoothing = model, encoder, max(stride, 1), smoothing
+        self.threshold = float(model.input_config.get("gesture_threshold", 0.0) if threshold is None else threshold)
+        self.resting = set(model.input_config.get("resting_labels", ()))
         self.buffer: deque[np.ndarray] = deque(maxlen=max(window, 1))
         self.times: deque[float] = deque(maxlen=max(window, 1))
         self.smoothed: np.ndarray | None = None
@@ -147,8 +160,9 @@ class SlidingWindowRecognizer:
         self.smoothed = probabilities if self.smoothed is None else self.smoothing * self.smoothed + (1 - self.smoothing) * probabilities
         labels = self.model.labels
         best, smooth_best = int(probabilities.argmax()), int(self.smoothed.argmax())
-        return WindowPrediction(self.seen - 1, seconds, labels[best], float(probabilities[best]), labels[smooth_best],
-                                float(self.smoothed[smooth_best]), self.times[0])
+        smoothed_label = labels[smooth_best] if self.smoothed[smooth_best] >= self.threshold else NONE
+        return WindowPrediction(self.seen - 1, seconds, labels[best], float(probabilities[best]), smoothed_label,
+                                float(self.smoothed[smooth_best]), self.times[0], smoothed_label in self.resting)
 
     def run(self, frames: Iterable[tuple[int, float, np.ndarray]]) -> Iterator[WindowPrediction]:
         """Predictions over (index, seconds, rgb) frames, e.g. core.io.iter_video_frames(path)."""
@@ -197,6 +211,33 @@ def occurrences(predictions: Iterable[WindowPrediction]) -> Iterator[Occurrence]
             yield done
     if (done := tracker.finish()) is not None:
         yield done
+
+
+def gesture_threshold(model: SequenceModel, paths: Iterable[np.ndarray], fps: float, per_minute: float,
+                      stride: int = 4, smoothing: float = 0.6) -> tuple[float, float]:
+    """The smallest smoothed probability (on a 0.01 grid, at least 0.5) under which the live path gives at most
+    `per_minute` gesture occurrences on `paths`, fingertip encodings (frames, 3) of hands making no gesture;
+    (threshold, the rate it gives there). Each path is its own video."""
+    paths, windows = list(paths), []
+    for path in paths:
+        encoder = FingertipEncoder(model.input_config["point_features"], model.input_config["num_frames"])
+        recognizer = SlidingWindowRecognizer(model, encoder, encoder.num_frames, stride, smoothing, threshold=0.0)
+        found = [p for i, point in enumerate(path) if (p := recognizer.push_encoding(point, i / fps)) is not None]
+        windows += [*found, None]   # None: the end of a video ends an occurrence
+    minutes = sum(len(path) for path in paths) / fps / 60
+
+    def rate(threshold: float) -> float:
+        count, previous = 0, None
+        for w in windows:
+            label = w.smoothed_label if w is not None and w.is_gesture and w.smoothed_confidence >= threshold else None
+            count += label is not None and label != previous
+            previous = label
+        return count / minutes
+
+    for threshold in np.round(np.arange(0.5, 1.0, 0.01), 2):
+        if rate(threshold) <= per_minute:
+            return float(threshold), rate(threshold)
+    return 1.0, rate(1.0)
 
 
 def camera_frames(device: int = 0) -> Iterator[tuple[int, float, np.ndarray]]:
@@ -261,7 +302,7 @@ class DynamicGestureStage(LiveStage):
                 self._report(self.tracker.push(prediction))
             self.last = prediction or self.last
             self.trail.append(encoding[:2] * np.array([width, height], np.float32) if found.detections else None)
-        self.timeline.append(self.last.smoothed_label if self.last is not None else None)
+        self.timeline.append(self.last.smoothed_label if self.last is not None and self.last.is_gesture else None)
         return DynamicAnswer(self.last, list(self.trail))
 
     def colour(self, label: str) -> tuple[int, int, int]:
@@ -277,14 +318,16 @@ class DynamicGestureStage(LiveStage):
         top, step = height - 14, width / max(self.timeline.maxlen, 1)
         canvas[top:] = (canvas[top:] * 0.4).astype(canvas.dtype)
         for i, label in enumerate(self.timeline):
-            if label is not None and label != NO_HAND:
+            if label is not None:
                 cv2.rectangle(canvas, (int(i * step), top + 2), (int((i + 1) * step), height - 2), self.colour(label), -1)
 
     def summary(self, answer: DynamicAnswer) -> str:
         p = answer.prediction
         if p is None:
             return "dynamic: waiting for a full window"
-        return f"dynamic: {p.smoothed_label} {p.smoothed_confidence:.2f}" if p.is_gesture else "dynamic: no hand"
+        if p.smoothed_label in (NO_HAND, NONE):
+            return f"dynamic: {p.smoothed_label.replace('_', ' ')}"
+        return f"dynamic: {p.smoothed_label} {p.smoothed_confidence:.2f}" + ("" if p.is_gesture else " (no gesture)")
 
     def row(self, answer: DynamicAnswer) -> dict:
         p = answer.prediction

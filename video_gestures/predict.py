@@ -13,7 +13,9 @@ ignored). A folder holding videos stands for each of them. `--live` runs a slidi
 writes one row per gesture occurrence (input, start, end, label, confidence, windows; neighbouring windows with
 the same smoothed answer are one occurrence), and with `--windows FILE` one row per window with the raw and the
 smoothed prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
-gesture, and ends the occurrence before it. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
+gesture, and ends the occurrence before it. With the released fingertip model, hand motion that is none of its
+gestures is `none` (its fifth class, or a smoothed probability under the model's gesture threshold), and `Stop`
+(a fingertip held still) is an answer in the window rows but never a gesture occurrence. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
 A bad input is reported and skipped; the CSV is written atomically.
 """
 from __future__ import annotations

@@ -4,7 +4,9 @@
     python -m video_gestures.train --source cache --cache runs/video_gestures/clips.h5 --run-name clips
     python -m video_gestures.train --source clips --data my_clips/ --backbone mobilenet_v2 --run-name clips
 
-`points` reads the point-history CSV (16 fingertip positions per sequence); `cache` reads per-frame embeddings
+`points` reads the point-history CSV (16 fingertip positions per sequence) and adds `--none-sequences` generated
+paths of a hand wandering at random as the class `none` (motion that is none of the gestures; see
+video_gestures.data.non_gesture_sequences); their held-out share is scored apart from the recorded ones; `cache` reads per-frame embeddings
 from an HDF5 cache (see video_gestures/embeddings.py); `clips` builds that cache from a frame/video folder first.
 A stratified `--test-fraction` (grouped by video) is held out and scored once with the best checkpoint; a
 further `--val-fraction` of the training part selects the checkpoint. Outputs go to runs/video_gestures/<run-name>/:
@@ -22,12 +24,12 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from core.cli import OutputFolder, run_main
 from core.env import SHARED_DATA
-from core.io import InputError, save_figure
+from core.io import InputError, atomic_path, save_figure
 from core.metrics import classification_report
 from core.training import (SCHEDULERS, add_trainer_arguments, config_dict, fit, make_run_dir, seed_everything,
                            trainer_options_from_args, write_run_records)
-from video_gestures.data import (POINT_HISTORY_FEATURES, grouped_stratified_split, point_history_features,
-                                 read_point_history, stratified_split)
+from video_gestures.data import (NONE, POINT_HISTORY_FEATURES, grouped_stratified_split, non_gesture_paths, non_gesture_sequences,
+                                 point_history_features, read_point_history, stratified_split)
 from video_gestures.model import (CHANNEL_PROJECTIONS, SequenceModule, attention_statistics, format_attention_statistics,
                                   load_sequence_model, plot_attention, predict_with_attention)
 
@@ -39,6 +41,18 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--source", choices=["points", "cache", "clips"], default="points",
                         help="points: point-history CSV; cache: HDF5 embedding cache; clips: frame/video folder (default %(default)s)")
     parser.add_argument("--points", type=Path, default=DEFAULT_POINTS, help="point-history CSV (default %(default)s)")
+    parser.add_argument("--none-sequences", type=int, default=1500,
+                        help="for --source points: generated non-gesture fingertip paths added as the class `none` "
+                             "(0: no such class) (default %(default)s)")
+    parser.add_argument("--none-seed", type=int, default=1,
+                        help="seed of those paths; the benchmark tests on seed 0's, so keep it apart (default %(default)s)")
+    parser.add_argument("--resting-classes", default="Stop",
+                        help="for --source points: classes that are answers but never gestures (upstream's Stop is a "
+                             "fingertip held still, which a hand at rest does too), stored in the model (default %(default)s)")
+    parser.add_argument("--false-gestures-per-minute", type=float, default=0.5,
+                        help="for --source points with a none class: the gesture threshold on the smoothed probability is "
+                             "the smallest giving at most this many gestures per minute on 20 minutes of generated "
+                             "non-gesture paths of the training seed (half the issue's target of 1) (default %(default)s)")
     parser.add_argument("--point-features", default=",".join(POINT_HISTORY_FEATURES),
                         help="channels per step for the points source: position, velocity or both (default %(default)s)")
     parser.add_argument("--cache", type=Path, help="HDF5 embedding cache (read for --source cache, written for clips)")
@@ -90,14 +104,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, dict]:
-    """(sequences (N, T, C, F), targets, labels, groups for the split, input config with channel names)."""
+def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, list[str], np.ndarray, dict, np.ndarray]:
+    """(sequences (N, T, C, F), targets, labels, groups for the split, input config with channel names, which
+    sequences are generated)."""
     if args.source == "points":
         history = read_point_history(args.points)
+        if args.none_sequences < 0:
+            raise InputError("--none-sequences", f"must be 0 or more, got {args.none_sequences}")
+        if NONE in history.labels:
+            raise InputError(args.points, f"already has a class named {NONE!r}; train with --none-sequences 0")
+        none = non_gesture_sequences(args.none_sequences, history.sequences.shape[1], args.none_seed)
+        sequences = np.concatenate([history.sequences, none])
+        targets = np.concatenate([history.targets, np.full(len(none), len(history.labels))])
+        labels = [*history.labels, NONE] if len(none) else history.labels
         features = [f for f in args.point_features.split(",") if f]
-        x = point_history_features(history.sequences, features)
-        config = {"source": "points", "point_features": features, "num_frames": x.shape[1], "channel_names": features}
-        return x, history.targets, history.labels, np.arange(len(x)).astype(str), config
+        x = point_history_features(sequences, features)
+        config = {"source": "points", "point_features": features, "num_frames": x.shape[1], "channel_names": features,
+                  "resting_labels": [c for c in args.resting_classes.split(",") if c in labels]}
+        return x, targets, labels, np.arange(len(x)).astype(str), config, np.arange(len(x)) >= len(history.sequences)
     from video_gestures.embeddings import build_cache_for_folder, read_cache
 
     if args.source == "clips":
@@ -112,7 +136,8 @@ def load_sequences(args: argparse.Namespace) -> tuple[np.ndarray, np.ndarray, li
     if args.cache is None:
         raise InputError("--cache", "--source cache needs an HDF5 cache path")
     cache = read_cache(args.cache)
-    return cache.embeddings, cache.targets, cache.labels, cache.video_ids, {"source": "embeddings", **cache.config}
+    return (cache.embeddings, cache.targets, cache.labels, cache.video_ids, {"source": "embeddings", **cache.config},
+            np.zeros(len(cache.targets), bool))
 
 
 def shuffle_time(x: np.ndarray, seed: int) -> np.ndarray:
@@ -122,8 +147,10 @@ def shuffle_time(x: np.ndarray, seed: int) -> np.ndarray:
 
 
 def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.ndarray, args: argparse.Namespace,
-                    input_config: dict | None = None) -> dict:
-    """Split, train, score the hold-out with the best checkpoint, print and plot attention; returns metrics."""
+                    input_config: dict | None = None, generated: np.ndarray | None = None) -> dict:
+    """Split, train, score the hold-out with the best checkpoint, print and plot attention; returns metrics.
+    The `generated` sequences (the `none` class) are split like the others, but their hold-out is scored apart:
+    `test` is the recorded sequences' alone."""
     options = trainer_options_from_args(args)
     names = np.array(labels)[y]
     test_mask = (stratified_split(y, args.test_fraction, args.split_seed) if len(set(groups)) == len(groups)
@@ -153,6 +180,8 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
     if not result.trainer.is_global_zero:
         return {}
     model = load_sequence_model(str(result.best_checkpoint))
+    generated = np.zeros(len(x), bool) if generated is None else generated
+    generated_test, test_index = test_index[generated[test_index]], test_index[~generated[test_index]]
     probabilities, time_attention, channel_attention = predict_with_attention(model, x[test_index])
     report = classification_report(names[test_index], np.array(labels)[probabilities.argmax(axis=1)], labels=labels)
     stats = attention_statistics(time_attention, channel_attention)
@@ -162,20 +191,51 @@ def train_sequences(x: np.ndarray, y: np.ndarray, labels: list[str], groups: np.
                "epochs": result.trainer.current_epoch, "attention": stats, "labels": labels,
                "sequences": {"train": len(train_index), "val": len(val_index), "test": len(test_index)},
                "input_shape": list(x.shape[1:])}
+    if len(generated_test):
+        answers = np.array(labels)[predict_with_attention(model, x[generated_test])[0].argmax(axis=1)]
+        metrics["generated_test"] = {"sequences": len(generated_test),
+                                     "accuracy": float(np.mean(answers == names[generated_test]))}
+        print(f"generated {NONE} hold-out: {metrics['generated_test']['accuracy']:.4f} of {len(generated_test)} answered {NONE}")
+    if NONE in labels and model.input_config.get("source") == "points":
+        metrics["gesture_threshold"] = calibrate_threshold(model, result.best_checkpoint, args)
+        resting = set(model.input_config["resting_labels"])
+        gestures = ~np.isin(names[test_index], list(resting))
+        kept = (probabilities.max(axis=1) >= model.input_config["gesture_threshold"]) & (probabilities.argmax(axis=1) == y[test_index])
+        metrics["gesture_threshold"]["test_gestures_kept"] = float(kept[gestures].mean())
+        print(f"gesture threshold {metrics['gesture_threshold']['threshold']:.2f}: recorded hold-out gestures right and "
+              f"over it {metrics['gesture_threshold']['test_gestures_kept']:.4f}")
     write_run_records(run_dir, config_dict(args), metrics, report)
     print(f"test accuracy {report.accuracy:.4f} ({int(round(report.accuracy * report.n_samples))}/{report.n_samples}); "
           f"trained in {result.train_seconds:.1f} s; run folder {run_dir}")
     return {"run_dir": run_dir, "best_checkpoint": result.best_checkpoint, "report": report, **metrics}
 
 
+def calibrate_threshold(model, checkpoint: Path, args: argparse.Namespace) -> dict:
+    """Choose the live path's gesture threshold on 20 minutes of generated non-gesture paths (60 of 20 s, seed
+    --none-seed + 1: neither the training sequences' nor the benchmark's) and store it in the checkpoint's input
+    config. (4 minutes gave too coarse a rate: 0.5 a minute there is 2 occurrences.)"""
+    from video_gestures.live import gesture_threshold
+
+    fps, seconds, paths = 30, 20, 60
+    threshold, rate = gesture_threshold(model, non_gesture_paths(paths, fps * seconds, args.none_seed + 1), fps,
+                                        args.false_gestures_per_minute)
+    model.input_config["gesture_threshold"] = threshold
+    saved = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    saved["hyper_parameters"]["input_config"]["gesture_threshold"] = threshold
+    with atomic_path(checkpoint) as tmp:
+        torch.save(saved, tmp)
+    return {"threshold": threshold, "calibration_per_minute": rate, "calibration_minutes": paths * seconds / 60,
+            "calibration_seed": args.none_seed + 1}
+
+
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    x, y, labels, groups, input_config = load_sequences(args)
+    x, y, labels, groups, input_config, generated = load_sequences(args)
     if args.shuffle_time:
         x = shuffle_time(x, args.seed)
-    return train_sequences(x, y, labels, groups, args, input_config)
+    return train_sequences(x, y, labels, groups, args, input_config, generated)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_hands_run_once_per_frame_for_every_stage_and_every_other_frame_when_lig
 
 
 def test_gesture_stage_answers_each_hand_with_its_probability(quick_landmark_model):
-    stage = GestureStage(quick_landmark_model, LiveHands(detector=CountingHands()), threshold=0.5)
+    stage = GestureStage(quick_landmark_model, LiveHands(detector=CountingHands()), threshold=0.5, hold=0)
     answer = stage(frame(0))
     assert len(answer.hands) == 1 and answer.hands[0].landmarks.shape == (21, 3)
     assert answer.gesture == answer.hands[0].label == "stop" and 0.5 <= answer.probability <= 1.0
@@ -71,6 +71,37 @@ def test_live_command_on_a_video(tmp_path, quick_landmark_model, capsys):
     log = pd.read_csv(tmp_path / "o.csv")
     assert len(log) == 6 and (log["gesture"] == "no_gesture").all() and (log["gesture_hands"] == 0).all()
     assert "6 frames" in capsys.readouterr().out
+
+
+class BlinkingHands(CountingHands):
+    """The 'stop' hand in the frames listed, no hand in the others."""
+
+    def __init__(self, frames):
+        super().__init__()
+        self.frames = set(frames)
+
+    def __call__(self, rgb):
+        self.calls += 1
+        return [self.hand] if self.calls - 1 in self.frames else []
+
+
+def test_a_static_gesture_is_reported_once_it_is_held(quick_landmark_model):
+    """A moving hand passes through gesture-like poses for a frame or two (the dancer video: 45 such blips a
+    minute); a gesture is reported once it has been the answer for `hold` seconds (0.3 s: 9 frames at 30 fps)."""
+    from gesture_detection.live import HOLD_SECONDS
+
+    blips = [1, 2, 5, 6] + list(range(10, 30))   # two 2-frame blips, then a gesture held for 20 frames
+    stage = GestureStage(quick_landmark_model, LiveHands(detector=BlinkingHands(blips)), threshold=0.5)
+    assert stage.hold == HOLD_SECONDS == 0.3
+    answers = [stage(frame(i)) for i in range(32)]
+    reported = [i for i, a in enumerate(answers) if a.gesture == "stop"]
+    assert reported == list(range(19, 30))   # from 0.3 s after frame 10 to the last frame with the hand
+    assert answers[1].gesture == "no_gesture" and answers[1].pending == "stop" and "held <" in stage.summary(answers[1])
+    assert answers[19].pending == "" and answers[30].pending == ""
+    at_once = GestureStage(quick_landmark_model, LiveHands(detector=BlinkingHands(blips)), threshold=0.5, hold=0)
+    assert [i for i in range(32) if at_once(frame(i)).gesture == "stop"] == blips
+    with pytest.raises(ValueError, match="hold"):
+        GestureStage(quick_landmark_model, LiveHands(detector=CountingHands()), hold=-1)
 
 
 def test_a_run_of_frames_with_one_gesture_is_one_occurrence():

@@ -26,3 +26,19 @@ def test_results_table_reads_the_results_and_says_how_to_rerun_the_timing():
 def test_timing_only_without_trained_models_names_the_missing_checkpoint():
     with pytest.raises(InputError, match="no-such-run/best.ckpt.*trained model not found"):
         measure_timing(RESULTS, hands_csv=None, threads=1)
+
+
+def test_point_history_keys_merge_into_the_results_and_show_the_none_rows():
+    from video_gestures.bench import merge
+
+    update = {"point_history_accuracy": 0.995, "checkpoints": {"point_history": "runs/video_gestures/bench-points/best.ckpt"},
+              "point_history_classes": ["Stop", "Clockwise", "Counter Clockwise", "Move", "none"],
+              "point_history_none_test": {"sequences": 375, "accuracy": 0.97},
+              "point_history_gesture_threshold": {"threshold": 0.73, "calibration_minutes": 20.0, "test_gestures_kept": 0.99}}
+    merged = merge(RESULTS, update)
+    assert merged["checkpoints"] == {"motion": RESULTS["checkpoints"]["motion"], **update["checkpoints"]}
+    assert merged["motion_accuracy"] == RESULTS["motion_accuracy"] and RESULTS["point_history_accuracy"] == 0.9992
+    table = results_table(merged)
+    assert "(1324 recorded sequences; 5 answers) | accuracy | 0.9950 | ≥ 0.993 |" in table
+    assert "non-gesture paths of the hold-out (375) answered none | accuracy | 0.9700 |" in table
+    assert "chosen on 20 min of other generated paths" in table and "0.9900 (at 0.73)" in table

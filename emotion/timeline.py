@@ -131,6 +131,44 @@ class FaceTracker:
         return iou(a, b) >= self.min_iou or (a.x <= cx <= a.x + a.w and a.y <= cy <= a.y + a.h)
 
 
+@dataclass
+class ViewerEmotion:
+    viewer: int
+    box: FaceBox
+    probabilities: np.ndarray
+    va: np.ndarray
+    classified: bool   # classified on this frame; False: the viewer's last answer, kept
+
+
+class EmotionTracker:
+    """The faces of a stream followed (`FaceTracker`: one identity per viewer) and classified. `push(rgb, t, look,
+    classify)`: with `look` the tracker looks for the faces (else they keep their boxes); with `look` and `classify`
+    every face is classified, and a viewer seen for the first time always is; otherwise each viewer keeps their
+    last answer. `analyse_video` drives it on every k-th frame of a file, the live `EmotionStage` on the frames its
+    phase works on: a file and a camera give the same answers. At most `max_faces` faces, largest first (0: all)."""
+
+    def __init__(self, recognizer, tracker: FaceTracker, max_faces: int = 0):
+        self.recognizer, self.tracker, self.max_faces = recognizer, tracker, max_faces
+        self.last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def push(self, rgb: np.ndarray, t: float, look: bool = True, classify: bool = True) -> list[ViewerEmotion]:
+        from emotion.data import to_gray_square
+
+        faces = sorted(self.tracker.push(rgb, t, look), key=lambda f: f.box.area, reverse=True)
+        faces = faces[:self.max_faces] if self.max_faces > 0 else faces
+        classify = (look and classify) or any(face.viewer not in self.last for face in faces)
+        if faces and classify:
+            detector = self.recognizer.detector
+            crops = np.stack([to_gray_square(detector.square_crop(rgb, f.box), self.recognizer.input_size) for f in faces])
+            probabilities, va = self.recognizer.predict_faces(crops)
+            for face, p, v in zip(faces, probabilities, va):
+                self.last[face.viewer] = (p, v)
+        # the answers of viewers whose track has ended go (memory grows with the viewers present, not the frames)
+        alive = {track.id for track in self.tracker.tracks}
+        self.last = {viewer: answer for viewer, answer in self.last.items() if viewer in alive}
+        return [ViewerEmotion(f.viewer, f.box, *self.last[f.viewer], classify) for f in faces]
+
+
 # ----------------------------------------------------------------------------------------- one video
 REST_BINS = 200   # p(neutral) is binned this finely to find a viewer's most neutral-looking frames
 
@@ -195,30 +233,20 @@ def frame_columns(labels: list[str]) -> list[str]:
 
 def analyse_video(path: Path, recognizer, tracker: FaceTracker, offset: float = 0.0, every: int = 1,
                   progress: bool = True, write_row=None) -> VideoTimeline:
-    """Stream the video, track and classify faces. Each frame's rows (one per viewer, or one with `face` = 0)
-    go to `write_row` as they come (a csv.DictWriter's writerow; None: not kept) and into the returned
-    VideoTimeline's per-second sums: nothing grows with the number of frames."""
+    """Stream the video, track and classify faces (`EmotionTracker`, looking every `every`-th frame). Each frame's
+    rows (one per viewer, or one with `face` = 0) go to `write_row` as they come (a csv.DictWriter's writerow;
+    None: not kept) and into the returned VideoTimeline's per-second sums: nothing grows with the frames."""
     from tqdm import tqdm
-
-    from emotion.data import to_gray_square
 
     info = video_info(path)
     labels = recognizer.labels
     timeline = VideoTimeline(Path(path), offset, info.fps or 25.0, SecondSums(labels))
+    emotions = EmotionTracker(recognizer, tracker)
     frames = iter_video_frames(path)
-    last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     bar = tqdm(frames, total=info.frame_count or None, desc=Path(path).name, unit="frame", disable=not progress,
                file=sys.stderr, leave=False)
     for index, seconds, rgb in bar:
-        look = index % every == 0
-        faces = tracker.push(rgb, seconds, look)
-        classify = look or any(face.viewer not in last for face in faces)
-        if faces and classify:
-            crops = np.stack([to_gray_square(recognizer.detector.square_crop(rgb, f.box), recognizer.input_size)
-                              for f in faces])
-            probabilities, va = recognizer.predict_faces(crops)
-            for face, p, v in zip(faces, probabilities, va):
-                last[face.viewer] = (p, v)
+        faces = emotions.push(rgb, seconds, look=index % every == 0)
         content_time = seconds + offset
         timeline.seconds.add_frame(content_time)
         timeline.frames, timeline.last_time = timeline.frames + 1, seconds
@@ -227,15 +255,14 @@ def analyse_video(path: Path, recognizer, tracker: FaceTracker, offset: float = 
         if not faces and write_row is not None:
             write_row({**base, "viewer": "", "face": 0})
         for face in faces:
-            p, v = last[face.viewer]
+            p, v, box = face.probabilities, face.va, face.box
             timeline.seconds.add(face.viewer, content_time, p, v)
-            if write_row is None:
-                continue
-            box = face.box
-            write_row({**base, "viewer": face.viewer, "face": 1, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
-                       "detector": box.detector, "score": round(box.score, 3), "classified": int(classify),
-                       "emotion": labels[int(np.argmax(p))], **{label: round(float(q), 5) for label, q in zip(labels, p)},
-                       "valence": round(float(v[0]), 4), "arousal": round(float(v[1]), 4)})
+            if write_row is not None:
+                write_row({**base, "viewer": face.viewer, "face": 1, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
+                           "detector": box.detector, "score": round(box.score, 3), "classified": int(face.classified),
+                           "emotion": labels[int(np.argmax(p))],
+                           **{label: round(float(q), 5) for label, q in zip(labels, p)},
+                           "valence": round(float(v[0]), 4), "arousal": round(float(v[1]), 4)})
     bar.close()
     timeline.note = frames.note
     return timeline

@@ -12,7 +12,7 @@ from skimage import data as skimage_data
 
 from core.io import AtomicVideoWriter, video_info
 from emotion.faces import FaceBox, FaceDetector, iou, merge_boxes, plausible_face, tile_windows
-from emotion.timeline import FaceTracker, cut_clips, edit_list, find_highlights
+from emotion.timeline import FaceTracker, Track, cut_clips, edit_list, find_highlights
 from tests.conftest import shared_data_path, write_faststart_mp4
 
 
@@ -265,6 +265,8 @@ def test_timeline_bad_offsets_and_short_content(tmp_path, capsys):
 class _OneFace:
     """A tracker that sees one face everywhere, and a recognizer whose answer follows the frame's brightness."""
 
+    tracks = [Track(1, FaceBox(8, 8, 32, 32, 0.9))]
+
     def push(self, rgb, t, look=True):
         from emotion.timeline import TrackedFace
 
@@ -317,3 +319,18 @@ def test_timeline_rows_are_written_as_they_come_and_memory_stays_flat(tmp_path):
     # bright seconds (3, 7, ...) are the reactions; the resting face is the dark one
     assert table.loc[3, "strength"] > 0.5 and table.loc[2, "strength"] == pytest.approx(0.0, abs=1e-3)
     assert table.loc[3, "happy"] == pytest.approx(200 / 255, abs=0.02)
+
+
+def test_emotion_tracker_classifies_on_looks_and_keeps_answers_between(tmp_path):
+    """What the timeline and the live stage share: a viewer's first frame is always classified; then only the
+    frames that look and classify, the others keep the viewer's last answer."""
+    from emotion.timeline import EmotionTracker
+
+    emotions = EmotionTracker(_Recognizer(), _OneFace())
+    dark, bright = np.full((48, 64, 3), 20, np.uint8), np.full((48, 64, 3), 200, np.uint8)
+    first = emotions.push(dark, 0.0, look=False)   # the viewer is new: classified even without a look
+    assert first[0].classified and first[0].viewer == 1
+    kept = emotions.push(bright, 0.04, look=True, classify=False)
+    assert not kept[0].classified and kept[0].probabilities[0] == pytest.approx(first[0].probabilities[0])
+    again = emotions.push(bright, 0.08)
+    assert again[0].classified and again[0].probabilities[0] > 0.7

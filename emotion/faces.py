@@ -29,6 +29,14 @@ TILE_FACE_FRACTION = (0.3, 0.6)
 # and this overlap (on the benchmark's pictures: 13 of 495 false boxes above score 0.75 survive it, 50 of 58 faces)
 CONFIRM_SCORE, CONFIRM_IOU = 0.5, 0.5
 CONFIRM_SCALES = (2.2, 1.5)   # windows this many times the box's side: a face comes back in both
+# The second opinion: MTCNN's O-Net (the last stage of MTCNN, weights shipped in the facenet-pytorch wheel, run in
+# onnxruntime) on a square ONET_GROW times the box's side. A box that the short-range model finds again in both
+# windows but scores under `min_confidence` (a face without its head around it, a gray or blurred face: FER+'s
+# tight crops score 0.5-0.7) is a face when O-Net says so with ONET_SCORE. Neither alone is enough: O-Net says
+# "face" to some hands, MediaPipe's low scores come on textures. ONET_SCORE was chosen with
+# `python -m emotion.bench --only onet` (FER+ valid faces; hands of the gesture photos' train split and other frames
+# of the pose videos), never on the benchmark's test pictures.
+ONET_GROW, ONET_SCORE = 1.2, 0.9
 
 
 @dataclass(frozen=True)
@@ -41,6 +49,7 @@ class FaceBox:
     eyes: tuple[tuple[float, float], tuple[float, float]] | None = None  # (right, left) eye in pixels, MediaPipe only
     detector: str = "mediapipe_short"   # mediapipe_short, mediapipe_full, mediapipe_tile, haar (verified)
     keypoints: tuple[tuple[float, float], ...] | None = None  # MediaPipe's 6: eyes, nose tip, mouth, ear tragions
+    onet: float | None = None   # O-Net's face probability when the box was kept through the second opinion
 
     @property
     def eye_angle(self) -> float:
@@ -132,16 +141,20 @@ class FaceDetector:
     `min_face`: the smallest face side in pixels that the tiles look for (0: whole-picture passes only);
     `tiles_if_none`: search the tiles only when the whole-picture passes found nothing (callers that want one face).
     `min_size`: boxes smaller than this are not faces. `margin` widens the square crop around the box (the
-    FER faces include forehead and chin); `align` levels the eyes first when the detector gives them."""
+    FER faces include forehead and chin); `align` levels the eyes first when the detector gives them.
+    `second_opinion`: confirmed boxes scoring under `min_confidence` are kept when MTCNN's O-Net gives them at
+    least this face probability (default `ONET_SCORE`; None: never); their detector name ends in `+onet`."""
 
     def __init__(self, backend: str = "mediapipe", min_confidence: float = 0.7, margin: float = 0.25, align: bool = True,
-                 min_face: int = 0, min_size: int = 12, confirm: bool = True, tiles_if_none: bool = False):
+                 min_face: int = 0, min_size: int = 12, confirm: bool = True, tiles_if_none: bool = False,
+                 second_opinion: float | None = ONET_SCORE):
         if backend not in DETECTORS:
             raise ValueError(f"unknown face detector {backend!r}; choose one of {DETECTORS}")
         self.margin, self.align, self.min_confidence = margin, align, min_confidence
         self.min_face, self.min_size, self.confirm, self.tiles_if_none = min_face, min_size, confirm, tiles_if_none
         self.backend = backend
-        self._short = self._full = self._haar = None
+        self.second_opinion = second_opinion if confirm and backend == "mediapipe" else None
+        self._short = self._full = self._haar = self._onet = None
         if backend in ("mediapipe", "haar"):
             import mediapipe as mp
 
@@ -166,8 +179,9 @@ class FaceDetector:
             boxes = [box for candidate in self._detect_haar(rgb) for box in self._verify(rgb, candidate)]
         else:
             # whole-picture boxes from CONFIRM_SCORE on (a small face scores low there and high in a window
-            # around it), tile boxes from min_confidence on
+            # around it), tile boxes from min_confidence on (from CONFIRM_SCORE with the second opinion)
             low = CONFIRM_SCORE if self.confirm else self.min_confidence
+            tile_low = CONFIRM_SCORE if self.second_opinion is not None else self.min_confidence
             boxes = self._run(self._short, rgb, "mediapipe_short", min_score=low) + \
                 self._run(self._full, rgb, "mediapipe_full", min_score=low)
             height, width = rgb.shape[:2]
@@ -176,7 +190,7 @@ class FaceDetector:
                 windows = []
             for x, y, side in windows:
                 boxes += self._run(self._short, rgb[y:y + side, x:x + side], "mediapipe_tile", (x, y),
-                                   min_score=self.min_confidence)
+                                   min_score=tile_low)
             boxes = merge_boxes(boxes)
             if self.confirm:
                 boxes = merge_boxes([again for again in (self.confirmed(rgb, box) for box in boxes) if again is not None])
@@ -187,7 +201,8 @@ class FaceDetector:
         pixels: most false boxes on textures, torsos and hands do not come back), and the best score of the box
         and of its views reaches `min_confidence`. The box kept is the best-scoring one of the three (the
         full-range model's boxes are looser: a view's box counts as the same face when IoU >= 0.5 or when it lies
-        inside the box and covers at least a third of it). None when not confirmed."""
+        inside the box and covers at least a third of it). Under `min_confidence`, with `second_opinion`, the box is
+        kept when O-Net says face (`onet_score`). None when not confirmed."""
         best = box
         for scale in CONFIRM_SCALES:
             again = [other for other in self.detect_near(rgb, box, scale) if iou(other, box) >= CONFIRM_IOU
@@ -195,10 +210,32 @@ class FaceDetector:
             if not again:
                 return None
             best = max([best, *again], key=lambda b: b.score)
-        if best.score < self.min_confidence:
+        if best.score >= self.min_confidence:
+            return best if best is box else FaceBox(best.x, best.y, best.w, best.h, best.score, best.eyes, box.detector,
+                                                    best.keypoints)
+        onet = self.onet_score(rgb, box) if self.second_opinion is not None else 0.0
+        if self.second_opinion is None or onet < self.second_opinion:
             return None
-        return best if best is box else FaceBox(best.x, best.y, best.w, best.h, best.score, best.eyes, box.detector,
-                                                best.keypoints)
+        return FaceBox(best.x, best.y, best.w, best.h, best.score, best.eyes, box.detector + "+onet", best.keypoints, onet)
+
+    def onet_score(self, rgb: np.ndarray, box: FaceBox) -> float:
+        """MTCNN O-Net's face probability for a square `ONET_GROW` times the box's side around its centre (black
+        outside the picture), resized to O-Net's 48 px input."""
+        import cv2
+
+        if self._onet is None:
+            self._onet = onet_session()
+        x, y, w, h = box.as_tuple()
+        side = max(int(round(max(w, h) * ONET_GROW)), 1)
+        x0, y0 = int(round(x + w / 2 - side / 2)), int(round(y + h / 2 - side / 2))
+        height, width = rgb.shape[:2]
+        square = np.zeros((side, side, 3), np.uint8)
+        sx0, sy0, sx1, sy1 = max(x0, 0), max(y0, 0), min(x0 + side, width), min(y0 + side, height)
+        if sx1 > sx0 and sy1 > sy0:
+            square[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = rgb[sy0:sy1, sx0:sx1, :3]
+        square = cv2.resize(square, (48, 48), interpolation=cv2.INTER_AREA if side > 48 else cv2.INTER_LINEAR)
+        x = ((square.astype(np.float32) - 127.5) * 0.0078125).transpose(2, 0, 1)[None]
+        return float(self._onet.run(["probability"], {"faces": x})[0][0, 1])
 
     def detect_near(self, rgb: np.ndarray, box: FaceBox | tuple, scale: float = 2.2) -> list[FaceBox]:
         """Faces in a square window `scale` times the side of `box` around its centre (one short-range call):
@@ -294,4 +331,32 @@ class FaceDetector:
         for model in (self._short, self._full):
             if model is not None:
                 model.close()
-        self._short = self._full = None
+        self._short = self._full = self._onet = None
+
+
+def onet_weights():
+    """facenet-pytorch's `onet.pt` (MTCNN's O-Net, inside the wheel), found without importing the package."""
+    import importlib.util
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("facenet_pytorch")
+    if spec is None or not spec.submodule_search_locations:
+        raise ImportError("facenet-pytorch is not installed (it ships MTCNN's O-Net weights): `uv sync`")
+    return Path(next(iter(spec.submodule_search_locations))) / "data" / "onet.pt"
+
+
+def onet_session(threads: int = 1):
+    """An onnxruntime session of O-Net (input `faces` N x 3 x 48 x 48 RGB scaled to [-1, 1]; outputs `box`,
+    `landmarks`, `probability`), exported from facenet-pytorch once into .cache/emotion/onnx/ (PyTorch is
+    imported only then)."""
+    from core.onnx import cached_onnx_session, export_onnx
+
+    def export(target):
+        import torch
+        from facenet_pytorch.models.mtcnn import ONet
+
+        return export_onnx(ONet(pretrained=True).eval(), torch.zeros(1, 3, 48, 48), target, ["faces"],
+                           ["box", "landmarks", "probability"], {"model": "MTCNN O-Net (facenet-pytorch 2.6.0)"},
+                           task="emotion")
+
+    return cached_onnx_session(onet_weights(), "emotion", export, threads, backend="onnx", key="onet")

@@ -32,6 +32,7 @@ class EmotionPrediction:
     arousal: float
     box: FaceBox | None     # None when no face was found (the whole frame was classified)
     face_found: bool
+    viewer: int | None = None   # the face's identity across frames, when a tracker follows it
 
     @property
     def confidence(self) -> float:
@@ -134,7 +135,7 @@ class EmotionRecognizer:
         box = boxes[0] if boxes else None
         face = self.detector.square_crop(rgb, box) if box is not None else rgb
         probabilities, va = self.predict_faces(to_gray_square(face, self.input_size)[None])
-        return self._prediction(probabilities[0], va[0], box)
+        return self.prediction(probabilities[0], va[0], box)
 
     def predict_each(self, frame: np.ndarray, bgr: bool = False, max_faces: int = 0) -> list[EmotionPrediction]:
         """Emotion of every face (largest first, at most `max_faces` when > 0), one batch; [] when there is none."""
@@ -145,7 +146,7 @@ class EmotionRecognizer:
             return []
         faces = np.stack([to_gray_square(self.detector.square_crop(rgb, box), self.input_size) for box in boxes])
         probabilities, va = self.predict_faces(faces)
-        return [self._prediction(p, v, box) for p, v, box in zip(probabilities, va, boxes)]
+        return [self.prediction(p, v, box) for p, v, box in zip(probabilities, va, boxes)]
 
     @staticmethod
     def _rgb(frame: np.ndarray, bgr: bool) -> np.ndarray:
@@ -157,10 +158,12 @@ class EmotionRecognizer:
         rgb = frame[..., :3][..., ::-1] if bgr else frame[..., :3]
         return np.ascontiguousarray(rgb, dtype=np.uint8)
 
-    def _prediction(self, probabilities: np.ndarray, va: np.ndarray, box: FaceBox | None) -> EmotionPrediction:
+    def prediction(self, probabilities: np.ndarray, va: np.ndarray, box: FaceBox | None,
+                   viewer: int | None = None) -> EmotionPrediction:
+        """The network's answer for one face (or the whole frame when `box` is None) as an EmotionPrediction."""
         scores = {label: float(p) for label, p in zip(self.labels, probabilities)}
         label = max(scores, key=scores.get)
-        return EmotionPrediction(label, scores, float(va[0]), float(va[1]), box, box is not None)
+        return EmotionPrediction(label, scores, float(va[0]), float(va[1]), box, box is not None, viewer)
 
     def close(self) -> None:
         self.detector.close()

@@ -4,7 +4,9 @@
     python -m emotion.timeline viewer1.mp4 viewer2.mp4 --offsets 0 3.5 -o out/     # same content, started 3.5 s later
     python -m emotion.timeline reaction.mp4 -o out/ --content episode.mp4 --trailer  # clips + edit list + trailer.mp4
 
-Each video is read as a stream (`core.io.iter_video_frames`). `FaceTracker` finds faces on the whole frame
+Each video is read as a stream (`core.io.iter_video_frames`) and its per-frame rows are written as they come;
+what the per-second curves need is kept as sums per second and viewer (`SecondSums`), so memory stays flat in
+the video's length. `FaceTracker` finds faces on the whole frame
 every `--detect-every` seconds and follows each one in between by looking again around its last box (one
 short-range MediaPipe call per face and frame): each track is one viewer. Every `--every`-th frame the tracked
 faces are classified (the frames in between keep the last answer, `classified` = 0 in the CSV).
@@ -32,6 +34,7 @@ least `--min-strength` and `--spacing` seconds apart, at most `--top` of them.
 from __future__ import annotations
 
 import argparse
+import csv
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +47,7 @@ import core  # noqa: E402,F401
 import numpy as np  # noqa: E402
 
 from core.cli import InputArgument, ModelArgument, OutputFolder, run_main, skip  # noqa: E402
-from core.io import InputError, iter_video_frames, save_figure, video_info, write_csv, write_json  # noqa: E402
+from core.io import InputError, atomic_open, iter_video_frames, save_figure, video_info, write_csv, write_json  # noqa: E402
 from core.weights import released  # noqa: E402
 from emotion.faces import FaceBox, iou  # noqa: E402
 
@@ -128,91 +131,163 @@ class FaceTracker:
         return iou(a, b) >= self.min_iou or (a.x <= cx <= a.x + a.w and a.y <= cy <= a.y + a.h)
 
 
+@dataclass
+class ViewerEmotion:
+    viewer: int
+    box: FaceBox
+    probabilities: np.ndarray
+    va: np.ndarray
+    classified: bool   # classified on this frame; False: the viewer's last answer, kept
+
+
+class EmotionTracker:
+    """The faces of a stream followed (`FaceTracker`: one identity per viewer) and classified. `push(rgb, t, look,
+    classify)`: with `look` the tracker looks for the faces (else they keep their boxes); with `look` and `classify`
+    every face is classified, and a viewer seen for the first time always is; otherwise each viewer keeps their
+    last answer. `analyse_video` drives it on every k-th frame of a file, the live `EmotionStage` on the frames its
+    phase works on: a file and a camera give the same answers. At most `max_faces` faces, largest first (0: all)."""
+
+    def __init__(self, recognizer, tracker: FaceTracker, max_faces: int = 0):
+        self.recognizer, self.tracker, self.max_faces = recognizer, tracker, max_faces
+        self.last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
+
+    def push(self, rgb: np.ndarray, t: float, look: bool = True, classify: bool = True) -> list[ViewerEmotion]:
+        from emotion.data import to_gray_square
+
+        faces = sorted(self.tracker.push(rgb, t, look), key=lambda f: f.box.area, reverse=True)
+        faces = faces[:self.max_faces] if self.max_faces > 0 else faces
+        classify = (look and classify) or any(face.viewer not in self.last for face in faces)
+        if faces and classify:
+            detector = self.recognizer.detector
+            crops = np.stack([to_gray_square(detector.square_crop(rgb, f.box), self.recognizer.input_size) for f in faces])
+            probabilities, va = self.recognizer.predict_faces(crops)
+            for face, p, v in zip(faces, probabilities, va):
+                self.last[face.viewer] = (p, v)
+        # the answers of viewers whose track has ended go (memory grows with the viewers present, not the frames)
+        alive = {track.id for track in self.tracker.tracks}
+        self.last = {viewer: answer for viewer, answer in self.last.items() if viewer in alive}
+        return [ViewerEmotion(f.viewer, f.box, *self.last[f.viewer], classify) for f in faces]
+
+
 # ----------------------------------------------------------------------------------------- one video
+REST_BINS = 200   # p(neutral) is binned this finely to find a viewer's most neutral-looking frames
+
+
+class SecondSums:
+    """What the per-second table needs, gathered one frame at a time (`add_frame`, then `add` per face): sums per
+    viewer and content second, and per viewer a histogram of p(neutral) with the sums of each bin (their resting
+    face). Memory grows with the seconds and the viewers, never with the frames."""
+
+    def __init__(self, labels: list[str]):
+        self.labels = list(labels)
+        self.frames_per_second: dict[int, int] = {}
+        self.sums: dict[int, dict[int, np.ndarray]] = {}   # viewer -> second -> [frames, p..., valence, arousal]
+        self.rest: dict[int, np.ndarray] = {}              # viewer -> (REST_BINS, 1 + K + 2), the same columns
+        self.neutral = self.labels.index("neutral") if "neutral" in self.labels else None
+
+    def add_frame(self, content_time: float) -> None:
+        second = int(np.floor(content_time))
+        self.frames_per_second[second] = self.frames_per_second.get(second, 0) + 1
+
+    def add(self, viewer: int, content_time: float, probabilities: np.ndarray, va: np.ndarray) -> None:
+        row = np.concatenate([[1.0], probabilities, va])
+        per_second = self.sums.setdefault(viewer, {})
+        second = int(np.floor(content_time))
+        per_second[second] = per_second.get(second, 0.0) + row
+        rest = self.rest.setdefault(viewer, np.zeros((REST_BINS, len(row))))
+        neutral = probabilities[self.neutral] if self.neutral is not None else 0.0
+        rest[min(int(neutral * REST_BINS), REST_BINS - 1)] += row
+
+    @property
+    def viewers(self) -> list[int]:
+        return sorted(self.sums)
+
+    def frames_of(self, viewer: int) -> int:
+        return int(self.rest[viewer][:, 0].sum())
+
+
 @dataclass
 class VideoTimeline:
     path: Path
     offset: float
     fps: float
-    frames: list[dict] = field(default_factory=list)   # per-frame rows
+    seconds: SecondSums
+    frames: int = 0              # frames read
+    frames_with_face: int = 0
+    last_time: float = 0.0       # the last frame's timestamp (s)
     note: str = ""
 
     @property
     def viewers(self) -> list[int]:
-        return sorted({r["viewer"] for r in self.frames if r["face"]})
+        return self.seconds.viewers
+
+
+FRAME_COLUMNS = ["frame", "time", "content_time", "viewer", "face", "x", "y", "w", "h", "detector", "score",
+                 "classified", "emotion"]
+
+
+def frame_columns(labels: list[str]) -> list[str]:
+    """The columns of `<stem>_frames.csv`."""
+    return [*FRAME_COLUMNS, *labels, "valence", "arousal"]
 
 
 def analyse_video(path: Path, recognizer, tracker: FaceTracker, offset: float = 0.0, every: int = 1,
-                  progress: bool = True) -> VideoTimeline:
-    """Stream the video, track and classify faces: a VideoTimeline with one row per frame and viewer."""
+                  progress: bool = True, write_row=None) -> VideoTimeline:
+    """Stream the video, track and classify faces (`EmotionTracker`, looking every `every`-th frame). Each frame's
+    rows (one per viewer, or one with `face` = 0) go to `write_row` as they come (a csv.DictWriter's writerow;
+    None: not kept) and into the returned VideoTimeline's per-second sums: nothing grows with the frames."""
     from tqdm import tqdm
 
-    from emotion.data import to_gray_square
-
     info = video_info(path)
-    timeline = VideoTimeline(Path(path), offset, info.fps or 25.0)
     labels = recognizer.labels
+    timeline = VideoTimeline(Path(path), offset, info.fps or 25.0, SecondSums(labels))
+    emotions = EmotionTracker(recognizer, tracker)
     frames = iter_video_frames(path)
-    last: dict[int, tuple[np.ndarray, np.ndarray]] = {}
     bar = tqdm(frames, total=info.frame_count or None, desc=Path(path).name, unit="frame", disable=not progress,
                file=sys.stderr, leave=False)
     for index, seconds, rgb in bar:
-        look = index % every == 0
-        faces = tracker.push(rgb, seconds, look)
-        classify = look or any(face.viewer not in last for face in faces)
-        if faces and classify:
-            crops = np.stack([to_gray_square(recognizer.detector.square_crop(rgb, f.box), recognizer.input_size)
-                              for f in faces])
-            probabilities, va = recognizer.predict_faces(crops)
-            for face, p, v in zip(faces, probabilities, va):
-                last[face.viewer] = (p, v)
-        base = {"frame": index, "time": round(seconds, 4), "content_time": round(seconds + offset, 4)}
-        if not faces:
-            timeline.frames.append({**base, "viewer": "", "face": 0})
+        faces = emotions.push(rgb, seconds, look=index % every == 0)
+        content_time = seconds + offset
+        timeline.seconds.add_frame(content_time)
+        timeline.frames, timeline.last_time = timeline.frames + 1, seconds
+        timeline.frames_with_face += bool(faces)
+        base = {"frame": index, "time": round(seconds, 4), "content_time": round(content_time, 4)}
+        if not faces and write_row is not None:
+            write_row({**base, "viewer": "", "face": 0})
         for face in faces:
-            p, v = last[face.viewer]
-            box = face.box
-            timeline.frames.append({**base, "viewer": face.viewer, "face": 1, "x": box.x, "y": box.y, "w": box.w,
-                                    "h": box.h, "detector": box.detector, "score": round(box.score, 3),
-                                    "classified": int(classify), "emotion": labels[int(np.argmax(p))],
-                                    **{label: round(float(q), 5) for label, q in zip(labels, p)},
-                                    "valence": round(float(v[0]), 4), "arousal": round(float(v[1]), 4)})
+            p, v, box = face.probabilities, face.va, face.box
+            timeline.seconds.add(face.viewer, content_time, p, v)
+            if write_row is not None:
+                write_row({**base, "viewer": face.viewer, "face": 1, "x": box.x, "y": box.y, "w": box.w, "h": box.h,
+                           "detector": box.detector, "score": round(box.score, 3), "classified": int(face.classified),
+                           "emotion": labels[int(np.argmax(p))],
+                           **{label: round(float(q), 5) for label, q in zip(labels, p)},
+                           "valence": round(float(v[0]), 4), "arousal": round(float(v[1]), 4)})
     bar.close()
     timeline.note = frames.note
     return timeline
 
 
-def frames_table(timeline: VideoTimeline, labels: list[str]):
-    import pandas as pd
-
-    columns = ["frame", "time", "content_time", "viewer", "face", "x", "y", "w", "h", "detector", "score",
-               "classified", "emotion", *labels, "valence", "arousal"]
-    return pd.DataFrame(timeline.frames, columns=columns)
-
-
-def seconds_table(frames, labels: list[str], min_seconds: float = 1.0):
+def seconds_table(sums: SecondSums):
     """Per whole second (of content time) and viewer: face fraction, mean answers, reaction strength against
     the viewer's resting face. Seconds without a face keep a row with empty answers."""
     import pandas as pd
 
-    if frames.empty:
-        return pd.DataFrame(columns=["second", "viewer", "face_fraction", *labels, "valence", "arousal", "strength"])
-    frames = frames.assign(second=np.floor(frames["content_time"]).astype(int))
-    per_second_frames = frames.groupby("second")["frame"].nunique()
-    seen = frames[frames["face"] == 1]
+    labels = sums.labels
+    columns = ["second", "viewer", "face_fraction", *labels, "valence", "arousal", "strength"]
+    seconds = sorted(sums.frames_per_second)
     rows = []
-    for viewer, group in seen.groupby("viewer"):
-        if group["frame"].nunique() < 2:   # a one-frame track is no viewer
+    for viewer in sums.viewers:
+        if sums.frames_of(viewer) < 2:   # a one-frame track is no viewer
             continue
-        rest_p, rest_va = resting_face(group, labels)
-        means = group.groupby("second")[[*labels, "valence", "arousal"]].mean()
-        counts = group.groupby("second")["frame"].nunique()
-        for second in per_second_frames.index:
-            row = {"second": int(second), "viewer": int(viewer)}
-            if second in means.index:
-                p = means.loc[second, labels].to_numpy(dtype=float)
-                va = means.loc[second, ["valence", "arousal"]].to_numpy(dtype=float)
-                row |= {"face_fraction": round(counts[second] / per_second_frames[second], 3),
+        rest_p, rest_va = resting_face(sums.rest[viewer])
+        for second in seconds:
+            row = {"second": second, "viewer": viewer}
+            total = sums.sums[viewer].get(second)
+            if total is not None:
+                mean = total[1:] / total[0]
+                p, va = mean[:len(labels)], mean[len(labels):]
+                row |= {"face_fraction": round(total[0] / sums.frames_per_second[second], 3),
                         **{k: round(float(v), 5) for k, v in zip(labels, p)},
                         "valence": round(float(va[0]), 4), "arousal": round(float(va[1]), 4),
                         "strength": round(reaction_strength(p, va, rest_p, rest_va), 4)}
@@ -220,19 +295,25 @@ def seconds_table(frames, labels: list[str], min_seconds: float = 1.0):
                 row["face_fraction"] = 0.0
             rows.append(row)
     if not rows:   # nobody at all: every second is a gap
-        rows = [{"second": int(s), "viewer": "", "face_fraction": 0.0} for s in per_second_frames.index]
-    return pd.DataFrame(rows, columns=["second", "viewer", "face_fraction", *labels, "valence", "arousal", "strength"])
+        rows = [{"second": s, "viewer": "", "face_fraction": 0.0} for s in seconds]
+    return pd.DataFrame(rows, columns=columns)
 
 
-def resting_face(frames, labels: list[str], share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
-    """A viewer's resting face: the mean probabilities and VA over their `share` most neutral-looking frames
-    (highest p(neutral)). Their own, so a face that rests a little sad or smiling is measured against itself;
-    and not the median, which a long laugh or cry would move (half of a 20 s clip crying, half laughing)."""
-    if "neutral" in labels and len(frames) >= 5:
-        cut = frames["neutral"].quantile(1 - share)
-        frames = frames[frames["neutral"] >= cut]
-    p = frames[labels].mean().to_numpy(dtype=float)
-    return p / max(p.sum(), 1e-9), frames[["valence", "arousal"]].mean().to_numpy(dtype=float)
+def resting_face(bins: np.ndarray, share: float = 0.2) -> tuple[np.ndarray, np.ndarray]:
+    """A viewer's resting face from their p(neutral) histogram (`SecondSums.rest`): the mean probabilities and VA
+    over their `share` most neutral-looking frames (the highest bins until they hold `share` of the frames; all
+    frames when there are fewer than 5). Their own, so a face that rests a little sad or smiling is measured
+    against itself; and not the median, which a long laugh or cry would move (half of a 20 s clip crying, half
+    laughing)."""
+    counts = bins[:, 0]
+    if counts.sum() >= 5:
+        from_top = np.cumsum(counts[::-1])
+        keep = int(np.searchsorted(from_top, share * counts.sum())) + 1   # bins from the top
+        bins = bins[len(bins) - keep:]
+    total = bins.sum(axis=0)
+    mean = total[1:] / max(total[0], 1e-9)
+    p, va = mean[:-2], mean[-2:]
+    return p / max(p.sum(), 1e-9), va
 
 
 def reaction_strength(p: np.ndarray, va: np.ndarray, rest_p: np.ndarray, rest_va: np.ndarray) -> float:
@@ -464,53 +545,55 @@ def main(argv: list[str] | None = None) -> int:
                                    threads=args.threads)
     labels = list(recognizer.labels)
     folder = Path(args.output)
-    per_video, failed = [], []
+    created = not folder.exists()
+    per_video, failed, names = [], [], []
     for video, offset, _ in usable:
+        stem = Path(video).stem
+        stem = stem if stem not in names else f"{stem}_{len(names)}"
+        names.append(stem)
         detector = FaceDetector("mediapipe", min_face=args.min_face)
         recognizer.detector = detector
         try:
-            timeline = analyse_video(Path(video), recognizer, FaceTracker(detector, args.detect_every), offset,
-                                     args.every, args.progress)
+            # the per-frame rows go to the file as they come (renamed into place once the video is read)
+            with atomic_open(folder / f"{stem}_frames.csv") as handle:
+                writer = csv.DictWriter(handle, frame_columns(labels), restval="")
+                writer.writeheader()
+                timeline = analyse_video(Path(video), recognizer, FaceTracker(detector, args.detect_every), offset,
+                                         args.every, args.progress, writer.writerow)
+                if not timeline.viewers and timeline.note:
+                    # a cut file with no face in the part that decodes: nothing in it to use
+                    raise InputError(video, f"{timeline.note}; no face in the decoded part")
         except InputError as error:
             failed.append(error)
             continue
         finally:
             detector.close()
-        frames = frames_table(timeline, labels)
-        if not timeline.viewers and timeline.note:
-            # a cut file with no face in the part that decodes: nothing in it to use
-            failed.append(InputError(video, f"{timeline.note}; no face in the decoded part"))
-            continue
-        per_video.append((timeline, frames, seconds_table(frames, labels)))
+        per_video.append((stem, timeline, seconds_table(timeline.seconds)))
     if not per_video:
+        if created and folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
         raise failed[0] if len(failed) == 1 else InputError(failed[0].path, f"{failed[0].reason} (and {len(failed) - 1} "
                                                                             "more videos, none usable)")
     for error in failed:
         skip(error.path, error.reason)
-    combined = combine([s for _, _, s in per_video], labels)
+    combined = combine([seconds for _, _, seconds in per_video], labels)
     strength = combined["strength"].to_numpy(dtype=float) if "strength" in combined else np.array([])
     highlights = find_highlights(combined["second"].to_numpy(), strength, args.top, args.spacing, args.min_strength)
     for h in highlights:
         row = combined[combined["second"] == int(h["peak"])].iloc[0]
         h |= {"emotion": row["emotion"], "viewers": int(row["viewers"]), "valence": row["valence"], "arousal": row["arousal"]}
-    folder.mkdir(parents=True, exist_ok=True)
-    names = []
-    for timeline, frames, seconds in per_video:
-        stem = timeline.path.stem
-        stem = stem if stem not in names else f"{stem}_{len(names)}"
-        names.append(stem)
-        write_csv(folder / f"{stem}_frames.csv", frames)
+    for stem, _, seconds in per_video:
         write_csv(folder / f"{stem}_seconds.csv", seconds)
     write_csv(folder / "combined_seconds.csv", combined)
     import pandas as pd
 
     write_csv(folder / "highlights.csv", pd.DataFrame(highlights, columns=["rank", "peak", "start", "end", "strength",
                                                                           "emotion", "viewers", "valence", "arousal"]))
-    save_figure(plot_timeline([(n, s) for n, (_, _, s) in zip(names, per_video)], combined, highlights, labels),
+    save_figure(plot_timeline([(stem, seconds) for stem, _, seconds in per_video], combined, highlights, labels),
                 folder / "timeline.png")
-    summary = {"videos": [{"path": str(t.path), "offset": t.offset, "frames": int(f["frame"].nunique()),
-                           "frames_with_face": int(f.loc[f["face"] == 1, "frame"].nunique()),
-                           "viewers": t.viewers, "note": t.note} for t, f, _ in per_video],
+    summary = {"videos": [{"path": str(t.path), "offset": t.offset, "frames": t.frames,
+                           "frames_with_face": t.frames_with_face, "viewers": t.viewers, "note": t.note}
+                          for _, t, _ in per_video],
                "highlights": highlights, "strength": "0.5 * sum|p - p_rest| + 0.5 * |VA - VA_rest| per viewer and second"}
     if args.content is not None:
         clips = edit_list(highlights, content_seconds, args.before, args.after)
@@ -518,9 +601,9 @@ def main(argv: list[str] | None = None) -> int:
         cut_clips(Path(args.content), clips, folder / "clips", folder / "trailer.mp4" if args.trailer else None)
         summary["clips"] = clips
     write_json(folder / "summary.json", summary)
-    for timeline, frames, _ in per_video:
+    for _, timeline, _ in per_video:
         if not timeline.viewers:
-            skip(timeline.path, f"no face in any of its {frames['frame'].nunique()} frames (empty curves written)")
+            skip(timeline.path, f"no face in any of its {timeline.frames} frames (empty curves written)")
     print(f"wrote {folder}: {len(per_video)} video(s), {len(highlights)} highlight(s)"
           + "".join(f"\n  #{h['rank']} {h['start']:.0f}-{h['end']:.0f} s (peak {h['peak']:.0f} s) strength "
                     f"{h['strength']:.2f} {h['emotion']}" for h in highlights))

@@ -90,12 +90,10 @@ def run_timeline(video: Path, recognizer, threads: int) -> tuple[list[dict], flo
     result = tl.analyse_video(video, recognizer, tl.FaceTracker(detector, args.detect_every), 0.0, args.every, False)
     wall = time.perf_counter() - start
     detector.close()
-    labels = list(recognizer.labels)
-    frames = tl.frames_table(result, labels)
-    combined = tl.combine([tl.seconds_table(frames, labels)], labels)
+    combined = tl.combine([tl.seconds_table(result.seconds)], list(recognizer.labels))
     strength = combined["strength"].to_numpy(dtype=float)
     highlights = tl.find_highlights(combined["second"].to_numpy(), strength, args.top, args.spacing, args.min_strength)
-    seconds = float(frames["time"].max()) + 1 / result.fps
+    seconds = result.last_time + 1 / result.fps
     return highlights, seconds, wall
 
 

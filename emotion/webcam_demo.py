@@ -63,7 +63,8 @@ def draw_face(rgb: np.ndarray, prediction, valence_arousal: bool = False) -> Non
 
     box, font = prediction.box, cv2.FONT_HERSHEY_SIMPLEX
     cv2.rectangle(rgb, (box.x, box.y), (box.x + box.w, box.y + box.h), GREEN, 2)
-    text = f"{prediction.label} {prediction.confidence:.0%}"
+    viewer = f"#{prediction.viewer} " if prediction.viewer is not None else ""
+    text = f"{viewer}{prediction.label} {prediction.confidence:.0%}"
     # core.live.put_label moves a label off any other task's label already on this frame
     put_label(rgb, text, (box.x, max(box.y - 8, 16)), GREEN, 0.7, 2)
     if valence_arousal:
@@ -71,22 +72,29 @@ def draw_face(rgb: np.ndarray, prediction, valence_arousal: bool = False) -> Non
 
 
 class EmotionStage(LiveStage):
-    """Each face's emotion with valence-arousal (`EmotionRecognizer.predict_each`), for the root
-    webcam_demo.py. A heavy stage: on light frames faces are found every other frame (odd ones)."""
+    """Each face's emotion with valence-arousal, for the root webcam_demo.py, through the timeline's
+    `EmotionTracker`: one identity per viewer (`#1`, `#2` on the labels), faces followed on every frame the stage
+    works on (a heavy stage: on light frames only the odd ones) and classified on every `every`-th of them, the
+    answer kept in between. A new face is shown from its second frame (a false face seldom comes back)."""
 
     name = "emotion"
     phase = 1
 
-    def __init__(self, weights: str | Path, detector: str = "mediapipe", threads: int = 2, max_faces: int = 4):
+    def __init__(self, weights: str | Path, detector: str = "mediapipe", threads: int = 2, max_faces: int = 4,
+                 every: int = 2, detect_every: float = 1.0):
         from emotion.recognizer import EmotionRecognizer
+        from emotion.timeline import EmotionTracker, FaceTracker
 
         self.recognizer = EmotionRecognizer(weights, detector=detector, threads=threads)
-        self.max_faces = max_faces
+        self.faces = EmotionTracker(self.recognizer, FaceTracker(self.recognizer.detector, detect_every), max_faces)
+        self.every, self.looks = max(every, 1), 0
         self.last: list | None = None
 
     def __call__(self, frame: LiveFrame) -> list:
         if self.last is None or frame.runs(self.phase):
-            self.last = self.recognizer.predict_each(frame.rgb, max_faces=self.max_faces)
+            faces = self.faces.push(frame.rgb, frame.seconds, look=True, classify=self.looks % self.every == 0)
+            self.looks += 1
+            self.last = [self.recognizer.prediction(f.probabilities, f.va, f.box, f.viewer) for f in faces]
         return self.last
 
     def draw(self, canvas: np.ndarray, faces: list) -> None:
@@ -106,7 +114,7 @@ class EmotionStage(LiveStage):
                 "emotion_p": round(first.confidence, 4) if first else float("nan"),
                 "valence": round(first.valence, 4) if first else float("nan"),
                 "arousal": round(first.arousal, 4) if first else float("nan"),
-                "emotion_each": ";".join(f"{f.label}:{f.confidence:.3f}:{f.valence:+.3f}:{f.arousal:+.3f}" for f in faces)}
+                "emotion_each": ";".join(f"{f.viewer}:{f.label}:{f.confidence:.3f}:{f.valence:+.3f}:{f.arousal:+.3f}" for f in faces)}
 
     def close(self) -> None:
         self.recognizer.close()
@@ -114,8 +122,13 @@ class EmotionStage(LiveStage):
 
 def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0, show: bool = False,
         classify_no_face: bool = False) -> dict:
-    """Process frames; returns {'frames', 'faces', 'fps'} where fps is the pipeline rate (read + detect + classify + draw)."""
+    """Process frames; returns {'frames', 'faces', 'fps'} where fps is the pipeline rate (read + detect + classify + draw).
+    The largest face is followed by the timeline's `EmotionTracker` (its box looked for again around the last one,
+    the whole frame searched every second) and classified on every frame."""
     import cv2
+
+    from emotion.data import to_gray_square
+    from emotion.timeline import EmotionTracker, FaceTracker
 
     capture = open_capture(source)
     fps_in = capture.get(cv2.CAP_PROP_FPS) or 25.0
@@ -124,15 +137,22 @@ def run(recognizer, source: str, output: Path | None = None, max_frames: int = 0
     writer = None
     frames = faces = 0
     fps = None
+    tracked = EmotionTracker(recognizer, FaceTracker(recognizer.detector), max_faces=1)
     started = time.perf_counter()
     try:
         while max_frames <= 0 or frames < max_frames:
             tick = time.perf_counter()
-            _, _, rgb = next(decoded, (None, None, None))
+            _, seconds, rgb = next(decoded, (None, None, None))
             if rgb is None:
                 break
-            prediction = recognizer.predict(rgb)
-            if not prediction.face_found and not classify_no_face:
+            found = tracked.push(rgb, seconds)
+            if found:
+                face = found[0]
+                prediction = recognizer.prediction(face.probabilities, face.va, face.box, face.viewer)
+            elif classify_no_face:   # the whole frame, said so (face_found False)
+                probabilities, va = recognizer.predict_faces(to_gray_square(rgb, recognizer.input_size)[None])
+                prediction = recognizer.prediction(probabilities[0], va[0], None)
+            else:
                 prediction = None
             faces += prediction is not None
             elapsed = time.perf_counter() - tick

@@ -54,3 +54,38 @@ def test_box_without_eyes_is_cropped_as_is():
     image = np.arange(100 * 100 * 3, dtype=np.uint8).reshape(100, 100, 3)
     crop = FaceDetector("none").square_crop(image, FaceBox(40, 40, 20, 20, 1.0))
     np.testing.assert_array_equal(crop, image[37:62, 37:62])
+
+
+def test_onet_second_opinion_on_a_face_and_on_texture(detector):
+    """MTCNN's O-Net (facenet-pytorch's weights through onnxruntime) says face on the astronaut's face and not on
+    a blurred texture beside it."""
+    photo = skimage_data.astronaut()
+    face = detector.detect(photo)[0]
+    assert detector.onet_score(photo, face) > 0.9
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.integers(0, 255, (200, 200, 3), dtype=np.uint8), (0, 0), 3)
+    assert detector.onet_score(texture, FaceBox(50, 50, 100, 100, 0.6)) < 0.1
+    # a box half outside the picture is padded black, not an error
+    assert 0.0 <= detector.onet_score(photo, FaceBox(-40, -40, 90, 90, 0.6)) <= 1.0
+
+
+def test_a_box_under_the_score_is_kept_only_with_the_second_opinion():
+    """With a score bar no MediaPipe box reaches, the face is kept only through O-Net, and says so."""
+    photo = skimage_data.astronaut()
+    strict = FaceDetector("mediapipe", min_confidence=0.999, second_opinion=None)
+    helped = FaceDetector("mediapipe", min_confidence=0.999)
+    assert strict.detect(photo) == []
+    kept = helped.detect(photo)
+    assert len(kept) == 1 and kept[0].detector.endswith("+onet") and kept[0].score < 0.999 and kept[0].onet > 0.9
+    strict.close()
+    helped.close()
+
+
+def test_a_placed_face_matches_its_box_inside_the_square_not_a_part_of_it():
+    from emotion.detection_sets import matches_placed_face
+
+    square = (100, 100, 96, 96)
+    assert matches_placed_face(FaceBox(100, 100, 90, 90, 0.9), square)        # IoU >= 0.5
+    assert matches_placed_face(FaceBox(118, 125, 60, 60, 0.9), square)        # the face proper inside the square
+    assert not matches_placed_face(FaceBox(110, 120, 30, 30, 0.9), square)    # an eye
+    assert not matches_placed_face(FaceBox(160, 160, 60, 60, 0.9), square)    # half outside

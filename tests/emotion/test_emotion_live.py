@@ -1,4 +1,4 @@
-"""emotion's live stage: every face with valence-arousal (EmotionRecognizer.predict_each) on a real photo."""
+"""emotion's live stage: every face with valence-arousal on a real photo, followed by the timeline's tracker."""
 from __future__ import annotations
 
 import numpy as np
@@ -32,12 +32,18 @@ def test_predict_each_gives_every_face_largest_first(two_people, quick_emotion_o
     recognizer.close()
 
 
-def test_emotion_stage_reuses_its_answer_on_the_other_phase(two_people, quick_emotion_onnx):
+def test_emotion_stage_tracks_viewers_and_reuses_its_answer_on_the_other_phase(two_people, quick_emotion_onnx):
     from emotion.webcam_demo import EmotionStage
 
-    stage = EmotionStage(quick_emotion_onnx, threads=1)
-    first = stage(LiveFrame(0, 0.0, two_people))
-    assert stage(LiveFrame(2, 0.1, two_people, light=True)) is first  # even frame, light: faces are phase 1
+    stage = EmotionStage(quick_emotion_onnx, threads=1, every=2)
+    assert stage(LiveFrame(0, 0.0, two_people)) == []   # a new face is shown from its second frame on
+    first = stage(LiveFrame(1, 0.04, two_people))
+    assert len(first) >= 2 and sorted(f.viewer for f in first) == list(range(1, len(first) + 1))
+    assert stage(LiveFrame(2, 0.08, two_people, light=True)) is first  # even frame, light: faces are phase 1
+    # the same viewers on the next frames, each with their own identity
+    later = [stage(LiveFrame(i, 0.04 * i, two_people)) for i in (3, 4)]
+    assert all([f.viewer for f in faces] == [f.viewer for f in first] for faces in later)
+    assert stage.row(first)["emotion_each"].startswith(f"{first[0].viewer}:")
     row = stage.row(first)
     assert row["emotion_faces"] == len(first) and row["emotion"] == first[0].label and "valence" in row
     canvas = two_people.copy()

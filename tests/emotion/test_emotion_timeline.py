@@ -12,7 +12,7 @@ from skimage import data as skimage_data
 
 from core.io import AtomicVideoWriter, video_info
 from emotion.faces import FaceBox, FaceDetector, iou, merge_boxes, plausible_face, tile_windows
-from emotion.timeline import FaceTracker, cut_clips, edit_list, find_highlights
+from emotion.timeline import FaceTracker, Track, cut_clips, edit_list, find_highlights
 from tests.conftest import shared_data_path, write_faststart_mp4
 
 
@@ -259,3 +259,78 @@ def test_timeline_bad_offsets_and_short_content(tmp_path, capsys):
     short = write_faststart_mp4(tmp_path / "short.mp4", frames=5)
     assert _run([str(a), "--content", str(short), "-o", str(out)]) == 2
     assert f"error: {short}: the content is" in capsys.readouterr().err and not out.exists()
+
+
+# ----------------------------------------------------------------------------------------- streaming
+class _OneFace:
+    """A tracker that sees one face everywhere, and a recognizer whose answer follows the frame's brightness."""
+
+    tracks = [Track(1, FaceBox(8, 8, 32, 32, 0.9))]
+
+    def push(self, rgb, t, look=True):
+        from emotion.timeline import TrackedFace
+
+        return [TrackedFace(1, FaceBox(8, 8, 32, 32, 0.9))]
+
+
+class _Recognizer:
+    labels = ["happy", "neutral"]
+    input_size = 48
+    detector = FaceDetector("none")
+
+    def predict_faces(self, faces):
+        happy = faces.mean(axis=(1, 2)) / 255.0
+        return np.stack([happy, 1 - happy], axis=1), np.stack([happy, happy * 0], axis=1)
+
+
+def _grey_video(path, frames, fps=25):
+    with AtomicVideoWriter(path, fps, (64, 48)) as writer:
+        for i in range(frames):
+            writer.write(np.full((48, 64, 3), 200 if (i // fps) % 4 == 3 else 20, np.uint8))
+    return path
+
+
+def test_timeline_rows_are_written_as_they_come_and_memory_stays_flat(tmp_path):
+    """Each frame's row leaves before the next frame is read, and the timeline keeps sums per second: a video
+    ten times longer takes about the same memory."""
+    import tracemalloc
+
+    from emotion import timeline as tl
+
+    def peak(frames):
+        video = _grey_video(tmp_path / f"grey{frames}.mp4", frames)
+        written = []
+        tracemalloc.start()
+        result = tl.analyse_video(video, _Recognizer(), _OneFace(), every=1, progress=False,
+                                  write_row=lambda row: written.append(row["frame"]))
+        used = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert written == list(range(frames)) and result.frames == frames
+        return used, result
+
+    peak(50)   # imports and first-call caches
+    short, _ = peak(50)
+    long, result = peak(1000)
+    # 1000 rows of 17 values held as dicts would take about 1.5 MB more than 50
+    assert long - short < 300_000, (short, long)
+    assert not any(isinstance(v, list) for v in vars(result).values())
+    table = tl.seconds_table(result.seconds).set_index("second")
+    assert len(table) == 40 and table["face_fraction"].eq(1.0).all()
+    # bright seconds (3, 7, ...) are the reactions; the resting face is the dark one
+    assert table.loc[3, "strength"] > 0.5 and table.loc[2, "strength"] == pytest.approx(0.0, abs=1e-3)
+    assert table.loc[3, "happy"] == pytest.approx(200 / 255, abs=0.02)
+
+
+def test_emotion_tracker_classifies_on_looks_and_keeps_answers_between(tmp_path):
+    """What the timeline and the live stage share: a viewer's first frame is always classified; then only the
+    frames that look and classify, the others keep the viewer's last answer."""
+    from emotion.timeline import EmotionTracker
+
+    emotions = EmotionTracker(_Recognizer(), _OneFace())
+    dark, bright = np.full((48, 64, 3), 20, np.uint8), np.full((48, 64, 3), 200, np.uint8)
+    first = emotions.push(dark, 0.0, look=False)   # the viewer is new: classified even without a look
+    assert first[0].classified and first[0].viewer == 1
+    kept = emotions.push(bright, 0.04, look=True, classify=False)
+    assert not kept[0].classified and kept[0].probabilities[0] == pytest.approx(first[0].probabilities[0])
+    again = emotions.push(bright, 0.08)
+    assert again[0].classified and again[0].probabilities[0] > 0.7

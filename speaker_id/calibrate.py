@@ -31,7 +31,7 @@ from core.io import InputError, write_json
 from core.metrics import equal_error_rate
 from speaker_id.data import load_clips
 from speaker_id.encoders import ENCODERS, SpeakerEncoder, load_encoder
-from speaker_id.frontend import SAMPLE_RATE, SpeechFrontend
+from speaker_id.frontend import MIN_SPEECH_SECONDS, SAMPLE_RATE, SpeechFrontend
 from speaker_id.verification import NORMALISATIONS, ScoreNormaliser, unit_rows
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
@@ -298,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--enroll-clips", type=int, default=ENROLL_CLIPS, help="clips per speaker for enrolment (default %(default)s)")
     parser.add_argument("--no-vad", action="store_true",
                         help="keep every sample instead of cutting silences (for clips already trimmed to speech)")
+    parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
+                        help="skip clips with less speech than this, in seconds (default %(default)s)")
     parser.add_argument("-o", "--output", type=OutputFile(), help="calibration JSON (default speaker_id/calibration/<encoder>.json)")
     return parser
 
@@ -305,7 +307,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
     result = calibrate(load_encoder(args.encoder, args.checkpoint), args.data, args.normalisation, args.top_k, args.enroll_clips,
-                       SpeechFrontend(vad=not args.no_vad))
+                       SpeechFrontend(vad=not args.no_vad, min_speech_seconds=args.min_speech))
     output = args.output or default_calibration_path(args.encoder)
     write_json(output, result)
     info = result["calibration"]

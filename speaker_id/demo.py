@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> Path:
                                                       for voice in DEMO_VOICES[1:]
                                                       for clip in sorted((data / voice.name).glob("*.wav"))))
     calibration = out / "cnn_calibration.json"
-    calibrate.main(["--encoder", "cnn", "--checkpoint", str(checkpoint), "--data", str(development), "--no-vad",
+    calibrate.main(["--encoder", "cnn", "--checkpoint", str(checkpoint), "--data", str(development), *raw,
                     "-o", str(calibration)])
     enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(checkpoint), "--calibration", str(calibration),
                  "--registry", str(registry), *raw, "--name", NEW_VOICE.name, *map(str, fern_clips[:4])])

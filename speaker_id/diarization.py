@@ -579,11 +579,21 @@ def score_diarization(reference: Sequence[Turn], hypothesis: Sequence[Turn], dur
     known = single & np.isin(ref_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
     stranger = single & ~known if enrolled else np.zeros(len(grid), bool)
     hyp_enrolled = np.isin(hyp_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
+    near_boundary = np.zeros(len(grid), bool)  # within `collar` of a reference turn's start or end (DER forgives it)
+    for t in reference:
+        near_boundary |= (np.abs(grid - t.start) < collar) | (np.abs(grid - t.end) < collar)
+    correct = known & (hyp_label == ref_label)
     return {
         "der": float(details["diarization error rate"]),
         "false_alarm": float(details["false alarm"]), "missed": float(details["missed detection"]),
         "confusion": float(details["confusion"]), "scored_speech": float(details["total"]),
-        "enrolled_seconds": float(known.sum() * step), "named_correct_seconds": float((known & (hyp_label == ref_label)).sum() * step),
+        "enrolled_seconds": float(known.sum() * step), "named_correct_seconds": float(correct.sum() * step),
+        # where the rest of the enrolled speakers' time went: another enrolled name, unknown_N / too_short, no label
+        "named_wrong_seconds": float((known & hyp_enrolled & ~correct).sum() * step),
+        "named_unknown_seconds": float((known & ~hyp_enrolled & (hyp_label != "")).sum() * step),
+        "unlabelled_seconds": float((known & (hyp_label == "")).sum() * step),
+        "enrolled_seconds_collar": float((known & ~near_boundary).sum() * step),
+        "named_correct_seconds_collar": float((correct & ~near_boundary).sum() * step),
         "stranger_seconds": float(stranger.sum() * step), "stranger_named_seconds": float((stranger & hyp_enrolled).sum() * step),
     }
 
@@ -600,6 +610,11 @@ def summarise_scores(rows: Sequence[dict]) -> dict:
         "missed": sum(r["missed"] for r in rows) / total if total else float("nan"),
         "confusion": sum(r["confusion"] for r in rows) / total if total else float("nan"),
         "named_time_accuracy": sum(r["named_correct_seconds"] for r in rows) / enrolled if enrolled else None,
+        "named_time_lost": {kind: sum(r[f"{key}_seconds"] for r in rows) / enrolled
+                            for kind, key in (("wrong_name", "named_wrong"), ("unknown", "named_unknown"),
+                                              ("unlabelled", "unlabelled"))} if enrolled else None,
+        "named_time_accuracy_collar": (sum(r["named_correct_seconds_collar"] for r in rows)
+                                       / sum(r["enrolled_seconds_collar"] for r in rows)) if enrolled else None,
         "stranger_named_rate": sum(r["stranger_named_seconds"] for r in rows) / strangers if strangers else None,
         "recordings": len(rows), "scored_speech_seconds": total,
     }

@@ -21,6 +21,10 @@ Open set, on `multispeaker` (11 speakers no model here was trained on, 3 corpora
    how many clips a registry without their speaker would name as someone. Across corpora: calibrated on the
    other corpora only, scored within each corpus.
 6. ge2e with S-norm and adaptive S-norm (cohort: the development clips of the other speakers), as tried.
+7. Per amount of speech (`--only speech_seconds`): every test clip of step 4 cut to a random piece of each
+   bin's length (< 1 s, 1-2 s, 2-4 s; >= 4 s: whole clips), the same voiceprints, and each bin's threshold
+   calibrated without the trial's two speakers as `speaker_id.calibrate` calibrates it:
+   verification.by_speech_seconds.<bin>.{false_accept_rate, false_reject_rate}.
 """
 from __future__ import annotations
 
@@ -40,8 +44,9 @@ from core.env import SHARED_DATA
 from core.metrics import equal_error_rate
 from core.results import markdown_table, publish_table, read_results, replace_marked_block, write_results
 from speaker_id import train
-from speaker_id.calibrate import (DevelopmentTrials, default_calibration_path, error_rates, leave_out_thresholds,
-                                  split_trials, unenrolled_named_rate)
+from speaker_id.calibrate import (MAX_BIN_EER, DevelopmentTrials, default_calibration_path, error_rates,
+                                  leave_out_speech_bins, leave_out_thresholds, split_trials, trials_by_speech_seconds,
+                                  unenrolled_named_rate)
 from speaker_id.data import load_clips, read_clips
 from speaker_id.encoders import SpeakerEncoder, load_encoder
 from speaker_id.frontend import SAMPLE_RATE, SpeechFrontend
@@ -164,6 +169,33 @@ def open_set_table(multispeaker: dict) -> str:
               f"the threshold that ships (`speaker_id/calibration/ge2e.json`, all 11 speakers) is {multispeaker['ge2e']['shipped_threshold']:.3f}.")
 
 
+def speech_seconds_part(data: Path = MULTISPEAKER) -> dict:
+    """Step 7: verification.by_speech_seconds, and its README table."""
+    clips = load_clips(data)
+    frontend, encoder = SpeechFrontend(), load_encoder("ge2e")
+    speech = [frontend.read(c.path) for c in clips]
+    trials = DevelopmentTrials.first_clips(encoder.embed(speech, progress=True), [c.speaker for c in clips],
+                                           [c.path for c in clips])
+    results = leave_out_speech_bins(trials_by_speech_seconds(trials, speech, encoder))
+    shipped = json.loads(default_calibration_path("ge2e").read_text())["by_speech_seconds"]
+    rows = []
+    for key, r in results.items():
+        span = f"{r['from']:g}-{r['to']:g} s" if r["to"] else f"≥ {r['from']:g} s"
+        rows.append([span, f"{r['target_trials']} / {r['nontarget_trials']}", f"{r['eer']:.4f}", f"{r['false_accept_rate']:.4f}",
+                     f"{r['false_reject_rate']:.4f}", f"{r['unenrolled_named_rate']:.3f}",
+                     f"{shipped[key]['threshold']:.3f}" + ("" if shipped[key]["usable"] else " (answered `too_short`)"),
+                     "" if key == "under_1" else "≤ 0.05"])
+    table = (f"Per amount of speech (`multispeaker`, GE2E; every test clip cut to a random piece of each length, the same "
+             f"5-clip voiceprints; each bin's threshold calibrated without the trial's two speakers):\n\n"
+             + markdown_table(["speech in the clip", "target / non-target trials", "EER", "false accepts", "false rejects",
+                               "unenrolled voice named", "shipped threshold", "target (false rejects)"], rows)
+             + f"\n\nA bin whose development EER is over {MAX_BIN_EER:g} gives no names: its clips are answered `too_short`. "
+               f"From `results/speaker_id.json` (`verification`), written by `python -m speaker_id.bench --only speech_seconds`.")
+    replace_marked_block(Path(__file__).parent / "README.md", "results:speaker_id:speech_seconds", table)
+    print(table)
+    return {"by_speech_seconds": results, "command": "python -m speaker_id.bench --only speech_seconds"}
+
+
 DIARIZATION_FIGURE = Path(__file__).parent / "diarization_timeline.png"
 
 
@@ -192,9 +224,10 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="FSDD recordings folder (default %(default)s)")
     parser.add_argument("--multispeaker", type=Path, default=MULTISPEAKER, help="open-set speakers, one folder each (default %(default)s)")
     parser.add_argument("--max-epochs", type=int, default=12, help="training epochs of the FSDD CNN (default %(default)s)")
-    parser.add_argument("--only", choices=("all", "diarization"), default="all",
-                        help="`diarization`: run only the diarization sets (minutes) and update their keys in "
-                             "results/speaker_id.json and the README (default %(default)s)")
+    parser.add_argument("--only", choices=("all", "diarization", "speech_seconds"), default="all",
+                        help="run one part only and update its keys in results/speaker_id.json and its README table: "
+                             "`diarization` (the diarization sets, minutes) or `speech_seconds` (verification per amount "
+                             "of speech, about 2 minutes) (default %(default)s)")
     parser.add_argument("--conversations", type=int, default=20,
                         help="generated conversations per diarization set (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads (default %(default)s)")
@@ -203,15 +236,19 @@ def main(argv: list[str] | None = None) -> dict:
 
     _silero_vad()  # silero_vad's import sets PyTorch to one thread: load it before choosing the count
     torch.set_num_threads(args.threads)
-    diarization = diarization_part(args.conversations)
-    if args.only == "diarization":
+    if args.only != "all":
         try:
             results = read_results("speaker_id")
         except FileNotFoundError:
             results = {}
-        results["diarization"] = diarization
+        if args.only == "diarization":
+            results["diarization"] = diarization_part(args.conversations)
+        else:
+            results["verification"] = speech_seconds_part(args.multispeaker)
         write_results("speaker_id", results)
         return results
+    diarization = diarization_part(args.conversations)
+    verification_by_seconds = speech_seconds_part(args.multispeaker)
     common = ["--data", str(args.data), "--max-epochs", str(args.max_epochs), "--no-progress-bar"]
 
     closed = train.main([*common, "--run-name", "bench-fsdd"])
@@ -236,6 +273,7 @@ def main(argv: list[str] | None = None) -> dict:
         "verification_trials": {"target": verification["target_trials"], "nontarget": verification["nontarget_trials"]},
         "multispeaker": multispeaker,
         "diarization": diarization,
+        "verification": verification_by_seconds,
         "torch_threads": torch.get_num_threads(),
         "load_average_1min": os.getloadavg()[0],  # > 2 means other jobs shared the 2 cores: timings are pessimistic
         "command": "python -m speaker_id.bench",

@@ -204,6 +204,13 @@ def diarization_table(results: dict) -> str:
                _value(r["named_time_accuracy"]), _value(r["stranger_named_rate"]), f"{r['latency_seconds']:.2f}"]
               for key, r in results.get("online", {}).items()]
     online.append(["target (generated sets)", "", "", "≤ +0.03", "", "", "≤ 2.00"])
+    lost = [[f"`{key}`", _value(r["named_time_accuracy"]), _value(r["named_time_lost"]["wrong_name"]),
+             _value(r["named_time_lost"]["unknown"]), _value(r["named_time_lost"]["unlabelled"]),
+             _value(r["named_time_accuracy_collar"])]
+            for key, r in results.items() if isinstance(r, dict) and r.get("named_time_lost")]
     return (table + "\n\nOnline (`--online`: fed 0.25 s blocks, each label emitted 1.5 s of audio after its frame, never "
             "revised):\n\n" + markdown_table(["set", "offline DER", "online DER", "difference", "named time",
-                                                  "stranger time named", "largest delay (s)"], online))
+                                                  "stranger time named", "largest delay (s)"], online)
+            + "\n\nWhere the enrolled speakers' time went (offline; time where exactly one reference speaker talks):\n\n"
+            + markdown_table(["set", "their own name", "another enrolled name", "unknown_N / too_short", "no label",
+                              "own name, outside ±0.25 s of reference turn ends"], lost))

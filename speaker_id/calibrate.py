@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import math
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -30,15 +31,19 @@ from core.io import InputError, write_json
 from core.metrics import equal_error_rate
 from speaker_id.data import load_clips
 from speaker_id.encoders import ENCODERS, SpeakerEncoder, load_encoder
-from speaker_id.frontend import SpeechFrontend
+from speaker_id.frontend import MIN_SPEECH_SECONDS, SAMPLE_RATE, SpeechFrontend
 from speaker_id.verification import NORMALISATIONS, ScoreNormaliser, unit_rows
 
 CALIBRATION_DIR = Path(__file__).parent / "calibration"
 ENROLL_CLIPS = 5
+# (key, from, to) seconds of speech in a scored clip: each bin gets its own threshold; below the first bin's
+# lower edge no threshold is calibrated and the answer is `too_short`
+SPEECH_BINS = (("under_1", 0.5, 1.0), ("1_to_2", 1.0, 2.0), ("2_to_4", 2.0, 4.0), ("4_and_over", 4.0, math.inf))
+MAX_BIN_EER = 0.10  # a bin whose development EER is higher gives no names: its clips are `too_short`
 
 
-def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progress: bool = True):
-    """Embeddings of the files whose speech the front-end accepts, with the kept indices and the skipped ones."""
+def read_speech(paths, frontend: SpeechFrontend) -> tuple[list[np.ndarray], list[int], list[tuple]]:
+    """The speech of the files the front-end accepts, their indices, and (path, reason) for the others (told)."""
     speech, kept, skipped = [], [], []
     for index, path in enumerate(paths):
         try:
@@ -47,6 +52,12 @@ def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progre
         except InputError as error:
             skipped.append((path, error.reason))
             skip(path, error.reason)
+    return speech, kept, skipped
+
+
+def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progress: bool = True):
+    """Embeddings of the files whose speech the front-end accepts, with the kept indices and the skipped ones."""
+    speech, kept, skipped = read_speech(paths, frontend)
     if not speech:
         raise InputError(Path(paths[0]).parent if len(paths) else "<none>", "no clip with enough speech")
     return encoder.embed(speech, progress=progress), kept, skipped
@@ -108,6 +119,41 @@ class DevelopmentTrials:
         return correct / total
 
 
+def speech_crops(speech, low: float, high: float, rng: np.random.Generator) -> list[np.ndarray | None]:
+    """One piece of each clip's speech holding between `low` and `high` seconds (random length and start), None
+    for a clip with less than `low`; with no upper bound (`high` infinite), the clip's whole speech."""
+    crops = []
+    for waveform in speech:
+        seconds = len(waveform) / SAMPLE_RATE
+        if seconds < low:
+            crops.append(None)
+            continue
+        samples = len(waveform) if math.isinf(high) else int(rng.uniform(low, min(high, seconds)) * SAMPLE_RATE)
+        start = int(rng.integers(0, len(waveform) - samples + 1))
+        crops.append(waveform[start:start + samples])
+    return crops
+
+
+def trials_by_speech_seconds(trials: DevelopmentTrials, speech, encoder: SpeakerEncoder, seed: int = 0,
+                             bins=SPEECH_BINS) -> dict[str, DevelopmentTrials]:
+    """For each bin of SPEECH_BINS, the development trials again with every test clip cut to a piece of that
+    much speech (`speech_crops`; clips with less are left out of the bin); the voiceprints stay the same."""
+    rng = np.random.default_rng(seed)
+    tests = np.flatnonzero(~trials.enrolled)
+    enrolled = np.flatnonzero(trials.enrolled)
+    result = {}
+    for key, low, high in bins:
+        crops = speech_crops([speech[i] for i in tests], low, high, rng)
+        kept = [i for i, crop in zip(tests, crops) if crop is not None]
+        embedded = (encoder.embed([crop for crop in crops if crop is not None]) if kept
+                    else np.zeros((0, trials.embeddings.shape[1]), np.float32))
+        result[key] = DevelopmentTrials(np.concatenate([trials.embeddings[enrolled], unit_rows(embedded)]),
+                                        np.concatenate([trials.speakers[enrolled], trials.speakers[kept]]),
+                                        np.r_[np.ones(len(enrolled), bool), np.zeros(len(kept), bool)],
+                                        trials.method, trials.top_k)
+    return result
+
+
 def split_trials(table: dict[tuple[str, str], np.ndarray], keep: Callable[[str, str], bool] = lambda x, y: True):
     """Target and non-target scores of the trials (tested, claimed) that `keep` accepts."""
     target = [s for (x, y), s in table.items() if x == y and keep(x, y)]
@@ -165,20 +211,76 @@ def unenrolled_named_rate(trials: DevelopmentTrials, table: dict, thresholds: di
     return named / max(total, 1)
 
 
+def separating_threshold(target: np.ndarray, nontarget: np.ndarray) -> float:
+    """The equal-error threshold; when the trials do not overlap at all, the middle of the gap between them
+    (any threshold there has no error on these trials; the middle leaves the most room for new speakers)."""
+    if target.min() > nontarget.max():
+        return float(target.min() + nontarget.max()) / 2
+    return equal_error_rate(target, nontarget)[1]
+
+
+def speech_bin_thresholds(by_bin: dict[str, DevelopmentTrials], pool: list[str] | None = None,
+                          excluded: set[str] = frozenset()) -> dict[str, dict]:
+    """Per bin of SPEECH_BINS: the threshold (`separating_threshold`) and EER of the trials among `pool`.
+    A bin is `usable` when that EER is at most MAX_BIN_EER; below the first usable bin the answer is `too_short`."""
+    result = {}
+    for key, low, high in SPEECH_BINS:
+        target, nontarget = split_trials(by_bin[key].table(pool, excluded))
+        calibrated = target.size > 0 and nontarget.size > 0  # a development set may have no clip this long
+        eer = equal_error_rate(target, nontarget)[0] if calibrated else None
+        result[key] = {"from": low, "to": None if math.isinf(high) else high,
+                       "threshold": separating_threshold(target, nontarget) if calibrated else None, "eer": eer,
+                       "usable": calibrated and eer <= MAX_BIN_EER,
+                       "target_trials": int(target.size), "nontarget_trials": int(nontarget.size)}
+    return result
+
+
+def leave_out_speech_bins(by_bin: dict[str, DevelopmentTrials]) -> dict[str, dict]:
+    """What the per-bin thresholds do on speakers they never saw (leave two speakers out, as
+    `leave_out_thresholds`): each bin's false-accept and false-reject rates, the share of clips named when their
+    own speaker is not enrolled, and the thresholds' range."""
+    names = next(iter(by_bin.values())).names
+    thresholds: dict[str, dict] = {key: {} for key, _, _ in SPEECH_BINS}
+    for x in names:
+        for y in names:
+            pool = [n for n in names if n not in {x, y}]
+            for key, calibrated in speech_bin_thresholds(by_bin, pool, {x, y}).items():
+                if calibrated["threshold"] is not None:
+                    thresholds[key][x, y] = calibrated["threshold"]
+    result = {}
+    for key, low, high in SPEECH_BINS:
+        if not thresholds[key]:
+            continue
+        trials = by_bin[key]
+        table = trials.table()
+        target, nontarget = split_trials(table)
+        result[key] = {"from": low, "to": None if math.isinf(high) else high,
+                       **error_rates(table, thresholds[key]), "eer": equal_error_rate(target, nontarget)[0],
+                       "unenrolled_named_rate": unenrolled_named_rate(trials, table, thresholds[key]),
+                       "threshold_range": [min(thresholds[key].values()), max(thresholds[key].values())]}
+    return result
+
+
 def calibrate(encoder: SpeakerEncoder, data: Path, method: str = "none", top_k: int = 100,
-              enroll_clips: int = ENROLL_CLIPS, frontend: SpeechFrontend = SpeechFrontend()) -> dict:
+              enroll_clips: int = ENROLL_CLIPS, frontend: SpeechFrontend = SpeechFrontend(), seed: int = 0) -> dict:
     clips = load_clips(data)
-    embeddings, kept, skipped = embed_files([c.path for c in clips], encoder, frontend)
+    speech, kept, skipped = read_speech([c.path for c in clips], frontend)
+    if not speech:
+        raise InputError(data, "no clip with enough speech")
+    embeddings = encoder.embed(speech, progress=True)
     clips = [clips[i] for i in kept]
     trials = DevelopmentTrials.first_clips(embeddings, [c.speaker for c in clips], [c.path for c in clips],
                                            enroll_clips, method=method, top_k=top_k)
     target, nontarget = split_trials(trials.table())
     eer, threshold = equal_error_rate(target, nontarget)
     normaliser = ScoreNormaliser(method, trials.embeddings if method != "none" else None, top_k)
+    by_speech = speech_bin_thresholds(trials_by_speech_seconds(trials, speech, encoder, seed))
     return {"encoder": encoder.spec(), "threshold": threshold, "normalisation": normaliser.to_json(),
+            "by_speech_seconds": by_speech,
             "calibration": {"data": str(data), "speakers": len(trials.names), "clips": len(clips), "skipped": len(skipped),
                             "enroll_clips": enroll_clips, "target_trials": int(target.size),
-                            "nontarget_trials": int(nontarget.size), "eer": eer, "date": datetime.date.today().isoformat(),
+                            "nontarget_trials": int(nontarget.size), "eer": eer, "seed": seed,
+                            "date": datetime.date.today().isoformat(),
                             "command": "python -m speaker_id.calibrate " + " ".join(sys.argv[1:])}}
 
 
@@ -194,18 +296,27 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--normalisation", choices=NORMALISATIONS, default="none", help="score normalisation (default %(default)s)")
     parser.add_argument("--top-k", type=int, default=100, help="cohort clips per side for asnorm (default %(default)s)")
     parser.add_argument("--enroll-clips", type=int, default=ENROLL_CLIPS, help="clips per speaker for enrolment (default %(default)s)")
+    parser.add_argument("--no-vad", action="store_true",
+                        help="keep every sample instead of cutting silences (for clips already trimmed to speech)")
+    parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
+                        help="skip clips with less speech than this, in seconds (default %(default)s)")
     parser.add_argument("-o", "--output", type=OutputFile(), help="calibration JSON (default speaker_id/calibration/<encoder>.json)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> dict:
     args = build_parser().parse_args(argv)
-    result = calibrate(load_encoder(args.encoder, args.checkpoint), args.data, args.normalisation, args.top_k, args.enroll_clips)
+    result = calibrate(load_encoder(args.encoder, args.checkpoint), args.data, args.normalisation, args.top_k, args.enroll_clips,
+                       SpeechFrontend(vad=not args.no_vad, min_speech_seconds=args.min_speech))
     output = args.output or default_calibration_path(args.encoder)
     write_json(output, result)
     info = result["calibration"]
     print(f"{output}: threshold {result['threshold']:.4f} ({args.normalisation}); development EER {info['eer']:.4f} over "
           f"{info['target_trials']} target and {info['nontarget_trials']} non-target trials of {info['speakers']} speakers")
+    for key, calibrated in result["by_speech_seconds"].items():
+        if calibrated["threshold"] is not None:
+            print(f"  {key} s of speech: threshold {calibrated['threshold']:.4f}, development EER {calibrated['eer']:.4f}"
+                  + ("" if calibrated["usable"] else f" (over {MAX_BIN_EER}: answered too_short)"))
     return result
 
 

@@ -38,6 +38,7 @@ import numpy as np
 
 from core.io import InputError
 from speaker_id.frontend import SAMPLE_RATE
+from speaker_id.verification import TOO_SHORT
 
 VAD_FRAME = 512  # samples per Silero VAD frame at 16 kHz (32 ms)
 FRAME_SECONDS = VAD_FRAME / SAMPLE_RATE
@@ -299,7 +300,8 @@ class Diarizer:
         groups = [np.flatnonzero(fine == i) for i in np.unique(fine)]
         names: list[str | None] = []
         for members in groups:
-            names.append(self._registry_name(_unit(embeddings[members].mean(0))) if len(members) >= 2 else None)
+            names.append(self._registry_name(_unit(embeddings[members].mean(0)), self._windows_seconds(len(members)))
+                         if len(members) >= 2 else None)
         merged: dict[str, np.ndarray] = {}
         rest = []
         for members, name in zip(groups, names):
@@ -329,11 +331,18 @@ class Diarizer:
             labels[members] = index
         return labels
 
-    def _registry_name(self, centroid: np.ndarray) -> str | None:
+    def _windows_seconds(self, count: int) -> float:
+        """Seconds of speech that `count` windows cover at least (consecutive windows overlap)."""
+        return (self.window_frames + (count - 1) * self.step_frames) * FRAME_SECONDS
+
+    def _registry_name(self, centroid: np.ndarray, seconds: float) -> str | None:
+        """The enrolled name for a group of windows holding `seconds` of speech: its score reaches the threshold
+        for that much speech and leads the runner-up by the margin; else None."""
+        threshold = self.registry.threshold_for(seconds)
         row = self.registry.scores(centroid[None])[0]
         ranked = np.argsort(row)[::-1]
         second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
-        if row[ranked[0]] >= self.registry.threshold and row[ranked[0]] - second >= self.margin:
+        if threshold is not None and row[ranked[0]] >= threshold and row[ranked[0]] - second >= self.margin:
             return self.registry.names[ranked[0]]
         return None
 
@@ -361,6 +370,7 @@ class Diarizer:
         centroids = {i: _unit(embeddings[window_labels == i].mean(0)) for i in ids}
         first = {i: int(np.flatnonzero(frame_labels == i)[0]) if np.any(frame_labels == i) else 10**12 for i in ids}
         names, scores = {}, {}
+        seconds_of = {i: float(np.sum(frame_labels == i) * FRAME_SECONDS) for i in ids}
         if self.registry is not None and self.registry.speakers:
             registry_names = self.registry.names
             table = self.registry.scores(np.stack([centroids[i] for i in ids]))
@@ -369,7 +379,10 @@ class Diarizer:
                 best = float(row[ranked[0]])
                 second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
                 scores[i] = (best, registry_names[ranked[1]] if len(ranked) > 1 else "", second if len(ranked) > 1 else float("nan"))
-                if best >= self.registry.threshold and best - second >= self.margin:
+                threshold = self.registry.threshold_for(seconds_of[i])
+                if threshold is None:
+                    names[i] = TOO_SHORT  # less speech than any threshold was calibrated for
+                elif best >= threshold and best - second >= self.margin:
                     names[i] = registry_names[ranked[0]]
         unknown = 0
         for i in sorted(ids, key=lambda i: first[i]):
@@ -377,10 +390,9 @@ class Diarizer:
                 unknown += 1
                 names[i] = f"unknown_{unknown}"
         clusters: dict[str, SpeakerCluster] = {}
-        step_seconds = self.step_frames * FRAME_SECONDS
         for i in ids:  # clusters with the same name are one speaker
             label = names[i]
-            seconds = float(np.sum(frame_labels == i) * FRAME_SECONDS)
+            seconds = seconds_of[i]
             best, runner_up, second = scores.get(i, (float("nan"), "", float("nan")))
             if label in clusters:
                 merged = clusters[label]
@@ -389,7 +401,6 @@ class Diarizer:
                 merged.score = max(merged.score, best)
             else:
                 clusters[label] = SpeakerCluster(label, centroids[i], seconds, best, runner_up, second)
-        del step_seconds
         return list(clusters.values()), names
 
     def _turns(self, speech_frames, frame_labels, names, embeddings, window_labels) -> list[Turn]:
@@ -568,11 +579,21 @@ def score_diarization(reference: Sequence[Turn], hypothesis: Sequence[Turn], dur
     known = single & np.isin(ref_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
     stranger = single & ~known if enrolled else np.zeros(len(grid), bool)
     hyp_enrolled = np.isin(hyp_label, list(enrolled)) if enrolled else np.zeros(len(grid), bool)
+    near_boundary = np.zeros(len(grid), bool)  # within `collar` of a reference turn's start or end (DER forgives it)
+    for t in reference:
+        near_boundary |= (np.abs(grid - t.start) < collar) | (np.abs(grid - t.end) < collar)
+    correct = known & (hyp_label == ref_label)
     return {
         "der": float(details["diarization error rate"]),
         "false_alarm": float(details["false alarm"]), "missed": float(details["missed detection"]),
         "confusion": float(details["confusion"]), "scored_speech": float(details["total"]),
-        "enrolled_seconds": float(known.sum() * step), "named_correct_seconds": float((known & (hyp_label == ref_label)).sum() * step),
+        "enrolled_seconds": float(known.sum() * step), "named_correct_seconds": float(correct.sum() * step),
+        # where the rest of the enrolled speakers' time went: another enrolled name, unknown_N / too_short, no label
+        "named_wrong_seconds": float((known & hyp_enrolled & ~correct).sum() * step),
+        "named_unknown_seconds": float((known & ~hyp_enrolled & (hyp_label != "")).sum() * step),
+        "unlabelled_seconds": float((known & (hyp_label == "")).sum() * step),
+        "enrolled_seconds_collar": float((known & ~near_boundary).sum() * step),
+        "named_correct_seconds_collar": float((correct & ~near_boundary).sum() * step),
         "stranger_seconds": float(stranger.sum() * step), "stranger_named_seconds": float((stranger & hyp_enrolled).sum() * step),
     }
 
@@ -589,6 +610,11 @@ def summarise_scores(rows: Sequence[dict]) -> dict:
         "missed": sum(r["missed"] for r in rows) / total if total else float("nan"),
         "confusion": sum(r["confusion"] for r in rows) / total if total else float("nan"),
         "named_time_accuracy": sum(r["named_correct_seconds"] for r in rows) / enrolled if enrolled else None,
+        "named_time_lost": {kind: sum(r[f"{key}_seconds"] for r in rows) / enrolled
+                            for kind, key in (("wrong_name", "named_wrong"), ("unknown", "named_unknown"),
+                                              ("unlabelled", "unlabelled"))} if enrolled else None,
+        "named_time_accuracy_collar": (sum(r["named_correct_seconds_collar"] for r in rows)
+                                       / sum(r["enrolled_seconds_collar"] for r in rows)) if enrolled else None,
         "stranger_named_rate": sum(r["stranger_named_seconds"] for r in rows) / strangers if strangers else None,
         "recordings": len(rows), "scored_speech_seconds": total,
     }

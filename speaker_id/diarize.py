@@ -125,7 +125,7 @@ def main(argv: list[str] | None = None):
             check_output(path)
     registry = load_registry(args.registry) if args.registry else None
     if registry is not None and args.threshold is not None:
-        registry.threshold = args.threshold
+        registry.set_threshold(args.threshold)
 
     import torch
 

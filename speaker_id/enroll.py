@@ -33,20 +33,20 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
 from core.io import AUDIO_EXTENSIONS, InputError, write_csv
-from speaker_id.calibrate import default_calibration_path, embed_files
+from speaker_id.calibrate import default_calibration_path, read_speech
 from speaker_id.data import audio_inputs, scan_speaker_folders
 from speaker_id.encoders import ENCODERS, SpeakerEncoder, encoder_from_spec, load_encoder
 from speaker_id.frontend import MIN_SPEECH_SECONDS, SAMPLE_RATE, SpeechFrontend
-from speaker_id.verification import ScoreNormaliser, SpeakerRegistry, describe_encoder
+from speaker_id.verification import TOO_SHORT, ScoreNormaliser, SpeakerRegistry, describe_encoder
 
 MIN_ENROLMENT_SPEECH = 10.0  # seconds: below it an enrolment is accepted with a warning
 
 
-def _add_frontend_options(parser: argparse.ArgumentParser) -> None:
+def _add_frontend_options(parser: argparse.ArgumentParser, min_speech: float, why: str = "") -> None:
     parser.add_argument("--no-vad", action="store_true",
                         help="keep every sample instead of cutting silences (for clips already trimmed to speech)")
-    parser.add_argument("--min-speech", type=float, default=MIN_SPEECH_SECONDS,
-                        help="skip clips with less speech than this, in seconds (default %(default)s)")
+    parser.add_argument("--min-speech", type=float, default=min_speech,
+                        help=f"skip clips with less speech than this, in seconds (default %(default)s{why})")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     enroll.add_argument("--min-total-speech", type=float, default=MIN_ENROLMENT_SPEECH,
                         help="warn when a speaker's clips hold less speech than this in all, in seconds "
                              "(default %(default)s): the voiceprint is kept, but names given from it are less sure")
-    _add_frontend_options(enroll)
+    _add_frontend_options(enroll, MIN_SPEECH_SECONDS)
 
     for name, text in (("identify", "closest enrolled speaker per clip, or 'unknown'"),
                        ("verify", "accept or reject a claimed identity per clip")):
@@ -82,7 +82,8 @@ def build_parser() -> argparse.ArgumentParser:
         command.add_argument("clips", nargs="+", type=InputArgument("audio", as_path=False), help="audio files or folders")
         if name == "verify":
             command.add_argument("--claim", required=True, help="the enrolled speaker the clips claim to be")
-        _add_frontend_options(command)
+        _add_frontend_options(command, 0.0, ": every clip with speech gets an answer, `too_short` under the "
+                                            "shortest speech the registry's thresholds were calibrated for")
     return parser
 
 
@@ -102,19 +103,20 @@ def new_registry(encoder: SpeakerEncoder, calibration: Path | None) -> SpeakerRe
             raise InputError(path, f"not a calibration file ({error}); make one with `python -m speaker_id.calibrate`") from error
         if calibrated_encoder != encoder.spec():
             raise InputError(path, f"calibrates {describe_encoder(calibrated_encoder)}, not {describe_encoder(encoder.spec())}")
-        return SpeakerRegistry(encoder.spec(), threshold, normaliser, {"file": str(path), **data.get("calibration", {})})
+        return SpeakerRegistry(encoder.spec(), threshold, normaliser, {"file": str(path), **data.get("calibration", {})},
+                               speech_thresholds=SpeakerRegistry.thresholds_from_calibration(data.get("by_speech_seconds", {})))
     if calibration is not None:
         raise InputError(calibration, "calibration file not found")
     if encoder.name == "cnn":
-        return SpeakerRegistry(encoder.spec(), encoder.model.verify_threshold,
-                               calibration={"source": "EER point on the checkpoint's validation clips"})
+        # its own validation threshold separates the few speakers it was trained on, not new voices
+        raise InputError(encoder.checkpoint, "the CNN is not calibrated for speakers it was not trained on (its embedding "
+                                             "barely tells new voices apart: open-set EER 14% on multispeaker, and its "
+                                             "own validation threshold names almost every stranger as somebody). Enrol "
+                                             "with the default --encoder ge2e, or calibrate this checkpoint on development "
+                                             "speakers (`python -m speaker_id.calibrate --encoder cnn --checkpoint "
+                                             f"{encoder.checkpoint} --data dev_speakers/ -o cnn.json`) and pass "
+                                             "--calibration cnn.json")
     raise InputError(path, f"no calibration for encoder {encoder.name}; make one with `python -m speaker_id.calibrate`")
-
-
-def _embed(encoder: SpeakerEncoder, clips, frontend: SpeechFrontend):
-    paths = [c.path for c in clips]
-    embeddings, kept, skipped = embed_files(paths, encoder, frontend, progress=len(paths) > 20)
-    return embeddings, [paths[i] for i in kept], skipped
 
 
 def _speech_of(paths, frontend: SpeechFrontend) -> tuple[list, list, list]:
@@ -197,24 +199,39 @@ def enroll_command(args: argparse.Namespace) -> SpeakerRegistry:
 
 
 def score_command(args: argparse.Namespace) -> list[dict]:
+    """Each clip's answer: a name (or accepted), `unknown` (or rejected), or `too_short` when it holds less speech
+    than the registry's thresholds were calibrated for (its best score is still given); clips without speech are
+    skipped."""
     registry = SpeakerRegistry.load(args.registry)
     if args.threshold is not None:
-        registry.threshold = args.threshold
+        registry.set_threshold(args.threshold)
     if args.command == "verify" and args.claim not in registry.speakers:
         raise InputError(args.registry, f"speaker {args.claim!r} is not enrolled; enrolled: {registry.names}")
-    embeddings, used, skipped = _embed(encoder_from_spec(registry.encoder), audio_inputs(args.clips), _frontend(args))
-    if args.command == "identify":
-        rows = [{"path": str(p), "speaker": name, "score": score, "note": ""}
-                for p, (name, score) in zip(used, registry.identify(embeddings))]
-        rows += [{"path": str(p), "speaker": "", "score": "", "note": f"skipped: {reason}"} for p, reason in skipped]
-    else:
-        rows = [{"path": str(p), "claimed": args.claim, "accepted": accepted, "score": score, "note": ""}
-                for p, (accepted, score) in zip(used, registry.verify(embeddings, args.claim))]
-        rows += [{"path": str(p), "claimed": args.claim, "accepted": "", "score": "", "note": f"skipped: {reason}"}
-                 for p, reason in skipped]
+    paths = [c.path for c in audio_inputs(args.clips)]
+    speech, kept, skipped = read_speech(paths, _frontend(args))
+    if not speech:
+        raise InputError(skipped[0][0], skipped[0][1] + (f" (and {len(skipped) - 1} more clips, none usable)"
+                                                         if len(skipped) > 1 else ""))
+    seconds = [len(w) / SAMPLE_RATE for w in speech]
+    embeddings = encoder_from_spec(registry.encoder).embed(speech, progress=len(speech) > 20)
+    answers = (registry.identify(embeddings, seconds) if args.command == "identify"
+               else registry.verify(embeddings, args.claim, seconds))
+    rows = []
+    for index, clip_seconds, (answer, score) in zip(kept, seconds, answers):
+        row = {"path": str(paths[index]), "speech_seconds": round(clip_seconds, 2)}
+        if args.command == "identify":
+            row.update(speaker=answer, score=score)
+        else:
+            row.update(claimed=args.claim, accepted=TOO_SHORT if answer is None else answer, score=score)
+        too_short = answer in (None, TOO_SHORT)
+        rows.append({**row, "note": f"{clip_seconds:.2f} s of speech; an answer needs at least "
+                                    f"{registry.min_speech_seconds:.2f} s" if too_short else ""})
+    blank = {"speaker": ""} if args.command == "identify" else {"claimed": args.claim, "accepted": ""}
+    rows += [{"path": str(p), "speech_seconds": "", **blank, "score": "", "note": f"skipped: {reason}"} for p, reason in skipped]
     for row in rows:
-        if not row["note"]:
-            print(",".join(f"{v:.4f}" if isinstance(v, float) else str(v) for k, v in row.items() if k != "note"))
+        if not row["note"].startswith("skipped"):
+            print(",".join(f"{v:.4f}" if k == "score" else str(v)
+                           for k, v in row.items() if k not in ("note", "speech_seconds")))
     if args.output:
         write_csv(args.output, rows)
     return rows

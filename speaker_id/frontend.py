@@ -59,7 +59,7 @@ class SpeechFrontend:
             waveform = (np.concatenate([waveform[start:end] for start, end in segments]) if segments
                         else waveform[:0])
         seconds = len(waveform) / SAMPLE_RATE
-        if seconds < self.min_speech_seconds:
+        if seconds == 0 or seconds < self.min_speech_seconds:
             found = "no speech found" if seconds == 0 else f"only {seconds:.2f} s of speech"
             raise TooLittleSpeech(name, f"{found} after silence trimming (need ≥ {self.min_speech_seconds:.2f} s): "
                                         "silence, music or noise?")

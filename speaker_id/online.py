@@ -62,7 +62,7 @@ class OnlineDiarizer(Diarizer):
 
     def _label(self, cluster: int) -> str:
         if self.registry is not None and self.registry.speakers and self._counts[cluster] >= 2:
-            name = self._registry_name(_unit(self._sums[cluster]))
+            name = self._registry_name(_unit(self._sums[cluster]), self._windows_seconds(self._counts[cluster]))
             if name is not None:
                 return name
         if cluster not in self._unknown_numbers:

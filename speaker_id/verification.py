@@ -14,6 +14,7 @@ never mixed across models; it is replaced atomically, the previous version kept 
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,6 +27,7 @@ from core.metrics import equal_error_rate
 
 NORMALISATIONS = ("none", "snorm", "asnorm")
 REGISTRY_VERSION = 2
+UNKNOWN, TOO_SHORT = "unknown", "too_short"  # no enrolled voice reaches the threshold / too little speech to say
 
 
 def unit_rows(vectors: np.ndarray) -> np.ndarray:
@@ -79,6 +81,33 @@ class SpeakerRegistry:
     speakers: dict[str, np.ndarray] = field(default_factory=dict)
     clip_counts: dict[str, int] = field(default_factory=dict)
     speech_seconds: dict[str, float] = field(default_factory=dict)  # seconds of speech each voiceprint holds
+    # duration-aware thresholds: (seconds of speech from, threshold) of each usable calibrated bin, shortest first;
+    # empty: `threshold` for every clip
+    speech_thresholds: list[tuple[float, float]] = field(default_factory=list)
+
+    @staticmethod
+    def thresholds_from_calibration(by_speech_seconds: dict) -> list[tuple[float, float]]:
+        """The usable bins of a calibration's `by_speech_seconds` (speaker_id.calibrate) as `speech_thresholds`."""
+        return sorted((float(b["from"]), float(b["threshold"])) for b in by_speech_seconds.values() if b.get("usable"))
+
+    @property
+    def min_speech_seconds(self) -> float:
+        """The shortest speech the thresholds were calibrated for; less is `too_short`."""
+        return self.speech_thresholds[0][0] if self.speech_thresholds else 0.0
+
+    def threshold_for(self, seconds: float | None) -> float | None:
+        """The accept threshold for a clip (or cluster) with `seconds` of speech: its bin's, or the one threshold
+        when the registry has no bins or `seconds` is not given; None below the shortest calibrated amount."""
+        if seconds is None or not self.speech_thresholds:
+            return self.threshold
+        fitting = [threshold for low, threshold in self.speech_thresholds if low <= seconds]
+        return fitting[-1] if fitting else None
+
+    def set_threshold(self, threshold: float) -> None:
+        """One threshold for every amount of speech (`--threshold`); too little speech stays `too_short`."""
+        self.threshold = threshold
+        if self.speech_thresholds:
+            self.speech_thresholds = [(self.min_speech_seconds, threshold)]
 
     def enroll(self, name: str, embeddings: np.ndarray, speech_seconds: float | None = None, add: bool = False) -> None:
         """A new voiceprint for `name` (replacing any), or with `add` the clips added to the existing one: its
@@ -112,17 +141,25 @@ class SpeakerRegistry:
         centroids = np.stack([self.speakers[name] for name in (names or self.names)])
         return self.normaliser(embeddings @ centroids.T, embeddings, centroids)
 
-    def identify(self, embeddings: np.ndarray) -> list[tuple[str, float]]:
-        """Best speaker per clip, or "unknown" when even the best score is under the threshold."""
+    def _thresholds(self, count: int, speech_seconds: Sequence[float] | None) -> list[float | None]:
+        return [self.threshold_for(None if speech_seconds is None else speech_seconds[i]) for i in range(count)]
+
+    def identify(self, embeddings: np.ndarray, speech_seconds: Sequence[float] | None = None) -> list[tuple[str, float]]:
+        """Best speaker per clip, or "unknown" when even the best score is under the threshold for the clip's
+        seconds of speech, or "too_short" when the clip has less speech than any threshold was calibrated for."""
         scores = self.scores(embeddings)
         best = scores.argmax(axis=1)
-        return [(self.names[b] if s[b] >= self.threshold else "unknown", float(s[b])) for b, s in zip(best, scores)]
+        return [(TOO_SHORT if t is None else self.names[b] if s[b] >= t else UNKNOWN, float(s[b]))
+                for b, s, t in zip(best, scores, self._thresholds(len(scores), speech_seconds))]
 
-    def verify(self, embeddings: np.ndarray, claimed: str) -> list[tuple[bool, float]]:
+    def verify(self, embeddings: np.ndarray, claimed: str,
+               speech_seconds: Sequence[float] | None = None) -> list[tuple[bool | None, float]]:
+        """(accepted, score) per clip; accepted is None (too_short) for a clip with less speech than calibrated."""
         if claimed not in self.speakers:
             raise KeyError(f"speaker {claimed!r} is not enrolled; enrolled: {self.names}")
         scores = self.scores(embeddings, [claimed])[:, 0]
-        return [(bool(s >= self.threshold), float(s)) for s in scores]
+        return [(None if t is None else bool(s >= t), float(s))
+                for s, t in zip(scores, self._thresholds(len(scores), speech_seconds))]
 
     def check_encoder(self, encoder: dict, path: str | Path) -> None:
         if encoder != self.encoder:
@@ -134,7 +171,12 @@ class SpeakerRegistry:
         path = Path(path)
         if path.is_file():
             shutil.copy2(path, path.with_name(path.name + ".bak"))
-        return write_json(path, {"version": REGISTRY_VERSION, "encoder": self.encoder, "threshold": self.threshold,
+        encoder = dict(self.encoder)
+        if "checkpoint" in encoder:  # relative to the registry, so a folder holding both can move; absolute as a fallback
+            absolute = Path(encoder["checkpoint"]).resolve()
+            encoder.update(checkpoint=os.path.relpath(absolute, path.resolve().parent), checkpoint_absolute=str(absolute))
+        return write_json(path, {"version": REGISTRY_VERSION, "encoder": encoder, "threshold": self.threshold,
+                                 "speech_thresholds": [{"from": low, "threshold": t} for low, t in self.speech_thresholds],
                                  "calibration": self.calibration, "normalisation": self.normaliser.to_json(),
                                  "speakers": {n: {"embedding": self.speakers[n].tolist(), "clips": self.clip_counts[n],
                                                   **({"speech_seconds": round(self.speech_seconds[n], 2)}
@@ -150,14 +192,25 @@ class SpeakerRegistry:
             data = json.loads(path.read_text())
             # Version 1 registries held CNN embeddings only and named just the checkpoint.
             encoder = data["encoder"] if "encoder" in data else {"name": "cnn", "checkpoint": data["checkpoint"]}
+            if "checkpoint" in encoder:
+                encoder = {"name": encoder["name"], "checkpoint": _checkpoint_path(encoder, path)}
             normaliser = ScoreNormaliser.from_json(data.get("normalisation", {"method": "none"}))
             return cls(encoder, float(data["threshold"]), normaliser, data.get("calibration", {}),
                        {n: np.asarray(s["embedding"], dtype=np.float32) for n, s in data["speakers"].items()},
                        {n: int(s["clips"]) for n, s in data["speakers"].items()},
-                       {n: float(s["speech_seconds"]) for n, s in data["speakers"].items() if "speech_seconds" in s})
+                       {n: float(s["speech_seconds"]) for n, s in data["speakers"].items() if "speech_seconds" in s},
+                       sorted((float(b["from"]), float(b["threshold"])) for b in data.get("speech_thresholds", [])))
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as error:
             raise InputError(path, f"not a speaker registry, or a damaged one ({type(error).__name__}: {error}); "
                                    f"an earlier version may be in {path.name}.bak") from error
+
+
+def _checkpoint_path(encoder: dict, registry: Path) -> str:
+    """The absolute path of a registry's checkpoint: stored relative to the registry's folder (found wherever the
+    two moved together), else the absolute path it was saved with (the registry moved alone)."""
+    relative = (registry.resolve().parent / encoder["checkpoint"]).resolve()
+    absolute = encoder.get("checkpoint_absolute")
+    return str(relative if relative.is_file() or not absolute else Path(absolute))
 
 
 def describe_encoder(spec: dict) -> str:

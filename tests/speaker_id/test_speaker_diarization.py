@@ -9,7 +9,7 @@ import pytest
 
 from core.io import InputError, read_audio, write_audio
 from speaker_id import diarize
-from speaker_id.diarization import Diarization, Turn, read_rttm, score_diarization, write_rttm
+from speaker_id.diarization import Diarization, Turn, read_rttm, score_diarization, summarise_scores, write_rttm
 from tests.conftest import shared_data_path
 
 
@@ -49,6 +49,13 @@ def test_der_and_naming_rates_match_a_hand_computation():
     assert both["named_correct_seconds"] / both["enrolled_seconds"] == pytest.approx(18 / 22, abs=1e-3)  # A 10 of 12 s, B 8 of 10 s
     only_a = score_diarization(reference, named, 30.0, enrolled={"A"})
     assert only_a["stranger_named_seconds"] / only_a["stranger_seconds"] == pytest.approx(2 / 10, abs=1e-3)  # B's 10-12 s named A
+    # where the enrolled time went: B's 10-12 s under A's name; A's 25-27 s unlabelled; nothing unknown
+    assert (both["named_wrong_seconds"], both["unlabelled_seconds"], both["named_unknown_seconds"]) == pytest.approx((2, 2, 0), abs=0.02)
+    # outside ±0.25 s of the reference turn ends: 22 s - 1.5 s near boundaries; B's wrong 10.25-12 s and A's 25.25-26.75 s stay
+    assert both["enrolled_seconds_collar"] == pytest.approx(20.5, abs=0.02)
+    assert both["named_correct_seconds_collar"] == pytest.approx(20.5 - 1.75 - 1.5, abs=0.02)
+    pooled = summarise_scores([both])
+    assert pooled["named_time_lost"] == pytest.approx({"wrong_name": 2 / 22, "unknown": 0, "unlabelled": 2 / 22}, abs=1e-3)
 
 
 # ----------------------------------------------------------------------------------------- real voices

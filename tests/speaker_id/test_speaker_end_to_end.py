@@ -70,14 +70,56 @@ def test_validate_writes_confusion(trained, tmp_path):
     assert metrics["accuracy"] >= 0.9 and (tmp_path / "confusion.png").is_file()
 
 
-def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, tmp_path):
+@pytest.fixture(scope="module")
+def cnn_calibration(trained, tmp_path_factory):
+    """The trained CNN calibrated on development speakers (bruno, chen, dora: neither enrolled speaker)."""
+    result, known = trained
+    folder = tmp_path_factory.mktemp("calibration")
+    manifest = folder / "development.csv"
+    manifest.write_text("path,speaker\n" + "".join(f"{clip},{name}\n" for name in ("bruno", "chen", "dora")
+                                                   for clip in sorted((known / name).glob("*.wav"))))
+    calibrate.main(["--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--data", str(manifest),
+                    "--no-vad", "-o", str(folder / "cnn.json")])
+    return folder / "cnn.json"
+
+
+def test_the_cnn_is_refused_for_new_voices_until_calibrated(trained, voices_dir, tmp_path):
+    result, _ = trained
+    registry = tmp_path / "registry.json"
+    emil = sorted((voices_dir / "emil").glob("*.wav"))
+    with pytest.raises(InputError, match="not calibrated for speakers it was not trained on.*--calibration"):
+        enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--registry",
+                     str(registry), "--no-vad", "--name", "emil", *map(str, emil[:5])])
+    assert not registry.exists()
+
+
+def test_a_cnn_registry_finds_its_checkpoint_when_the_folder_moves(trained, voices_dir, cnn_calibration, tmp_path):
+    result, _ = trained
+    folder = tmp_path / "project"
+    folder.mkdir()
+    shutil.copy(result["best_checkpoint"], folder / "best.ckpt")
+    emil = sorted((voices_dir / "emil").glob("*.wav"))
+    calibration = json.loads(cnn_calibration.read_text())
+    calibration["encoder"]["checkpoint"] = str((folder / "best.ckpt").resolve())  # the same weights, at their new place
+    (folder / "cnn.json").write_text(json.dumps(calibration))
+    enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(folder / "best.ckpt"), "--calibration",
+                 str(folder / "cnn.json"), "--registry", str(folder / "registry.json"), "--no-vad", "--name", "emil",
+                 *map(str, emil[:5])])
+    assert json.loads((folder / "registry.json").read_text())["encoder"]["checkpoint"] == "best.ckpt"
+    moved = shutil.move(str(folder), str(tmp_path / "elsewhere"))
+    rows = enroll.main(["identify", "--registry", str(tmp_path / "elsewhere" / "registry.json"), "--no-vad",
+                        "--threshold", "-1", *map(str, emil[5:7])])
+    assert [r["speaker"] for r in rows] == ["emil", "emil"] and moved
+
+
+def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, cnn_calibration, tmp_path):
     result, known = trained
     registry = tmp_path / "registry.json"
     emil = sorted((voices_dir / "emil").glob("*.wav"))
     ada = sorted((voices_dir / "ada").glob("*.wav"))
     raw = ["--no-vad", "--min-speech", "0.2"]  # generated voices: no voice-activity detection
     enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
-                 *raw, "--name", "emil", *map(str, emil[:5])])
+                 "--calibration", str(cnn_calibration), *raw, "--name", "emil", *map(str, emil[:5])])
     enroll.main(["enroll", "--registry", str(registry), *raw, "--name", "ada", *map(str, ada[:5])])
     # Closed-set identification among the enrolled speakers (threshold off): the ranking must be right.
     rows = enroll.main(["identify", "--registry", str(registry), *raw, "--threshold", "-1", *map(str, emil[5:] + ada[5:])])
@@ -90,12 +132,12 @@ def test_enrol_unseen_speaker_then_identify_and_verify(trained, voices_dir, tmp_
     assert sum(r["accepted"] for r in verified[len(emil[5:]):]) == 0, "another speaker must be rejected"
 
 
-def test_registry_refuses_clips_of_another_encoder(trained, voices_dir, tmp_path):
+def test_registry_refuses_clips_of_another_encoder(trained, voices_dir, cnn_calibration, tmp_path):
     result, _ = trained
     registry = tmp_path / "registry.json"
     emil = sorted((voices_dir / "emil").glob("*.wav"))
     enroll.main(["enroll", "--encoder", "cnn", "--checkpoint", str(result["best_checkpoint"]), "--registry", str(registry),
-                 "--no-vad", "--name", "emil", *map(str, emil[:5])])
+                 "--calibration", str(cnn_calibration), "--no-vad", "--name", "emil", *map(str, emil[:5])])
     before = registry.read_bytes()
     with pytest.raises(InputError, match="holds cnn .* embeddings, not ge2e"):
         enroll.main(["enroll", "--encoder", "ge2e", "--registry", str(registry), "--no-vad", "--name", "x", *map(str, emil[5:8])])

@@ -175,3 +175,30 @@ def test_enroll_with_only_silence_fails_and_leaves_the_registry_alone(tmp_path):
     with pytest.raises(InputError, match="no clip with enough speech"):
         enroll.main(["enroll", "--registry", str(registry), "--name", "ann", str(silence)])
     assert not registry.exists() and not list(tmp_path.glob("*.tmp*"))
+
+
+# ----------------------------------------------------------------------------------------- threads
+def _threads_after(code: str) -> str:
+    import subprocess
+    import sys
+
+    from core.env import REPO_ROOT
+
+    completed = subprocess.run([sys.executable, "-c", "import torch; torch.set_num_threads(3)\n" + code + "\nprint(torch.get_num_threads())"],
+                               cwd=REPO_ROOT, capture_output=True, text=True, timeout=300)
+    assert completed.returncode == 0, completed.stderr
+    return completed.stdout.split()[-1]
+
+
+def test_silero_vad_leaves_the_thread_count_the_caller_chose():
+    assert _threads_after("import silero_vad") == "1"  # what the front-end guards against: silero's import sets 1
+    assert _threads_after("import numpy as np\nfrom speaker_id.frontend import speech_segments\n"
+                          "speech_segments(np.zeros(16000, np.float32))") == "3"
+
+
+def test_diarize_runs_with_the_threads_it_was_told(tmp_path):
+    write_audio(tmp_path / "silence.wav", np.zeros(SAMPLE_RATE, np.float32), SAMPLE_RATE)
+    code = (f"from core.io import InputError\nfrom speaker_id import diarize\ntry:\n"
+            f"    diarize.main([{str(tmp_path / 'silence.wav')!r}, '-o', {str(tmp_path / 't.rttm')!r}, '--threads', '2', '--no-progress'])\n"
+            f"except InputError:\n    pass  # no speech: the VAD ran, nothing to diarize")
+    assert _threads_after(code) == "2"

@@ -1,6 +1,6 @@
 """One live demo of everything on one stream: the smoothed body skeleton, each hand's gesture with its
-probability, each face's emotion with valence-arousal, and the dynamic-gesture timeline, with the frame
-rate on screen; in a window, or written to `--output` with one log row per frame.
+probability, each face's emotion with valence-arousal, the dynamic-gesture timeline and the current action
+(or `unknown`), with the frame rate on screen; in a window, or written to `--output` with one log row per frame.
 
     python webcam_demo.py                                           # camera 0, every task, window (q quits)
     python webcam_demo.py --source clip.mp4 --output out.mp4        # headless: out.mp4 + out.csv (per frame)
@@ -10,9 +10,11 @@ rate on screen; in a window, or written to `--output` with one log row per frame
 All stages read the same decoded RGB frame; the gesture and dynamic-gesture stages share one MediaPipe
 Hands run per frame (tracking mode); the body runs in a worker thread beside them. Below `--min-fps` body,
 hands and faces are processed every other frame (body and hands on even frames, faces on odd ones) and
-their last answers reused. Models default to the released
-weights (`make weights`; core.weights): gesture_detection/landmark_linto, emotion/recognizer,
-video_gestures/points; `--gesture-model`, `--emotion-weights` and `--dynamic-model` override them.
+their last answers reused. The action stage pushes every frame to the sliding window of `action_recognition.predict
+--timeline` (action_recognition/live.py), so its answer changes once per `--action-hop` seconds and agrees with
+the file's timeline. Models default to the released weights (`make weights`; core.weights):
+gesture_detection/landmark_linto, emotion/recognizer, video_gestures/points, action_recognition/frame;
+`--gesture-model`, `--emotion-weights`, `--dynamic-model` and `--action-model` override them.
 Each task keeps its own live command: `python -m pose_smoothing.live`, `python -m gesture_detection.live`,
 `python -m emotion.webcam_demo`, `python -m video_gestures.predict --live / --camera`.
 """
@@ -31,6 +33,7 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import core  # noqa: E402,F401  (offline environment first)
+from action_recognition.predict import positive_seconds, probability  # noqa: E402
 from core.cli import ModelArgument, OutputFile, run_main  # noqa: E402
 from core.env import SHARED_DATA  # noqa: E402
 from core.live import (LiveSource, LiveStage, add_live_arguments, chained_sources, open_live_source,  # noqa: E402
@@ -39,7 +42,7 @@ from core.results import RESULTS_DIR  # noqa: E402
 from gesture_detection.live import add_gesture_arguments, add_hands_arguments  # noqa: E402
 from pose_smoothing.live import add_pose_arguments  # noqa: E402
 
-TASKS = ("pose", "gestures", "emotion", "dynamic")
+TASKS = ("pose", "gestures", "emotion", "dynamic", "action")
 BENCH_TARGETS = {"all": 15.0, "each": 25.0}  # frames per second, from the issue
 BENCH_SIZE = (640, 480)
 
@@ -73,6 +76,16 @@ def build_parser() -> argparse.ArgumentParser:
     dynamic.add_argument("--stride", type=int, default=4, help="frames between window predictions (default %(default)s)")
     dynamic.add_argument("--smoothing", type=float, default=0.6,
                          help="moving-average weight of the previous window's probabilities, 0-1 (default %(default)s)")
+    action = parser.add_argument_group("action (action_recognition's sliding window, as predict --timeline)")
+    action.add_argument("--action-model", type=ModelArgument("action_recognition"), default=None,
+                        help="an action_recognition .onnx export or best.ckpt (default: the released action_recognition/frame.onnx)")
+    action.add_argument("--action-window", type=positive_seconds, default=2.0,
+                        help="seconds of video per action window (default %(default)s)")
+    action.add_argument("--action-hop", type=positive_seconds, default=1.0,
+                        help="seconds between action windows: how often the answer changes (default %(default)s)")
+    action.add_argument("--action-unknown-threshold", type=probability, default=None,
+                        help="answer `unknown` below this best-class probability (default: for the released model, "
+                             "the threshold calibrated by action_recognition.unknown; for others none); 0 turns it off")
     bench = parser.add_argument_group("bench")
     bench.add_argument("--bench", action="store_true",
                        help="frames/s with all tasks and with each alone on the shared real videos at 640x480 "
@@ -112,6 +125,16 @@ def build_stages(args: argparse.Namespace, tasks: list[str], source: LiveSource)
 
             stages.append(DynamicGestureStage(args.dynamic_model or released("video_gestures", "points"), hands,
                                               args.window, args.stride, args.smoothing, args.threads))
+        if "action" in tasks:
+            from action_recognition.live import ActionStage
+
+            threshold = args.action_unknown_threshold
+            if threshold is None and args.action_model is None:
+                from action_recognition.unknown import read_threshold
+
+                threshold = read_threshold()   # calibrated for the released model, as predict uses it
+            stages.append(ActionStage(args.action_model or released("action_recognition", "frame"), threshold,
+                                      args.action_window, args.action_hop, args.threads))
     except BaseException:
         for stage in stages:
             stage.close()

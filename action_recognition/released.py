@@ -1,8 +1,10 @@
-"""The released frame model as one ONNX file: uint8 clips in, class probabilities out.
+"""The released model as one ONNX file: uint8 clips in, class probabilities out.
 
 `make weights` writes weights/action_recognition/frame.onnx from frame.ckpt (`export_checkpoint`): the
 ImageNet backbone with its frame resizing and normalisation (features.FrameEncoder) and the trained head,
-computing what inference.predict_probabilities computes from the checkpoint. Its metadata_props say what
+computing what inference.predict_probabilities computes from the checkpoint. A fine-tuned model (TSN, TSM or
+GRU with `finetune`) exports the same way, its own backbone (frozen stem, fine-tuned blocks, temporal shifts)
+inside the file; a TSM file takes clips of the length it was trained on only (the shift is built for it). Its metadata_props say what
 predict needs (labels, frames per clip, frame size). `ReleasedModel` runs it with onnxruntime alone, so a
 one-clip predict starts without importing PyTorch, torchvision or Lightning (seconds instead of ~11 s).
 """
@@ -26,16 +28,27 @@ OPSET = 18   # Resize's antialias attribute (opset 18) is how the graph shrinks 
 
 
 def clip_probabilities_network(module):
-    """An nn.Module mapping uint8 clips (N, T, H, W, 3) to the class probabilities (N, C) of `module`
-    (an ActionModule over frozen frame features), as inference.predict_probabilities computes them."""
+    """An nn.Module mapping uint8 clips (N, T, H, W, 3) to the class probabilities (N, C) of `module` (an
+    ActionModule over frozen frame features, or fine-tuned over frames), as inference.predict_probabilities
+    computes them."""
     import torch
 
     from action_recognition.features import FrameEncoder
 
     hp = module.hparams
-    if hp.model == "keypoint" or hp.finetune:
-        raise ValueError(f"only models over frozen frame features export to one ONNX file, not model={hp.model} "
-                         f"finetune={hp.finetune}")
+    if hp.model == "keypoint":
+        raise ValueError("the keypoint model reads body keypoints, not frames: it does not export to one ONNX file")
+
+    class FineTunedClipProbabilities(torch.nn.Module):   # the module holds its backbone and reads the frames itself
+        def __init__(self):
+            super().__init__()
+            self.module = module
+
+        def forward(self, clips: torch.Tensor) -> torch.Tensor:
+            return torch.softmax(self.module(clips), dim=1)
+
+    if hp.finetune:
+        return FineTunedClipProbabilities().eval()
 
     class ClipProbabilities(torch.nn.Module):
         def __init__(self):
@@ -64,7 +77,7 @@ def antialias_resizes(path: Path) -> None:
 
 
 def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
-    """The ONNX file of a frame-features checkpoint (what `make weights` releases as frame.onnx)."""
+    """The ONNX file of a frame-based checkpoint, frozen features or fine-tuned (what `make weights` releases)."""
     import torch
 
     from action_recognition.inference import load_model
@@ -74,11 +87,15 @@ def export_checkpoint(checkpoint: str | Path, target: str | Path) -> Path:
     # traced on frames of another size than image_size, so the graph resizes every input (FrameEncoder skips
     # resizing frames that already have the size, and a trace keeps only the branch it took)
     example = torch.zeros(1, hp.num_frames, hp.image_size // 2, hp.image_size // 2, 3, dtype=torch.uint8)
+    shift = bool(getattr(hp, "temporal_shift", False))
     metadata = {"labels": json.dumps(list(module.labels)), "num_frames": hp.num_frames, "frame_size": hp.frame_size,
                 "image_size": hp.image_size, "backbone": hp.backbone, "model": hp.model,
-                "exported_from": Path(checkpoint).name}
+                "finetune": bool(hp.finetune), "temporal_shift": shift, "exported_from": Path(checkpoint).name}
+    # the temporal shift splits the batch into clips of num_frames frames: that length is fixed in the graph
+    axes = {INPUT: {k: v for k, v in DYNAMIC_AXES[INPUT].items() if k != 1}, OUTPUT: DYNAMIC_AXES[OUTPUT]} \
+        if shift else DYNAMIC_AXES
     path = export_onnx(clip_probabilities_network(module), example, target, [INPUT], [OUTPUT], metadata, OPSET,
-                       DYNAMIC_AXES, task="action_recognition")
+                       axes, task="action_recognition")
     antialias_resizes(path)
     return path
 

@@ -107,17 +107,20 @@ class WindowSampler:
 
 class ActionTimeline:
     """Scores windows as they complete: `push(frame, seconds)` returns the new WindowResults (usually none or
-    one), `finish(end_seconds)` the last ones. `score(frames) -> (C,) probabilities` is a clip model."""
+    one), `finish(end_seconds)` the last ones. `score(frames) -> (C,) probabilities` is a clip model. `results`
+    keeps every window for a file's segments; a live stream (`keep_results=False`) keeps none, so an endless one
+    holds no more than the open windows."""
 
     def __init__(self, score: Callable[[np.ndarray], np.ndarray], num_frames: int, size: int | None,
-                 length: float = 2.0, hop: float = 1.0):
-        self.score = score
+                 length: float = 2.0, hop: float = 1.0, keep_results: bool = True):
+        self.score, self.keep_results = score, keep_results
         self.sampler = WindowSampler(num_frames, size, length, hop)
         self.results: list[WindowResult] = []
 
     def _scored(self, windows: list[Window]) -> list[WindowResult]:
         new = [WindowResult(w.start, w.end, np.asarray(self.score(w.frames), dtype=np.float64)) for w in windows]
-        self.results += new
+        if self.keep_results:
+            self.results += new
         return new
 
     def push(self, frame, seconds: float) -> list[WindowResult]:

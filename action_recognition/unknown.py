@@ -8,7 +8,15 @@ Its scores on those dev clips (known) and on the left-out pair's train clips (un
 set, pooled over the 5 rotations; the threshold is chosen there and val is never read. Scores compared:
 - `max_probability`: the best class's probability (what `predict` has from any model, the released ONNX too),
 - `energy`: log-sum-exp of the clip's mean logits (Liu et al. 2020),
-- `centre_cosine`: cosine similarity of the clip's mean feature to the nearest class centre.
+- `centre_cosine`: cosine similarity of the clip's mean feature to the nearest class centre,
+- `mahalanobis`: minus the smallest Mahalanobis distance of the clip's mean feature to a class mean, with one
+  covariance shared by the classes (Ledoit-Wolf shrinkage; Lee et al. 2018),
+- `knn_cosine`: cosine similarity to the KNN_K-th nearest training clip (mean features; Sun et al. 2022),
+- `feature_norm`: the length of the clip's mean feature,
+- `a+b`: the sum of two scores, each standardised by its mean and spread on the known calibration clips.
+`predict` uses `max_probability`, the one score the released ONNX file can give (it outputs probabilities only);
+the others are measured beside it, and `best_score` names the one that, at its calibrated threshold, gives the
+fewest unknown calibration clips a known label (`choose_score`: chosen on train, never on val).
 `choose_threshold` takes the highest threshold at which at most `max_known_loss` of the known calibration
 clips that the model answers correctly turn `unknown` (the accuracy the user loses), so known classes keep
 their accuracy within that bound and as many unknown clips as that allows are caught.
@@ -38,7 +46,11 @@ from core.cli import OutputFile, run_main  # noqa: E402
 from core.io import write_json  # noqa: E402
 
 THRESHOLD_FILE = Path(__file__).resolve().with_name("unknown.json")
-SCORES = ("max_probability", "energy", "centre_cosine")
+BASE_SCORES = ("max_probability", "energy", "centre_cosine", "mahalanobis", "knn_cosine", "feature_norm")
+COMBINED_SCORES = ("max_probability+mahalanobis", "max_probability+knn_cosine", "energy+mahalanobis",
+                   "energy+knn_cosine")
+SCORES = (*BASE_SCORES, *COMBINED_SCORES)
+KNN_K = 10
 DEV_FRACTION = 0.15
 
 
@@ -48,6 +60,9 @@ class FrameHead:
     weight: np.ndarray      # (C, D)
     bias: np.ndarray        # (C,)
     centres: np.ndarray     # (C, D) unit-length mean clip feature per class
+    means: np.ndarray       # (C, D) mean clip feature per class
+    precision: np.ndarray   # (D, D) inverse of the covariance shared by the classes (shrunk)
+    bank: np.ndarray        # (M, D) unit-length clip features of the training clips (kNN)
 
     def logits(self, features: np.ndarray) -> np.ndarray:
         """(N, T, C) from features (N, T, D)."""
@@ -62,11 +77,29 @@ class FrameHead:
         """Open-set scores of clips (N, T, D): higher = more like a known class."""
         logits = self.logits(features).mean(axis=1)
         top = logits.max(axis=1, keepdims=True)
-        mean = features.mean(axis=1)
-        mean = mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(1e-12)
+        raw = features.mean(axis=1)
+        norm = np.linalg.norm(raw, axis=1)
+        mean = raw / norm[:, None].clip(1e-12)
+        projected = raw @ self.precision
+        distances = ((projected * raw).sum(axis=1)[:, None] - 2 * projected @ self.means.T
+                     + ((self.means @ self.precision) * self.means).sum(axis=1)[None])
+        similarities = mean @ self.bank.T
+        k = min(KNN_K, similarities.shape[1])
         return {"max_probability": self.probabilities(features).max(axis=1),
                 "energy": (top[:, 0] + np.log(np.exp(logits - top).sum(axis=1))),
-                "centre_cosine": (mean @ self.centres.T).max(axis=1)}
+                "centre_cosine": (mean @ self.centres.T).max(axis=1),
+                "mahalanobis": -distances.min(axis=1),
+                "knn_cosine": -np.partition(-similarities, k - 1, axis=1)[:, k - 1],
+                "feature_norm": norm}
+
+
+def combined_scores(scores: dict[str, np.ndarray], standardisation: dict[str, tuple[float, float]]) -> dict[str, np.ndarray]:
+    """`scores` with the COMBINED_SCORES added: a + b, each standardised by (mean, spread) in `standardisation`."""
+    def z(name: str) -> np.ndarray:
+        centre, spread = standardisation[name]
+        return (scores[name] - centre) / spread
+
+    return {**scores, **{name: sum(z(part) for part in name.split("+")) for name in COMBINED_SCORES}}
 
 
 def fit_frame_head(features: np.ndarray, flipped: np.ndarray, targets: np.ndarray, classes: int, epochs: int = 12,
@@ -91,12 +124,17 @@ def fit_frame_head(features: np.ndarray, flipped: np.ndarray, targets: np.ndarra
             loss(head(x[batch]), y[batch]).backward()
             optimizer.step()
             schedule.step()
+    from sklearn.covariance import LedoitWolf
+
     linear = head[1]
-    mean = features.mean(axis=1)
-    mean = mean / np.linalg.norm(mean, axis=1, keepdims=True).clip(1e-12)
+    raw = features.mean(axis=1).astype(np.float64)
+    mean = raw / np.linalg.norm(raw, axis=1, keepdims=True).clip(1e-12)
     centres = np.stack([mean[targets == c].mean(axis=0) for c in range(classes)])
     centres = centres / np.linalg.norm(centres, axis=1, keepdims=True).clip(1e-12)
-    return FrameHead(linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy(), centres)
+    means = np.stack([raw[targets == c].mean(axis=0) for c in range(classes)])
+    precision = LedoitWolf(assume_centered=True).fit(raw - means[targets]).precision_
+    return FrameHead(linear.weight.detach().numpy().copy(), linear.bias.detach().numpy().copy(), centres, means,
+                     precision, mean)
 
 
 def auroc(known: np.ndarray, unknown: np.ndarray) -> float:
@@ -150,9 +188,7 @@ def calibrate(data: dict, max_known_loss: float = 0.03) -> dict:
     train = data["split"] == "train"
     dev = np.zeros(len(train), dtype=bool)
     dev[train] = tail_dev_mask(data["label"][train])
-    pooled = {name: {"known": [], "unknown": []} for name in SCORES}
-    correct = []
-    per_rotation = []
+    correct, scored = [], []
     for pair in rotations(data["labels"]):
         known_labels = [name for name in data["labels"] if name not in pair]
         index = {name: i for i, name in enumerate(known_labels)}
@@ -164,21 +200,29 @@ def calibrate(data: dict, max_known_loss: float = 0.03) -> dict:
         known_scores, unknown_scores = head.scores(data["plain"][known]), head.scores(data["plain"][unknown])
         right = head.probabilities(data["plain"][known]).argmax(axis=1) == np.array([index[n] for n in data["label"][known]])
         correct.append(right)
-        for name in SCORES:
-            pooled[name]["known"].append(known_scores[name])
-            pooled[name]["unknown"].append(unknown_scores[name])
-        per_rotation.append({"left_out": list(pair), "calibration_known": int(known.sum()),
-                             "calibration_unknown": int(unknown.sum()),
-                             "auroc": {n: auroc(known_scores[n], unknown_scores[n]) for n in SCORES}})
+        scored.append((pair, known_scores, unknown_scores))
     correct = np.concatenate(correct)
-    result = {"rotations": per_rotation, "max_known_loss": max_known_loss, "scores": {}}
+    # the combined scores' parts are standardised on the known calibration clips of all rotations
+    standardisation = {n: (float(np.mean(np.concatenate([k[n] for _, k, _ in scored]))),
+                           float(np.std(np.concatenate([k[n] for _, k, _ in scored])) or 1.0)) for n in BASE_SCORES}
+    scored = [(pair, combined_scores(k, standardisation), combined_scores(u, standardisation)) for pair, k, u in scored]
+    per_rotation = [{"left_out": list(pair), "calibration_known": len(k["energy"]), "calibration_unknown": len(u["energy"]),
+                     "auroc": {n: auroc(k[n], u[n]) for n in SCORES}} for pair, k, u in scored]
+    result = {"rotations": per_rotation, "max_known_loss": max_known_loss, "standardisation": standardisation,
+              "scores": {}}
     for name in SCORES:
-        known, unknown = np.concatenate(pooled[name]["known"]), np.concatenate(pooled[name]["unknown"])
+        known, unknown = (np.concatenate([k[name] for _, k, _ in scored]), np.concatenate([u[name] for _, _, u in scored]))
         threshold = choose_threshold(known, correct, max_known_loss)
         result["scores"][name] = {"auroc": auroc(known, unknown), "threshold": threshold,
                                   "unknown_given_known_label": float((unknown >= threshold).mean()),
                                   "known_right_lost": float(((known < threshold) & correct).mean())}
+    result["best_score"] = choose_score(result["scores"])
     return result
+
+
+def choose_score(scores: dict[str, dict]) -> str:
+    """The score that, at its threshold, lets the fewest unknown calibration clips through (then: higher AUROC)."""
+    return min(scores, key=lambda n: (scores[n]["unknown_given_known_label"], -scores[n]["auroc"]))
 
 
 def write_threshold(calibration: dict, target: Path = THRESHOLD_FILE, command: str = "") -> Path:
@@ -206,7 +250,8 @@ def unknown_benchmark(data_path: Path | None = None, score: str = "max_probabili
         head = fit_frame_head(data["plain"][fit], data["flipped"][fit],
                               np.array([index[n] for n in data["label"][fit]]), len(known_labels))
         known, unknown = val & is_known, val & ~is_known
-        known_scores, unknown_scores = head.scores(data["plain"][known]), head.scores(data["plain"][unknown])
+        known_scores, unknown_scores = (combined_scores(head.scores(data["plain"][subset]), calibration["standardisation"])
+                                        for subset in (known, unknown))
         truth = np.array([index[n] for n in data["label"][known]])
         right = head.probabilities(data["plain"][known]).argmax(axis=1) == truth
         entry = {"left_out": list(pair), "val_known": int(known.sum()), "val_unknown": int(unknown.sum()),

@@ -62,7 +62,7 @@ def test_every_task_headless_writes_the_video_and_one_log_row_per_frame(people_v
     log = pd.read_csv(tmp_path / "out.csv")  # the default log: beside the output
     assert len(log) == 12 and log["frame"].tolist() == list(range(12))
     assert video_info(output).frame_count == 12 and decoded_frames(output) == 12
-    for column in ("time", "fps", "pose_person", "gesture", "gesture_p", "emotion", "valence", "arousal", "dynamic"):
+    for column in ("time", "fps", "pose_person", "gesture", "gesture_p", "emotion", "valence", "arousal", "dynamic", "action"):
         assert column in log.columns
     assert log["pose_person"].sum() >= 6            # MediaPipe Pose follows one of the two men
     assert (log["emotion_faces"] >= 1).sum() >= 6   # and finds faces
@@ -191,7 +191,7 @@ def test_the_bench_writes_fps_for_all_and_each_task(tmp_path, quick_landmark_mod
     webcam_demo.main(["--bench", "--bench-frames", "2", "--bench-output", str(target), "--threads", "1",
                       *model_arguments(quick_landmark_model, quick_emotion_onnx, quick_points_checkpoint)])
     results = json.loads(target.read_text())
-    assert set(results["fps"]) == {"all", "pose", "gestures", "emotion", "dynamic"}
+    assert set(results["fps"]) == {"all", "pose", "gestures", "emotion", "dynamic", "action"}
     assert all(v > 0 for v in results["fps"].values())
     assert results["threads"] == 1 and results["frames"] == 2 * len(results["videos"])
     assert {"load_average_1min", "date", "command", "frame_size"} <= set(results)

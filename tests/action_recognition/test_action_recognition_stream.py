@@ -177,10 +177,9 @@ def read_rows(path: Path) -> list[dict]:
         return list(csv.DictReader(handle))
 
 
-@pytest.mark.real_data
-def test_the_timeline_of_two_joined_classes_finds_both_in_order(tmp_path):
-    """Val clips of two classes (each clip's 3 frames shown for 1/3 s) joined into one video: 1 s windows
-    every second see one clip each, and the segments name the first class, then the second."""
+def diving_then_rowing_video(folder: Path) -> Path:
+    """Val clips of two classes (each clip's 3 frames shown for 1/3 s, 128 px, 30 fps) joined into one 12 s video:
+    6 Diving clips then 6 Rowing clips that the released model names confidently."""
     from action_recognition.data import read_ucf_zip
     from action_recognition.released import ReleasedModel
     from core.weights import released
@@ -194,7 +193,14 @@ def test_the_timeline_of_two_joined_classes_finds_both_in_order(tmp_path):
         chosen[name] = sure[::max(1, len(sure) // 6)][:6]
     frames = [np.repeat(np.repeat(frame, 2, axis=0), 2, axis=1)            # 128 px
               for name in chosen for i in chosen[name] for frame in loaded.frames[i] for _ in range(10)]
-    video = write_video(tmp_path / "diving_then_rowing.mp4", frames, fps=30)
+    return write_video(folder / "diving_then_rowing.mp4", frames, fps=30)
+
+
+@pytest.mark.real_data
+def test_the_timeline_of_two_joined_classes_finds_both_in_order(tmp_path):
+    """Val clips of two classes joined into one video: 1 s windows every second see one clip each, and the
+    segments name the first class, then the second."""
+    video = diving_then_rowing_video(tmp_path)
     result = predict_cli(str(video), "-o", str(tmp_path / "clips.csv"), "--timeline", str(tmp_path / "timeline.csv"),
                          "--window", "1", "--hop", "1", "--top-k", "2")
     assert result.returncode == 0, result.stderr

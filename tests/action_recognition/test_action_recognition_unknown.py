@@ -80,3 +80,24 @@ def test_predict_answers_unknown_below_the_threshold_and_zero_turns_it_off(tmp_p
     assert result.returncode == 0, result.stderr
     row = read_rows(tmp_path / "off.csv")[0]
     assert row["label"] != UNKNOWN and "best_known" not in row
+
+
+def test_distance_scores_rank_clips_far_from_every_class_below_those_near_one():
+    from action_recognition.unknown import combined_scores, fit_frame_head
+
+    data = clustered_features(dims=16)
+    train = data["split"] == "train"
+    known = np.isin(data["label"], data["labels"][:8])
+    index = {name: i for i, name in enumerate(data["labels"][:8])}
+    fit = train & known
+    head = fit_frame_head(data["plain"][fit], data["flipped"][fit], np.array([index[n] for n in data["label"][fit]]), 8,
+                          epochs=3)
+    near, far = head.scores(data["plain"][~train & known]), head.scores(data["plain"][~train & ~known])
+    for name in ("mahalanobis", "knn_cosine", "centre_cosine"):
+        assert near[name].min() > far[name].max(), name    # the clusters are well apart: no overlap at all
+    standardisation = {name: (float(near[name].mean()), float(near[name].std())) for name in near}
+    combined = combined_scores(near, standardisation)
+    expected = ((near["max_probability"] - near["max_probability"].mean()) / near["max_probability"].std()
+                + (near["mahalanobis"] - near["mahalanobis"].mean()) / near["mahalanobis"].std())
+    np.testing.assert_allclose(combined["max_probability+mahalanobis"], expected, rtol=1e-6)
+    assert set(combined) == set(SCORES)

@@ -17,9 +17,13 @@ the VAD state, the last window of speech, one 256-d embedding per window step an
 4. **Names.** Each cluster's mean embedding is scored against the registry: a name when the score reaches
    the registry's calibrated threshold and leads the runner-up by `margin`; two clusters given the same
    name are one speaker and are merged. Others are `unknown_1`, `unknown_2`, … in order of first speech.
-5. **Turns.** Each speech frame takes the label of the window whose centre is nearest to it in the speech
-   stream; runs of one label are turns, gaps under `fill_gap_seconds` within a speaker are bridged and
-   turns shorter than `min_turn_seconds` are dropped.
+5. **Turns.** Each speech frame takes the cluster that the windows covering it score highest on average.
+   A window straddling a pause between two speakers (pauses are cut out of the speech stream) carries the
+   last speaker a little into the next one's speech: a change of label within `snap_seconds` of a pause of at
+   least `pause_seconds` is moved to that pause (`snap_changes_to_pauses`). Runs of one label are turns, gaps
+   under `fill_gap_seconds` within a speaker are bridged and turns shorter than `min_turn_seconds` are
+   dropped. `snap_seconds`, `pause_seconds` and `fill_gap_seconds` were chosen on generated conversations of
+   seed 100, not the benchmark's seed 0 (named time 0.936 -> 0.974 there).
 
 Overlapped speech: each moment gets one speaker, the one whose voice dominates the window around it; the
 second voice of an overlap is missed (counted as missed speech in DER), and a window that mixes two voices
@@ -124,7 +128,8 @@ class Diarizer:
     def __init__(self, registry=None, window_seconds: float = 1.0, step_seconds: float = 0.25,
                  cluster_threshold: float = 0.35, num_speakers: int | None = None, min_speakers: int = 1,
                  max_speakers: int | None = None, margin: float = 0.05, min_cluster_seconds: float = 1.0,
-                 fill_gap_seconds: float = 0.3, min_turn_seconds: float = 0.2, vad_threshold: float = 0.5,
+                 fill_gap_seconds: float = 0.6, min_turn_seconds: float = 0.2, vad_threshold: float = 0.5,
+                 snap_seconds: float = 0.5, pause_seconds: float = 0.1,
                  clustering: str = "ahc", fine_threshold: float = 0.25, batch_size: int = 64):
         if registry is not None and registry.encoder.get("name") != "ge2e":
             raise ValueError("diarization embeds with GE2E; the registry holds other embeddings")
@@ -134,6 +139,8 @@ class Diarizer:
         self.cluster_threshold, self.margin = cluster_threshold, margin
         self.num_speakers, self.min_speakers, self.max_speakers = num_speakers, min_speakers, max_speakers
         self.min_cluster_seconds, self.fill_gap_seconds, self.min_turn_seconds = min_cluster_seconds, fill_gap_seconds, min_turn_seconds
+        self.snap_frames = int(round(snap_seconds / FRAME_SECONDS))
+        self.pause_frames = max(1, int(round(pause_seconds / FRAME_SECONDS)))
         self.vad_threshold, self.batch_size = vad_threshold, batch_size
         if clustering not in CLUSTERINGS:
             raise ValueError(f"unknown clustering {clustering!r}; choose from {', '.join(CLUSTERINGS)}")
@@ -404,6 +411,7 @@ class Diarizer:
         return list(clusters.values()), names
 
     def _turns(self, speech_frames, frame_labels, names, embeddings, window_labels) -> list[Turn]:
+        frame_labels = snap_changes_to_pauses(speech_frames, frame_labels, self.snap_frames, self.pause_frames)
         labels = [names[i] for i in frame_labels]
         turns: list[list] = []  # [start frame, end frame (exclusive), label]
         for frame, label in zip(speech_frames, labels):
@@ -424,6 +432,28 @@ class Diarizer:
             result.append(Turn(round(start * FRAME_SECONDS, 3), round(end * FRAME_SECONDS, 3), label,
                                cluster_score.get(label, float("nan"))))
         return result
+
+
+def snap_changes_to_pauses(speech_frames: np.ndarray, labels: np.ndarray, snap_frames: int,
+                           pause_frames: int) -> np.ndarray:
+    """`labels` (one per speech frame; `speech_frames` their original frame indices) with each change of label
+    that lies within `snap_frames` of the start or end of a stretch of speech moved to that end: the stretch's
+    first (last) run, when shorter than `snap_frames`, takes the label of the run after (before) it. Stretches
+    are separated by pauses of at least `pause_frames` non-speech frames."""
+    labels = np.array(labels, copy=True)
+    if snap_frames <= 0 or len(labels) < 2:
+        return labels
+    pauses = np.flatnonzero(np.diff(np.asarray(speech_frames)) > pause_frames) + 1
+    for start, end in zip(np.r_[0, pauses], np.r_[pauses, len(labels)]):
+        stretch = labels[start:end]  # a view: edits go into `labels`
+        changes = np.flatnonzero(stretch[1:] != stretch[:-1]) + 1
+        if not len(changes):
+            continue
+        if changes[0] < snap_frames:
+            stretch[:changes[0]] = stretch[changes[0]]
+        if len(stretch) - changes[-1] < snap_frames:
+            stretch[changes[-1]:] = stretch[changes[-1] - 1]
+    return labels
 
 
 def _spectral_clusters(embeddings: np.ndarray, min_clusters: int, max_clusters: int) -> np.ndarray:

@@ -5,14 +5,15 @@ done as the windows arrive: a new window joins the online cluster whose mean emb
 the cosine similarity reaches `join_similarity`, else it starts a new cluster. A cluster is named from the
 registry as soon as its mean embedding reaches the calibrated threshold with the margin (the offline rule).
 A speech frame's label is emitted once the stream is `delay_seconds` past it: the cluster of the embedded
-window whose centre is nearest to it then. Emitted labels are never revised, so an unknown speaker's first
-seconds may be `unknown_N` before their cluster is large enough to be named.
+window whose centre is nearest to it then, with a change of speaker near a pause moved to the pause as the
+offline pass does (`snap_changes_to_pauses`; the delay covers the look ahead). Emitted labels are never revised,
+so an unknown speaker's first seconds may be `unknown_N` before their cluster is large enough to be named.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from speaker_id.diarization import FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, Turn, _unit
+from speaker_id.diarization import FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, Turn, _unit, snap_changes_to_pauses
 
 
 class OnlineDiarizer(Diarizer):
@@ -72,15 +73,14 @@ class OnlineDiarizer(Diarizer):
     def _emit(self, final: bool) -> list[tuple[float, float, str]]:
         if not self._centres:
             return []
-        centres = np.asarray(self._centres)
         now = self._frames
+        clusters = self._snapped_clusters()
         out = []
         while self._emitted < len(self._speech_frames):
             frame = self._speech_frames[self._emitted]
             if not final and frame + 1 + self.delay_frames > now:
                 break
-            nearest = int(np.argmin(np.abs(centres - (self._emitted + 0.5))))
-            label = self._label(self._clusters[nearest])
+            label = self._label(clusters[self._emitted])
             self.emitted.append((frame, label, now * FRAME_SECONDS))
             out.append((frame * FRAME_SECONDS, (frame + 1) * FRAME_SECONDS, label))
             self._emitted += 1
@@ -92,6 +92,31 @@ class OnlineDiarizer(Diarizer):
                     if i + 1 < len(out):
                         start = out[i + 1][0]
         return out
+
+    def _snapped_clusters(self) -> dict[int, int]:
+        """The cluster of each speech frame not yet emitted (its nearest window's), with changes near a pause moved
+        to the pause as offline (`snap_changes_to_pauses`); a stretch's end is known here because a label is
+        emitted `delay_seconds` (more than `snap_seconds` + `pause_seconds`) after its frame. Looks back at most
+        `snap_frames` into the stretch of the first frame: where the stretch began earlier, a one-frame sentinel
+        run stands for its start, so the start rule changes only the sentinel."""
+        speech = self._speech_frames
+        if self._emitted >= len(speech):
+            return {}
+        lo = self._emitted
+        while lo > 0 and self._emitted - lo < self.snap_frames and speech[lo] - speech[lo - 1] <= self.pause_frames:
+            lo -= 1
+        centres = np.asarray(self._centres)
+        near = np.flatnonzero(centres >= lo - self.window_frames)  # the windows around these frames
+        near = near if len(near) else np.arange(len(centres))
+        positions = np.arange(lo, len(speech)) + 0.5
+        nearest = near[np.abs(positions[:, None] - centres[near][None, :]).argmin(1)]
+        labels = np.asarray(self._clusters)[nearest]
+        frames = np.asarray(speech[lo:])
+        in_stretch = lo > 0 and speech[lo] - speech[lo - 1] <= self.pause_frames
+        if in_stretch:
+            labels, frames = np.r_[-1, labels], np.r_[frames[0] - 1, frames]
+        snapped = snap_changes_to_pauses(frames, labels, self.snap_frames, self.pause_frames)[int(in_stretch):]
+        return {lo + i: int(c) for i, c in enumerate(snapped) if lo + i >= self._emitted}
 
     def finish(self, uri: str = "recording") -> Diarization:
         if len(self._pending):

@@ -9,7 +9,8 @@ import pytest
 
 from core.io import InputError, read_audio, write_audio
 from speaker_id import diarize
-from speaker_id.diarization import Diarization, Turn, read_rttm, score_diarization, summarise_scores, write_rttm
+from speaker_id.diarization import (Diarization, Turn, read_rttm, score_diarization, snap_changes_to_pauses, summarise_scores,
+                                    write_rttm)
 from tests.conftest import shared_data_path
 
 
@@ -57,6 +58,20 @@ def test_der_and_naming_rates_match_a_hand_computation():
     pooled = summarise_scores([both])
     assert pooled["named_time_lost"] == pytest.approx({"wrong_name": 2 / 22, "unknown": 0, "unlabelled": 2 / 22}, abs=1e-3)
 
+
+
+def test_a_change_of_speaker_near_a_pause_moves_to_the_pause():
+    """Stretch 1 (frames 0-19) ends in 3 frames of speaker 1 smeared from the next stretch; stretch 2 (after a
+    5-frame pause) starts with 4 frames of speaker 0 smeared back; a change in mid-stretch (frame 40) stays; a
+    1-frame gap is not a pause."""
+    frames = np.r_[np.arange(0, 20), np.arange(25, 50), np.arange(51, 60)]
+    labels = np.r_[[0] * 17, [1] * 3, [0] * 4, [1] * 11, [2] * 19]
+    snapped = snap_changes_to_pauses(frames, labels, snap_frames=5, pause_frames=3)
+    np.testing.assert_array_equal(snapped, np.r_[[0] * 20, [1] * 15, [2] * 19])
+    assert snapped is not labels and labels[17] == 1  # the input is left as it was
+    # runs as long as the snap distance stay; no snapping at 0
+    np.testing.assert_array_equal(snap_changes_to_pauses(frames, labels, snap_frames=3, pause_frames=3), labels)
+    np.testing.assert_array_equal(snap_changes_to_pauses(frames, labels, snap_frames=0, pause_frames=3), labels)
 
 # ----------------------------------------------------------------------------------------- real voices
 ENROLLED = ("vctk_p225", "vcc2016_TM2")

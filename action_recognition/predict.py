@@ -39,12 +39,13 @@ from action_recognition.data import (VIDEO_FILE_EXTENSIONS, Clip, LoadedClips, c
                                      resize_frames)
 from action_recognition.fusion import fuse  # noqa: E402
 from action_recognition.released import ReleasedModel  # noqa: E402
-from action_recognition.timeline import (ActionTimeline, merge_windows, plot_timelines, segment_rows,  # noqa: E402
+from action_recognition.timeline import (ActionTimeline, merge_windows, segment_rows, timeline_panel,  # noqa: E402
                                          window_label)
 from action_recognition.unknown import THRESHOLD_FILE, read_threshold  # noqa: E402
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip  # noqa: E402
-from core.io import IMAGE_EXTENSIONS, InputError, read_image, write_csv  # noqa: E402
+from core.io import IMAGE_EXTENSIONS, InputError, read_image, save_figure, write_csv  # noqa: E402
 from core.models import ONNX, checked_model  # noqa: E402
+from core.timeline import plot_segments  # noqa: E402
 from core.weights import released  # noqa: E402
 
 
@@ -244,7 +245,7 @@ def positive_seconds(value: str) -> float:
 def write_timelines(target: Path, labels: list[str], loaded: LoadedClips, top_k: int = 1,
                     threshold: float | None = None) -> tuple[Path, Path]:
     """The segments CSV at `target` and their picture beside it (`.png`), for every video that has windows."""
-    rows, drawn = [], {}
+    rows, drawn = [], []
     for clip in loaded.clips:
         if clip.source not in loaded.timelines:
             continue
@@ -252,9 +253,9 @@ def write_timelines(target: Path, labels: list[str], loaded: LoadedClips, top_k:
         segments = merge_windows(results, labels, end, threshold)
         note = loaded.notes.get(clip.source, "") or ("" if results else "shorter than one window: no segment")
         rows += segment_rows(clip.source, segments, labels, top_k, note) or [{"path": clip.source, "note": note}]
-        drawn[clip.source] = (segments, results, end)
+        drawn.append(timeline_panel(clip.source, segments, results, end, threshold))
     write_csv(target, rows)
-    return target, plot_timelines(drawn, labels, Path(target).with_suffix(".png"), threshold)
+    return target, save_figure(plot_segments(drawn), Path(target).with_suffix(".png"))
 
 
 def main(argv: list[str] | None = None) -> Path:

@@ -173,40 +173,12 @@ def segment_rows(source: str, segments: Sequence[Segment], labels: Sequence[str]
     return rows
 
 
-def plot_timelines(timelines: dict[str, tuple[list[Segment], list[WindowResult], float]], labels: Sequence[str],
-                   target: str | Path, threshold: float | None = None) -> Path:
-    """One lane per video: the segments as coloured bars named by their label, and each window's best-class
-    probability as a line over them (the threshold dashed)."""
-    import matplotlib.pyplot as plt
+def timeline_panel(source: str, segments: Sequence[Segment], results: Sequence[WindowResult], end: float,
+                   threshold: float | None = None):
+    """A video's segments as a panel of the shared timeline plot, each window's best-class probability drawn over
+    them (the `unknown` threshold dashed)."""
+    from core.timeline import Panel
 
-    from core.io import save_figure
-
-    names = list(labels) + [UNKNOWN]
-    colours = {name: plt.get_cmap("tab20")(i % 20) for i, name in enumerate(names)}
-    colours[UNKNOWN] = (0.75, 0.75, 0.75, 1.0)
-    lanes = max(1, len(timelines))
-    longest = max((end for _, _, end in timelines.values()), default=1.0)
-    figure, axes = plt.subplots(lanes, 1, figsize=(max(8.0, min(20.0, 4 + longest / 6)), 1.6 * lanes + 0.6),
-                                squeeze=False)
-    for axis, (source, (segments, results, end)) in zip(axes[:, 0], timelines.items()):
-        for segment in segments:
-            axis.barh(0.5, segment.end - segment.start, left=segment.start, height=1.0, color=colours[segment.label],
-                      edgecolor="white")
-            if segment.end - segment.start > 0.04 * max(end, 1e-6):
-                axis.text((segment.start + segment.end) / 2, 0.5, segment.label, ha="center", va="center", fontsize=7,
-                          clip_on=True)
-        if results:
-            centres = [(r.start + r.end) / 2 for r in results]
-            axis.plot(centres, [float(r.probabilities.max()) for r in results], color="black", linewidth=0.8)
-        if threshold is not None:
-            axis.axhline(threshold, color="black", linestyle="--", linewidth=0.6)
-        axis.set_xlim(0, max(end, 1e-6))
-        axis.set_ylim(0, 1)
-        axis.set_yticks([0, 1])
-        axis.set_ylabel("p", rotation=0)
-        axis.set_title(Path(source).name, fontsize=8, loc="left")
-    axes[-1, 0].set_xlabel("seconds")
-    figure.tight_layout()
-    path = save_figure(figure, target)
-    plt.close(figure)
-    return path
+    curve = ([(r.start + r.end) / 2 for r in results], [float(r.probabilities.max()) for r in results]) if results else None
+    return Panel(Path(source).name, [(s.start, s.end, s.label) for s in segments], curve=curve, threshold=threshold,
+                 duration=end)

@@ -28,8 +28,8 @@ from core.env import SHARED_DATA
 from core.io import InputError
 from core.results import markdown_table
 from speaker_id.conversations import MULTISPEAKER, STRANGERS, enrolment_clips, make_conversations, overlap_fraction
-from speaker_id.diarization import (Diarizer, audio_blocks, diarize_file, plot_timelines, read_rttm, score_diarization,
-                                    summarise_scores)
+from speaker_id.diarization import (Diarizer, audio_blocks, diarize_file, read_rttm, score_diarization, summarise_scores,
+                                    turns_panel)
 
 CONVERSATIONS = SHARED_DATA / "speaker_id" / "conversations"
 REAL_SETS = ("ami_debug", "pyannote_sample", "pyaudioanalysis_examples", "picovoice_falcon_test")
@@ -178,8 +178,9 @@ def diarization_benchmark(conversations: int = 20, seed: int = 0, figure: Path |
     results["online"] = {key: value.pop("online") for key, value in results.items() if isinstance(value, dict) and "online" in value}
     if figure is not None and figure_items:
         from core.io import save_figure
+        from core.timeline import plot_segments
 
-        save_figure(plot_timelines(figure_items), figure)
+        save_figure(plot_segments([turns_panel(title, turns, reference) for title, turns, reference in figure_items]), figure)
     return results
 
 

@@ -651,29 +651,11 @@ def summarise_scores(rows: Sequence[dict]) -> dict:
 
 
 # ----------------------------------------------------------------------------------------- picture
-def plot_timelines(items: Sequence[tuple[str, Sequence[Turn], Sequence[Turn] | None]], duration: float | None = None):
-    """One panel per recording: a row per label (hypothesis), and the reference's rows above it when given."""
-    import matplotlib.pyplot as plt
+def turns_panel(title: str, turns: Sequence[Turn], reference: Sequence[Turn] | None = None, duration: float | None = None):
+    """A recording's turns (and the reference's, when given) as a panel of the shared timeline plot."""
+    from core.timeline import Panel
 
-    heights = [max(1, len({t.speaker for t in hyp}) + (len({t.speaker for t in ref}) if ref else 0)) for _, hyp, ref in items]
-    figure, axes = plt.subplots(len(items), 1, figsize=(11, 0.9 + 0.35 * sum(heights) + 0.5 * len(items)),
-                                gridspec_kw={"height_ratios": heights}, squeeze=False)
-    colours = plt.get_cmap("tab10")
-    for ax, (title, hypothesis, reference) in zip(axes[:, 0], items):
-        rows = [("ref " + s, s, reference) for s in sorted({t.speaker for t in reference})] if reference else []
-        rows += [(s, s, hypothesis) for s in sorted({t.speaker for t in hypothesis})]
-        palette = {s: colours(i % 10) for i, s in enumerate(sorted({r[1] for r in rows}))}
-        for y, (row_name, speaker, turns) in enumerate(rows):
-            spans = [(t.start, t.duration) for t in turns if t.speaker == speaker]
-            ax.broken_barh(spans, (y - 0.4, 0.8), color=palette[speaker],
-                           alpha=0.55 if row_name.startswith("ref ") else 0.95)
-        ax.set_yticks(range(len(rows)), [r[0] for r in rows])
-        ax.set_ylim(-0.6, max(len(rows), 1) - 0.4)
-        ax.invert_yaxis()
-        end = max([t.end for t in hypothesis] + [t.end for t in (reference or [])] + [duration or 0, 1])
-        ax.set_xlim(0, end)
-        ax.set_title(title, fontsize=9, loc="left")
-        ax.grid(axis="x", alpha=0.3)
-    axes[-1, 0].set_xlabel("seconds")
-    figure.tight_layout()
-    return figure
+    def spans(items):
+        return [(t.start, t.end, t.speaker) for t in items]
+
+    return Panel(title, spans(turns), spans(reference) if reference is not None else None, duration=duration)

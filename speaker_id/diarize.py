@@ -28,6 +28,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.cli import InputArgument, OutputFile, run_main, skip
 from core.io import InputError, check_output, save_figure, write_csv
+from core.timeline import plot_segments
 
 DEFAULTS = dict(window_seconds=1.0, step_seconds=0.25, cluster_threshold=0.35, margin=0.05)
 
@@ -129,7 +130,7 @@ def main(argv: list[str] | None = None):
 
     import torch
 
-    from speaker_id.diarization import Diarizer, _vad_model, diarize_file, plot_timelines, write_rttm
+    from speaker_id.diarization import Diarizer, _vad_model, diarize_file, turns_panel, write_rttm
 
     _vad_model()  # loads Silero (whose import sets torch threads) before the thread count is set
     torch.set_num_threads(args.threads)
@@ -175,7 +176,8 @@ def main(argv: list[str] | None = None):
     write_csv(csv_path, rows or {"file": [], "uri": [], "start": [], "end": [], "duration": [], "speaker": []})
     written = [str(args.output), str(csv_path)]
     if plot_path is not None:
-        save_figure(plot_timelines([(f"{path.name}: {len(d.clusters)} speaker(s)", d.turns, None) for path, d in results]), plot_path)
+        save_figure(plot_segments([turns_panel(f"{path.name}: {len(d.clusters)} speaker(s)", d.turns, duration=d.duration)
+                                   for path, d in results]), plot_path)
         written.append(str(plot_path))
     print("wrote " + ", ".join(written))
     return [d for _, d in results]

@@ -11,8 +11,8 @@ Inputs: video files and folders of numbered frames (one clip each; every clip is
 count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
 ignored). A folder holding videos stands for each of them. `--live` runs a sliding window over each video and
 writes one row per gesture occurrence (input, start, end, label, confidence, windows; neighbouring windows with
-the same smoothed answer are one occurrence), and with `--windows FILE` one row per window with the raw and the
-smoothed prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
+the same smoothed answer are one occurrence) and their timeline picture beside it (same name, `.png`), and
+with `--windows FILE` one row per window with the raw and the smoothed prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
 gesture, and ends the occurrence before it. With the released fingertip model, hand motion that is none of its
 gestures is `none` (its fifth class, or a smoothed probability under the model's gesture threshold), and `Stop`
 (a fingertip held still) is an answer in the window rows but never a gesture occurrence. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
@@ -29,7 +29,8 @@ import numpy as np
 import pandas as pd
 
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
-from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, write_csv
+from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, save_figure, write_csv
+from core.timeline import plot_segments
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.inference import load_model
@@ -137,6 +138,20 @@ def live_rows(recognizer_factory, sources) -> tuple[list[dict], list[dict]]:
     return gestures, windows
 
 
+def gesture_panels(gestures: list[dict], windows: list[dict]) -> list:
+    """One panel of the shared timeline plot per input: its gesture occurrences, and each window's smoothed
+    best-class probability over them."""
+    from core.timeline import Panel
+
+    panels = []
+    for name in dict.fromkeys(row["input"] for row in windows):
+        mine = [row for row in windows if row["input"] == name]
+        curve = ([row["seconds"] for row in mine], [np.nan_to_num(row["smoothed_confidence"]) for row in mine])
+        panels.append(Panel(Path(name).name, [(g["start"], g["end"], g["label"]) for g in gestures if g["input"] == name],
+                            curve=curve, duration=max(row["seconds"] for row in mine)))
+    return panels
+
+
 def main(argv: list[str] | None = None) -> pd.DataFrame:
     args = build_parser().parse_args(argv)
     if not args.inputs and args.camera is None:
@@ -160,7 +175,9 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
         if args.windows is not None:
             write_csv(args.windows, table, index=False)
         write_csv(args.output, pd.DataFrame(gestures, columns=GESTURE_COLUMNS), index=False)
-        print(f"{len(gestures)} gestures → {args.output}" + (f", {len(table)} windows → {args.windows}" if args.windows else ""))
+        picture = save_figure(plot_segments(gesture_panels(gestures, windows)), Path(args.output).with_suffix(".png"))
+        print(f"{len(gestures)} gestures → {args.output} ({picture.name})"
+              + (f", {len(table)} windows → {args.windows}" if args.windows else ""))
         return table
     table = pd.DataFrame(clip_rows(model, encoder, inputs))
     if table.empty:

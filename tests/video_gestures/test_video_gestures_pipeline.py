@@ -111,6 +111,7 @@ def test_clips_train_predict_and_live_from_the_cli(tmp_path, capsys):
     gestures = pd.read_csv(tmp_path / "t.csv")
     assert gestures["windows"].sum() == 5 and set(gestures["label"]) <= {"swipe_left", "swipe_right"}
     assert (gestures["start"] < gestures["end"]).all() and gestures["start"].iloc[0] == 0.0
+    assert (tmp_path / "t.png").stat().st_size > 1000  # the timeline picture beside the CSV
 
 
 def test_fingertip_encoder_builds_point_history_features_from_landmarks():

@@ -31,6 +31,7 @@ from torch import nn
 
 from core.env import CACHE_DIR
 from core.io import atomic_path
+from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from core.onnx import onnx_bytes, onnx_session
 from core.pretrained import EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD
 
@@ -40,8 +41,6 @@ CACHE_ROOT = CACHE_DIR / "action_recognition"
 FEATURE_CACHE = CACHE_ROOT / "features"
 # Feature blocks (stem conv, inverted residuals, 1x1 conv): what partial fine-tuning and the temporal shift work on.
 FEATURE_BLOCKS = {"mobilenet_v2": 19, "efficientnet_lite0": 18, "efficientnet_lite1": 23, "efficientnet_lite2": 23}
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 INPUT_STATISTICS = {"mobilenet_v2": (IMAGENET_MEAN, IMAGENET_STD), "resnet18": (IMAGENET_MEAN, IMAGENET_STD),
                     **{name: (EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD) for name in EFFICIENTNET_LITE_BACKBONES}}
 

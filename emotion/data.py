@@ -20,6 +20,7 @@ import numpy as np
 
 from core.env import CACHE_DIR
 from core.io import IMAGE_EXTENSIONS, InputError, read_image
+from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 # The nine competition classes, alphabetical = the folder names = the class indices 0..8.
 CLASSES = ("anger", "contempt", "disgust", "fear", "happy", "neutral", "sad", "surprise", "uncertain")
@@ -430,7 +431,6 @@ def near_copies(faces: FaceSet, others: Sequence[FaceSet], max_distance: int = 4
 
 
 # ----------------------------------------------------------------------------------------- torch dataset
-IMAGENET_MEAN, IMAGENET_STD = (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)
 
 
 def faces_to_array(gray: np.ndarray) -> np.ndarray:

@@ -18,10 +18,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from core.models import load_lightning_checkpoint
+from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from core.training import ClassificationModule, soft_cross_entropy
 from core.pretrained import (EFFICIENTNET_LITE_LEVELS, EFFICIENTNET_LITE_MEAN, EFFICIENTNET_LITE_STD,
                              imagenet_efficientnet_lite)
-from emotion.data import CLASSES, IMAGENET_MEAN, IMAGENET_STD, faces_to_tensor
+from emotion.data import CLASSES, faces_to_tensor
 from emotion.va import CENTRES
 
 HEADS = ("class", "va", "joint")

@@ -81,7 +81,7 @@ class CropClassifier(ClassificationModule):
         the evaluation half of `data.crop_transform`, without the per-image albumentations overhead."""
         import cv2
 
-        from gesture_detection.data import IMAGENET_MEAN, IMAGENET_STD
+        from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
         size = self.image_size
         batch = np.stack([cv2.resize(np.ascontiguousarray(c), (size, size), interpolation=cv2.INTER_LINEAR) for c in crops])

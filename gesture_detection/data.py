@@ -27,12 +27,11 @@ import numpy as np
 
 from core.env import REPO_ROOT
 from core.io import IMAGE_EXTENSIONS, InputError, atomic_open, list_files, read_image
+from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 
 BOX_CSV_COLUMNS = ["image", "split", "width", "height", "class", "xmin", "ymin", "xmax", "ymax"]
 NO_GESTURE = "no_gesture"
 MIN_IMAGE_SIDE = 16  # smaller images carry no recognisable hand; rejected with a clear error
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class AnnotationWarning(UserWarning):

@@ -28,13 +28,14 @@ from typing import Callable, Protocol, Sequence
 import numpy as np
 import torch
 
+from core.normalisation import IMAGENET_MEAN, IMAGENET_STD
 from core.io import InputError
 from video_gestures.data import VideoItem, read_clip, read_clips
 
 CACHE_VERSION = 1
 VIEWS = ("whole", "left", "right")
-IMAGENET_MEAN = torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1)
-IMAGENET_STD = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
+PIXEL_MEAN = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1)
+PIXEL_STD = torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
 
 
 class StaleCacheError(InputError):
@@ -53,7 +54,7 @@ def _to_tensor(frames: np.ndarray, size: int) -> torch.Tensor:
     """uint8 (N, H, W, 3) → ImageNet-normalised float (N, 3, size, size)."""
     x = torch.from_numpy(np.ascontiguousarray(frames)).permute(0, 3, 1, 2).float() / 255.0
     x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", align_corners=False, antialias=True)
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
+    return (x - PIXEL_MEAN) / PIXEL_STD
 
 
 class TorchBackbone:

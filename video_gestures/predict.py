@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
-from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, save_figure, write_csv
+from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, save_figure, video_info, write_csv
 from core.timeline import plot_segments
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
@@ -52,6 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--stride", type=int, default=4, help="frames between live predictions (default %(default)s)")
     parser.add_argument("--smoothing", type=float, default=0.6,
                         help="exponential moving average weight of the previous probabilities, 0-1 (default %(default)s)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar over a video's frames (live mode)")
     return parser
 
 
@@ -111,27 +112,42 @@ def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
 GESTURE_COLUMNS = ["input", "start", "end", "label", "confidence", "windows", "note"]
 
 
-def live_rows(recognizer_factory, sources) -> tuple[list[dict], list[dict]]:
+def _frame_count(path: Path | None) -> int | None:
+    """The frame count a video file states (None for a camera, or when the file cannot say: it is then
+    reported when read)."""
+    try:
+        return video_info(path).frame_count if path is not None else None
+    except InputError:
+        return None
+
+
+def live_rows(recognizer_factory, sources, progress: bool = False) -> tuple[list[dict], list[dict]]:
     """(one row per gesture occurrence, one row per window) over each source; a source that stops with an
-    error is reported with `skip`, and what it gave before is kept."""
+    error is reported with `skip`, and what it gave before is kept. `progress`: a bar over each video's frames
+    on stderr (the gestures are printed above it as they end)."""
+    from tqdm import tqdm
+
     gestures, windows = [], []
     for name, frames in sources:
         tracker, found = Occurrences(), []
+        bar = tqdm(frames, total=_frame_count(getattr(frames, "path", None)) or None, desc=Path(name).name, unit="frame", disable=not progress,
+                   file=sys.stderr, leave=False)
 
         def add(occurrence: Occurrence | None) -> None:
             if occurrence is not None:
                 found.append({"input": name, **vars(occurrence)})
-                print(f"{name} {occurrence.start:.2f}-{occurrence.end:.2f} s: {occurrence.label} "
-                      f"({occurrence.confidence:.2f})")
+                tqdm.write(f"{name} {occurrence.start:.2f}-{occurrence.end:.2f} s: {occurrence.label} "
+                           f"({occurrence.confidence:.2f})", file=sys.stdout)
 
         try:
-            for prediction in recognizer_factory().run(frames):
+            for prediction in recognizer_factory().run(bar):
                 windows.append({"input": name, **vars(prediction)})
                 add(tracker.push(prediction))
         except InputError as error:
             skip(name, error.reason)
         except KeyboardInterrupt:
             print(f"stopped {name}: interrupted", file=sys.stderr)
+        bar.close()
         add(tracker.finish())
         note = getattr(frames, "note", "")   # known once the source is read to its end
         gestures += [{**row, "note": note} for row in found]
@@ -168,7 +184,7 @@ def main(argv: list[str] | None = None) -> pd.DataFrame:
 
         sources = ([(f"camera{args.camera}", camera_frames(args.camera))] if args.camera is not None
                    else [(str(p), iter_video_frames(p)) for p in inputs])
-        gestures, windows = live_rows(recognizer, sources)
+        gestures, windows = live_rows(recognizer, sources, progress=not args.no_progress)
         if not windows:
             raise InputError(", ".join(map(str, args.inputs)) or f"camera {args.camera}", "no input gave a window")
         table = pd.DataFrame(windows)

@@ -199,22 +199,27 @@ def speech_seconds_part(data: Path = MULTISPEAKER) -> dict:
 DIARIZATION_FIGURE = Path(__file__).parent / "diarization_timeline.png"
 
 
-def diarization_part(conversations: int) -> dict:
-    """The diarization keys (bench_diarization.py), their README table and the timeline picture."""
-    from speaker_id.bench_diarization import diarization_benchmark, diarization_table
+def diarization_part(conversations: int, development: bool = False) -> dict:
+    """The diarization keys (bench_diarization.py), their README table and the timeline picture; `development`:
+    the generated sets of the seed the diarizer's defaults were chosen on instead (key `diarization_development`,
+    its own README table, no real recordings, no picture)."""
+    from speaker_id.bench_diarization import DEVELOPMENT_SEED, diarization_benchmark, diarization_table
 
     started = time.perf_counter()
-    results = diarization_benchmark(conversations, figure=DIARIZATION_FIGURE)
+    part = "development" if development else "diarization"
+    results = (diarization_benchmark(conversations, seed=DEVELOPMENT_SEED, real=False) if development
+               else diarization_benchmark(conversations, figure=DIARIZATION_FIGURE))
     results.update(torch_threads=torch.get_num_threads(), load_average_1min=os.getloadavg()[0],
                    bench_seconds=time.perf_counter() - started, date=time.strftime("%Y-%m-%d"),
-                   command=f"python -m speaker_id.bench --only diarization --conversations {conversations} "
+                   command=f"python -m speaker_id.bench --only {part} --conversations {conversations} "
                            f"--threads {torch.get_num_threads()}")
     table = diarization_table(results)
-    note = (f"\n\nFrom `results/speaker_id.json` (`diarization`), written by `{results['command']}` in "
+    key = "diarization_development" if development else "diarization"
+    note = (f"\n\nFrom `results/speaker_id.json` (`{key}`), written by `{results['command']}` in "
             f"{results['bench_seconds']:.0f} s (1-minute load average at the end: {results['load_average_1min']:.1f} "
             f"on 2 cores, shared). DER: pyannote.metrics, a collar of ±0.25 s around each reference boundary (md-eval `-c 0.25`), overlapped speech scored; missed and confusion "
             f"are fractions of the scored speech.")
-    replace_marked_block(Path(__file__).parent / "README.md", "results:speaker_id:diarization", table + note)
+    replace_marked_block(Path(__file__).parent / "README.md", f"results:speaker_id:{key}", table + note)
     print(table)
     return results
 
@@ -224,10 +229,11 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--data", type=Path, default=train.DEFAULT_DATA, help="FSDD recordings folder (default %(default)s)")
     parser.add_argument("--multispeaker", type=Path, default=MULTISPEAKER, help="open-set speakers, one folder each (default %(default)s)")
     parser.add_argument("--max-epochs", type=int, default=12, help="training epochs of the FSDD CNN (default %(default)s)")
-    parser.add_argument("--only", choices=("all", "diarization", "speech_seconds"), default="all",
+    parser.add_argument("--only", choices=("all", "diarization", "development", "speech_seconds"), default="all",
                         help="run one part only and update its keys in results/speaker_id.json and its README table: "
-                             "`diarization` (the diarization sets, minutes) or `speech_seconds` (verification per amount "
-                             "of speech, about 2 minutes) (default %(default)s)")
+                             "`diarization` (the diarization sets, minutes), `development` (the generated conversations "
+                             "the diarizer's defaults were chosen on, seed 100: not a test) or `speech_seconds` "
+                             "(verification per amount of speech, about 2 minutes) (default %(default)s)")
     parser.add_argument("--conversations", type=int, default=20,
                         help="generated conversations per diarization set (default %(default)s)")
     parser.add_argument("--threads", type=int, default=2, help="PyTorch CPU threads (default %(default)s)")
@@ -243,6 +249,8 @@ def main(argv: list[str] | None = None) -> dict:
             results = {}
         if args.only == "diarization":
             results["diarization"] = diarization_part(args.conversations)
+        elif args.only == "development":
+            results["diarization_development"] = diarization_part(args.conversations, development=True)
         else:
             results["verification"] = speech_seconds_part(args.multispeaker)
         write_results("speaker_id", results)

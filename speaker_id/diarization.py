@@ -23,7 +23,7 @@ the VAD state, the last window of speech, one 256-d embedding per window step an
    least `pause_seconds` is moved to that pause (`snap_changes_to_pauses`). Runs of one label are turns, gaps
    under `fill_gap_seconds` within a speaker are bridged and turns shorter than `min_turn_seconds` are
    dropped. `snap_seconds`, `pause_seconds` and `fill_gap_seconds` were chosen on generated conversations of
-   seed 100, not the benchmark's seed 0 (named time 0.936 -> 0.974 there).
+   seed 100 (`python -m speaker_id.bench --only development`), not on the benchmark's seed 0.
 
 Overlapped speech: each moment gets one speaker, the one whose voice dominates the window around it; the
 second voice of an overlap is missed (counted as missed speech in DER), and a window that mixes two voices

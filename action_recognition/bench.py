@@ -259,7 +259,7 @@ def timeline_example(data: Path, seconds_per_class: int = 8) -> dict:
                        cwd=REPO_ROOT, check=True, stdout=subprocess.DEVNULL)
         shutil.copyfile(f"{folder}/timeline.png", REPO_ROOT / "action_recognition" / "timeline.png")
         with open(f"{folder}/timeline.csv", newline="") as handle:
-            segments = [{k: row[k] for k in ("start", "end", "label", "confidence", "windows")}
+            segments = [{k: row[k] for k in ("start", "end", "label", "score", "windows")}
                         for row in csv.DictReader(handle)]
     return {"video": f"{seconds_per_class} s of Diving val clips, 10 s of pose_smoothing/mgt_dancer.avi (a dancer: "
                      f"none of the classes), {seconds_per_class} s of Rowing val clips; {size} px, {fps} fps",

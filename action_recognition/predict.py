@@ -16,7 +16,7 @@ as the model was trained on), so memory does not grow with a video's length. Wri
 released model a clip whose best probability is under the threshold calibrated by leaving classes out
 (`action_recognition/unknown.json`, see unknown.py) is labelled `unknown` (`best_known` names the best class).
 `--timeline FILE.csv` also slides a window over each video in the same pass and writes its segments
-(`path,start,end,label,confidence,...`, timeline.py) and a picture of them (FILE.png). Unreadable inputs are
+(`input,start,end,label,score,...`, timeline.py) and a picture of them (FILE.png). Unreadable inputs are
 listed on stderr and left out (exit status 1); the CSV appears only when complete.
 """
 from __future__ import annotations
@@ -213,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
                         f"leaving classes out of the training split, {THRESHOLD_FILE.name}; for other models none); "
                         "0 turns it off")
     parser.add_argument("--timeline", type=OutputFile(suffixes=(".csv",)), help="also slide a window over each video "
-                        "and write its segments to this CSV (path,start,end,label,confidence,...; the clip answers "
+                        "and write its segments to this CSV (input,start,end,label,score,...; the clip answers "
                         "still go to --output) and a picture of them beside it (same name, .png)")
     parser.add_argument("--window", type=positive_seconds, default=2.0, help="--timeline window length in seconds "
                         "(default %(default)s)")
@@ -252,7 +252,7 @@ def write_timelines(target: Path, labels: list[str], loaded: LoadedClips, top_k:
         results, end = loaded.timelines[clip.source]
         segments = merge_windows(results, labels, end, threshold)
         note = loaded.notes.get(clip.source, "") or ("" if results else "shorter than one window: no segment")
-        rows += segment_rows(clip.source, segments, labels, top_k, note) or [{"path": clip.source, "note": note}]
+        rows += segment_rows(clip.source, segments, labels, top_k, note) or [{"input": clip.source, "note": note}]
         drawn.append(timeline_panel(clip.source, segments, results, end, threshold))
     write_csv(target, rows)
     return target, save_figure(plot_segments(drawn), Path(target).with_suffix(".png"))

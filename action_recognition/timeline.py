@@ -159,12 +159,13 @@ def merge_windows(results: Sequence[WindowResult], labels: Sequence[str], end_se
 
 def segment_rows(source: str, segments: Sequence[Segment], labels: Sequence[str], top_k: int = 1,
                  note: str = "") -> list[dict]:
-    """CSV rows: path, start, end, label, confidence, then label_2, probability_2 ... (the segment's mean)."""
+    """CSV rows: input, start, end, label, score (core.timeline.SEGMENT_COLUMNS; the score is the segment's mean
+    best-class probability), then label_2, probability_2 ... (the segment's mean probabilities), windows, note."""
     rows = []
     for segment in segments:
         order = np.argsort(-segment.probabilities)[:max(1, min(top_k, len(labels)))]
-        row = {"path": source, "start": round(segment.start, 3), "end": round(segment.end, 3), "label": segment.label,
-               "confidence": round(segment.confidence, 6)}
+        row = {"input": source, "start": round(segment.start, 3), "end": round(segment.end, 3), "label": segment.label,
+               "score": round(segment.confidence, 6)}
         for rank, k in enumerate(order, start=1):
             if rank > 1 or segment.label == UNKNOWN:   # an unknown segment still lists the known classes it was nearest to
                 row[f"label_{rank}"], row[f"probability_{rank}"] = labels[k], round(float(segment.probabilities[k]), 6)

@@ -1,6 +1,6 @@
 """The one timeline picture every task draws (STYLE.md: timelines are segments, drawn by one shared plot).
 
-A recording is a `Panel`: its segments (start, end, label) in seconds, one row per label; optionally the
+The CSV side is `SEGMENT_COLUMNS`. A recording is a `Panel`: its segments (start, end, label) in seconds, one row per label; optionally the
 reference segments above them (pale, `ref <label>` rows; the diarization bench), and a score curve over the
 rows (a window's best-class probability, with the answer threshold dashed; action timelines). Per-task code
 only turns its own results into panels.
@@ -12,6 +12,10 @@ from pathlib import Path
 from typing import Sequence
 
 Span = tuple[float, float, str]  # (start, end, label) in seconds
+
+# Every timeline CSV (diarization turns, action segments, gesture occurrences) begins with these columns, then
+# the task's own: the input, the segment in seconds, its label (a class, a name, or a no-answer label) and its score.
+SEGMENT_COLUMNS = ("input", "start", "end", "label", "score")
 
 # labels that say "nothing known here" are drawn gray, whatever their row
 NO_ANSWER = ("unknown", "none", "no_hand", "no_face", "no_speech", "too_short", "no_gesture")

@@ -28,7 +28,7 @@ from pathlib import Path
 import core  # noqa: F401  (offline environment first)
 from core.cli import InputArgument, OutputFile, run_main, skip
 from core.io import InputError, check_output, save_figure, write_csv
-from core.timeline import plot_segments
+from core.timeline import SEGMENT_COLUMNS, plot_segments
 
 DEFAULTS = dict(window_seconds=1.0, step_seconds=0.25, cluster_threshold=0.35, margin=0.05)
 
@@ -103,9 +103,9 @@ def turn_rows(diarization, path) -> list[dict]:
     rows = []
     for turn in diarization.turns:
         cluster = clusters.get(turn.speaker)
-        rows.append({"file": str(path), "uri": diarization.uri, "start": turn.start, "end": turn.end,
-                     "duration": round(turn.duration, 3), "speaker": turn.speaker,
+        rows.append({"input": str(path), "start": turn.start, "end": turn.end, "label": turn.speaker,
                      "score": None if math.isnan(turn.score) else round(turn.score, 4),
+                     "uri": diarization.uri, "duration": round(turn.duration, 3),
                      "best_enrolled_score": None if cluster is None or math.isnan(cluster.score) else round(cluster.score, 4),
                      "runner_up": cluster.runner_up if cluster else "",
                      "runner_up_score": None if cluster is None or math.isnan(cluster.runner_up_score) else round(cluster.runner_up_score, 4)})
@@ -173,7 +173,7 @@ def main(argv: list[str] | None = None):
         skip(error.path, error.reason)
     write_rttm(args.output, [d for _, d in results])
     rows = [row for path, d in results for row in turn_rows(d, path)]
-    write_csv(csv_path, rows or {"file": [], "uri": [], "start": [], "end": [], "duration": [], "speaker": []})
+    write_csv(csv_path, rows or {column: [] for column in (*SEGMENT_COLUMNS, "uri", "duration")})
     written = [str(args.output), str(csv_path)]
     if plot_path is not None:
         save_figure(plot_segments([turns_panel(f"{path.name}: {len(d.clusters)} speaker(s)", d.turns, duration=d.duration)

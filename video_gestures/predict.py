@@ -10,9 +10,10 @@
 Inputs: video files and folders of numbered frames (one clip each; every clip is sampled to the model's frame
 count), or, for a point-history model, CSVs of 32 numbers per row (16 fingertip x, y; a leading label column is
 ignored). A folder holding videos stands for each of them. `--live` runs a sliding window over each video and
-writes one row per gesture occurrence (input, start, end, label, confidence, windows; neighbouring windows with
-the same smoothed answer are one occurrence) and their timeline picture beside it (same name, `.png`), and
-with `--windows FILE` one row per window with the raw and the smoothed prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
+writes one row per gesture occurrence (input, start, end, label, score: its highest smoothed probability,
+windows, note; neighbouring windows with the same smoothed answer are one occurrence) and their timeline picture
+beside it (same name, `.png`), and with `--windows FILE` one row per window with the raw and the smoothed
+prediction. A window where MediaPipe saw a hand in fewer than 3 of 4 frames is `no_hand`, never a
 gesture, and ends the occurrence before it. With the released fingertip model, hand motion that is none of its
 gestures is `none` (its fifth class, or a smoothed probability under the model's gesture threshold), and `Stop`
 (a fingertip held still) is an answer in the window rows but never a gesture occurrence. The front end (backbones, views, frames, or fingertip features) comes from the checkpoint.
@@ -30,7 +31,7 @@ import pandas as pd
 
 from core.cli import InputArgument, ModelArgument, OutputFile, run_main, skip
 from core.io import IMAGE_EXTENSIONS, VIDEO_EXTENSIONS, InputError, iter_video_frames, save_figure, video_info, write_csv
-from core.timeline import plot_segments
+from core.timeline import SEGMENT_COLUMNS, plot_segments
 from core.weights import released
 from video_gestures.data import NUMBERED_NAME, VideoItem, point_history_features, read_clip
 from video_gestures.inference import load_model
@@ -109,7 +110,7 @@ def clip_rows(model, encoder, inputs: list[Path]) -> list[dict]:
     return rows
 
 
-GESTURE_COLUMNS = ["input", "start", "end", "label", "confidence", "windows", "note"]
+GESTURE_COLUMNS = [*SEGMENT_COLUMNS, "windows", "note"]  # the score: the occurrence's highest smoothed probability
 
 
 def _frame_count(path: Path | None) -> int | None:
@@ -135,7 +136,8 @@ def live_rows(recognizer_factory, sources, progress: bool = False) -> tuple[list
 
         def add(occurrence: Occurrence | None) -> None:
             if occurrence is not None:
-                found.append({"input": name, **vars(occurrence)})
+                found.append({"input": name, "start": occurrence.start, "end": occurrence.end, "label": occurrence.label,
+                              "score": occurrence.confidence, "windows": occurrence.windows})
                 tqdm.write(f"{name} {occurrence.start:.2f}-{occurrence.end:.2f} s: {occurrence.label} "
                            f"({occurrence.confidence:.2f})", file=sys.stdout)
 

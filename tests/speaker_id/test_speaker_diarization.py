@@ -121,8 +121,8 @@ def test_diarize_names_enrolled_voices_and_calls_a_stranger_unknown_1(conversati
     assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.9
     assert score["stranger_named_seconds"] / score["stranger_seconds"] < 0.1
     table = pd.read_csv(out.with_suffix(".csv"), keep_default_na=False)
-    assert list(table.columns[:6]) == ["file", "uri", "start", "end", "duration", "speaker"]
-    named = table[table.speaker.isin(ENROLLED)]
+    assert list(table.columns[:7]) == ["input", "start", "end", "label", "score", "uri", "duration"]  # core.timeline's shape
+    named = table[table.label.isin(ENROLLED)]
     assert (named.score.astype(float) >= 0.794 - 1e-6).all()
     assert out.with_suffix(".png").stat().st_size > 1000
     # told the number of speakers, without a registry: three anonymous speakers

@@ -19,7 +19,8 @@ Outputs in the folder (per video `<stem>_frames.csv`, `<stem>_seconds.csv`; then
   valence, arousal and the reaction strength (empty where there was no face).
 - `combined_seconds.csv`: per second of the content: how many viewers had a face, the mean reaction strength,
   valence and arousal over them.
-- `highlights.csv`: the top moments of the combined curve (see `find_highlights`).
+- `highlights.csv`: the top moments of the combined curve (see `find_highlights`): input (`combined`), start,
+  end, label (the dominant emotion), score (the reaction strength), then rank, peak, viewers, valence, arousal.
 - `timeline.png`: emotions over time per viewer, valence and arousal, reaction strength with highlights marked.
 - with `--content`: `edit_list.csv` (one clip per highlight, in content time) and `clips/clip_NN.mp4`; with
   `--trailer` also `trailer.mp4` (the clips joined, ffmpeg from imageio-ffmpeg).
@@ -48,6 +49,7 @@ import numpy as np  # noqa: E402
 
 from core.cli import InputArgument, ModelArgument, OutputFolder, run_main, skip  # noqa: E402
 from core.io import InputError, atomic_open, iter_video_frames, save_figure, video_info, write_csv, write_json  # noqa: E402
+from core.timeline import SEGMENT_COLUMNS  # noqa: E402
 from core.weights import released  # noqa: E402
 from emotion.faces import FaceBox, iou  # noqa: E402
 
@@ -587,8 +589,11 @@ def main(argv: list[str] | None = None) -> int:
     write_csv(folder / "combined_seconds.csv", combined)
     import pandas as pd
 
-    write_csv(folder / "highlights.csv", pd.DataFrame(highlights, columns=["rank", "peak", "start", "end", "strength",
-                                                                          "emotion", "viewers", "valence", "arousal"]))
+    # every task's timeline columns first (core.timeline.SEGMENT_COLUMNS): the combined curve's moment, its emotion
+    # and strength
+    rows = [{"input": "combined", "label": h.get("emotion", ""), "score": h["strength"], **h} for h in highlights]
+    write_csv(folder / "highlights.csv", pd.DataFrame(rows, columns=[*SEGMENT_COLUMNS, "rank", "peak", "viewers", "valence",
+                                                                     "arousal"]))
     save_figure(plot_timeline([(stem, seconds) for stem, _, seconds in per_video], combined, highlights, labels),
                 folder / "timeline.png")
     summary = {"videos": [{"path": str(t.path), "offset": t.offset, "frames": t.frames,

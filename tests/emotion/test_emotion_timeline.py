@@ -216,7 +216,9 @@ def test_timeline_cli_end_to_end(tmp_path, capsys):
     assert len({r["frame"] for r in rows}) == 72
     assert sum(r["face"] == "1" for r in rows) >= 60 and all(r["viewer"] in ("1", "") for r in rows)
     with open(out / "highlights.csv", newline="") as handle:
-        assert len(list(csv.DictReader(handle))) >= 1
+        highlights = list(csv.DictReader(handle))
+    assert len(highlights) >= 1 and list(highlights[0])[:5] == ["input", "start", "end", "label", "score"]
+    assert highlights[0]["rank"] == "1" and float(highlights[0]["start"]) <= float(highlights[0]["peak"]) < float(highlights[0]["end"])
     assert (out / "trailer.mp4").is_file() and (out / "clips" / "clip_01.mp4").is_file()
     summary = json.loads((out / "summary.json").read_text())
     assert summary["videos"][0]["frames_with_face"] >= 60

@@ -42,8 +42,9 @@ SPEECH_BINS = (("under_1", 0.5, 1.0), ("1_to_2", 1.0, 2.0), ("2_to_4", 2.0, 4.0)
 MAX_BIN_EER = 0.10  # a bin whose development EER is higher gives no names: its clips are `too_short`
 
 
-def read_speech(paths, frontend: SpeechFrontend) -> tuple[list[np.ndarray], list[int], list[tuple]]:
-    """The speech of the files the front-end accepts, their indices, and (path, reason) for the others (told)."""
+def read_speech(paths, frontend: SpeechFrontend, tell: bool = True) -> tuple[list[np.ndarray], list[int], list[tuple]]:
+    """The speech of the files the front-end accepts, their indices, and (path, reason) for the others (each told
+    on stderr with `tell`; a caller that reports them itself passes False)."""
     speech, kept, skipped = [], [], []
     for index, path in enumerate(paths):
         try:
@@ -51,16 +52,9 @@ def read_speech(paths, frontend: SpeechFrontend) -> tuple[list[np.ndarray], list
             kept.append(index)
         except InputError as error:
             skipped.append((path, error.reason))
-            skip(path, error.reason)
+            if tell:
+                skip(path, error.reason)
     return speech, kept, skipped
-
-
-def embed_files(paths, encoder: SpeakerEncoder, frontend: SpeechFrontend, progress: bool = True):
-    """Embeddings of the files whose speech the front-end accepts, with the kept indices and the skipped ones."""
-    speech, kept, skipped = read_speech(paths, frontend)
-    if not speech:
-        raise InputError(Path(paths[0]).parent if len(paths) else "<none>", "no clip with enough speech")
-    return encoder.embed(speech, progress=progress), kept, skipped
 
 
 @dataclass

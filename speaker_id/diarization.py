@@ -342,16 +342,23 @@ class Diarizer:
         """Seconds of speech that `count` windows cover at least (consecutive windows overlap)."""
         return (self.window_frames + (count - 1) * self.step_frames) * FRAME_SECONDS
 
-    def _registry_name(self, centroid: np.ndarray, seconds: float) -> str | None:
-        """The enrolled name for a group of windows holding `seconds` of speech: its score reaches the threshold
-        for that much speech and leads the runner-up by the margin; else None."""
+    def _decide_name(self, row: np.ndarray, seconds: float) -> str | None:
+        """From a voiceprint's scores against every enrolled voice (`row`) and its `seconds` of speech: the best
+        enrolled name when its score reaches the threshold for that much speech and leads the runner-up by the
+        margin, TOO_SHORT under the shortest calibrated amount of speech, else None."""
         threshold = self.registry.threshold_for(seconds)
-        row = self.registry.scores(centroid[None])[0]
+        if threshold is None:
+            return TOO_SHORT
         ranked = np.argsort(row)[::-1]
         second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
-        if threshold is not None and row[ranked[0]] >= threshold and row[ranked[0]] - second >= self.margin:
+        if row[ranked[0]] >= threshold and row[ranked[0]] - second >= self.margin:
             return self.registry.names[ranked[0]]
         return None
+
+    def _registry_name(self, centroid: np.ndarray, seconds: float) -> str | None:
+        """The enrolled name for a group of windows holding `seconds` of speech (`_decide_name`), else None."""
+        name = self._decide_name(self.registry.scores(centroid[None])[0], seconds)
+        return None if name == TOO_SHORT else name
 
     def _absorb_small(self, embeddings: np.ndarray, labels: np.ndarray, keep_at_least: int = 1) -> np.ndarray:
         """Clusters with under min_cluster_seconds of windows join the nearest larger cluster."""
@@ -386,11 +393,9 @@ class Diarizer:
                 best = float(row[ranked[0]])
                 second = float(row[ranked[1]]) if len(ranked) > 1 else -1.0
                 scores[i] = (best, registry_names[ranked[1]] if len(ranked) > 1 else "", second if len(ranked) > 1 else float("nan"))
-                threshold = self.registry.threshold_for(seconds_of[i])
-                if threshold is None:
-                    names[i] = TOO_SHORT  # less speech than any threshold was calibrated for
-                elif best >= threshold and best - second >= self.margin:
-                    names[i] = registry_names[ranked[0]]
+                decided = self._decide_name(row, seconds_of[i])
+                if decided is not None:
+                    names[i] = decided
         unknown = 0
         for i in sorted(ids, key=lambda i: first[i]):
             if i not in names:

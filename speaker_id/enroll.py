@@ -119,18 +119,6 @@ def new_registry(encoder: SpeakerEncoder, calibration: Path | None) -> SpeakerRe
     raise InputError(path, f"no calibration for encoder {encoder.name}; make one with `python -m speaker_id.calibrate`")
 
 
-def _speech_of(paths, frontend: SpeechFrontend) -> tuple[list, list, list]:
-    """(speech waveforms, their paths, [(path, reason)] skipped) for one speaker's clips."""
-    speech, used, failed = [], [], []
-    for path in paths:
-        try:
-            speech.append(frontend.read(path))
-            used.append(path)
-        except InputError as error:
-            failed.append((path, error.reason))
-    return speech, used, failed
-
-
 def _empty_speaker_folders(folder: Path) -> list[Path]:
     return [sub for sub in sorted(folder.iterdir()) if sub.is_dir()
             and not any(p.is_file() and p.suffix.lower() in AUDIO_EXTENSIONS for p in sub.rglob("*"))]
@@ -167,7 +155,7 @@ def enroll_command(args: argparse.Namespace) -> SpeakerRegistry:
     frontend = _frontend(args)
     enrolled, failed_clips = [], []
     for name, clips in sorted(groups.items()):
-        speech, used, failed = _speech_of([c.path for c in clips], frontend)
+        speech, used, failed = read_speech([c.path for c in clips], frontend, tell=False)  # failures listed at the end
         failed_clips += failed
         if not speech:
             where = args.folders / name if args.folders and name != args.name else Path(clips[0].path)

@@ -2,10 +2,13 @@
 
 `OnlineDiarizer` is the offline `Diarizer` (same VAD, windows, embeddings and registry) with the clustering
 done as the windows arrive: a new window joins the online cluster whose mean embedding it is closest to when
-the cosine similarity reaches `join_similarity`, else it starts a new cluster. A cluster is named from the
-registry as soon as its mean embedding reaches the calibrated threshold with the margin (the offline rule).
-A speech frame's label is emitted once the stream is `delay_seconds` past it: the cluster of the embedded
-window whose centre is nearest to it then, with a change of speaker near a pause moved to the pause as the
+the cosine similarity reaches `join_similarity`, else it starts a new cluster. As offline, two enrolled voices
+are never joined: when the registry names a window together with the one before it (1.25 s of speech), the
+clusters named otherwise are closed to it. A cluster is named from the registry as soon as its mean embedding
+reaches the calibrated threshold with the margin (the offline rule).
+A speech frame's label is emitted once the stream is `delay_seconds` past it: the cluster that the windows
+covering it score highest on average then (clusters of one window and clusters of overlapped speech, as the
+offline pass finds them, do not compete), with a change of speaker near a pause moved to the pause as the
 offline pass does (`snap_changes_to_pauses`; the delay covers the look ahead). Emitted labels are never revised,
 so an unknown speaker's first seconds may be `unknown_N` before their cluster is large enough to be named.
 """
@@ -13,7 +16,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from speaker_id.diarization import FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, Turn, _unit, snap_changes_to_pauses
+from speaker_id.diarization import (FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, Turn, _unit, mixture_pair,
+                                    snap_changes_to_pauses)
 
 
 class OnlineDiarizer(Diarizer):
@@ -31,6 +35,7 @@ class OnlineDiarizer(Diarizer):
         self._assigned = 0                      # windows given an online cluster so far
         self._centres: list[float] = []          # speech-stream centre of each assigned window
         self._clusters: list[int] = []           # its online cluster
+        self._window_embeddings: list[np.ndarray] = []  # its embedding
         self._emitted = 0                        # speech frames whose label was emitted
         self._unknown_numbers: dict[int, int] = {}
         self.emitted: list[tuple[int, str, float]] = []  # (original frame, label, audio seconds when emitted)
@@ -48,7 +53,10 @@ class OnlineDiarizer(Diarizer):
         for index in order[self._assigned:] if len(order) > self._assigned else []:
             embedding = self._embeddings[index]
             if self._sums:
-                similarities = [float(_unit(s) @ embedding) for s in self._sums]
+                similarities = np.array([float(_unit(s) @ embedding) for s in self._sums])
+                claimed = self._claimed(embedding)
+                if claimed is not None:  # never join two enrolled voices (the offline rule)
+                    similarities[[self._name(i) not in (None, claimed) for i in range(len(self._sums))]] = -1.0
                 best = int(np.argmax(similarities))
             if not self._sums or similarities[best] < self.join_similarity:
                 self._sums.append(embedding.copy())
@@ -59,13 +67,37 @@ class OnlineDiarizer(Diarizer):
                 self._counts[best] += 1
             self._centres.append(self._window_starts[index] + width / 2)
             self._clusters.append(best)
+            self._window_embeddings.append(embedding)
         self._assigned = len(order)
 
+    def _claimed(self, embedding: np.ndarray) -> str | None:
+        """The enrolled name that this window and the one before it (1.25 s of speech; one window is under the
+        shortest calibrated amount) are given by the offline naming rule, else None."""
+        if self.registry is None or not self.registry.speakers or not self._window_embeddings:
+            return None
+        return self._registry_name(_unit(self._window_embeddings[-1] + embedding), self._windows_seconds(2))
+
+    def _mixed(self, cluster: int) -> bool:
+        """Whether an unnamed cluster's mean lies within `mixture_similarity` of a mix of two larger clusters'
+        means: overlapped speech, as the offline pass finds it (`Diarizer._dissolve_mixtures`)."""
+        larger = [i for i, count in enumerate(self._counts) if count > self._counts[cluster]]
+        if len(larger) < 2:
+            return False
+        mean = _unit(self._sums[cluster])
+        if mixture_pair(mean, np.stack([_unit(self._sums[i]) for i in larger]), self.mixture_similarity) is None:
+            return False
+        return self._name(cluster) is None
+
+    def _name(self, cluster: int) -> str | None:
+        """The cluster's enrolled name by the offline naming rule, once it holds two windows; else None."""
+        if self.registry is None or not self.registry.speakers or self._counts[cluster] < 2:
+            return None
+        return self._registry_name(_unit(self._sums[cluster]), self._windows_seconds(self._counts[cluster]))
+
     def _label(self, cluster: int) -> str:
-        if self.registry is not None and self.registry.speakers and self._counts[cluster] >= 2:
-            name = self._registry_name(_unit(self._sums[cluster]), self._windows_seconds(self._counts[cluster]))
-            if name is not None:
-                return name
+        name = self._name(cluster)
+        if name is not None:
+            return name
         if cluster not in self._unknown_numbers:
             self._unknown_numbers[cluster] = len(self._unknown_numbers) + 1
         return f"unknown_{self._unknown_numbers[cluster]}"
@@ -109,8 +141,19 @@ class OnlineDiarizer(Diarizer):
         near = np.flatnonzero(centres >= lo - self.window_frames)  # the windows around these frames
         near = near if len(near) else np.arange(len(centres))
         positions = np.arange(lo, len(speech)) + 0.5
-        nearest = near[np.abs(positions[:, None] - centres[near][None, :]).argmin(1)]
-        labels = np.asarray(self._clusters)[nearest]
+        labels = np.asarray(self._clusters)[near[np.abs(positions[:, None] - centres[near][None, :]).argmin(1)]]
+        # as offline: each frame takes the cluster that the windows covering it score highest on average;
+        # clusters of one window (mostly windows across a change of speaker) and clusters of overlapped speech
+        # (`_mixed`) do not compete
+        eligible = [i for i, count in enumerate(self._counts) if count >= 2 and not self._mixed(i)]
+        if eligible:
+            means = np.stack([_unit(self._sums[i]) for i in eligible])
+            scores = np.stack([self._window_embeddings[i] for i in near]) @ means.T  # (windows, clusters)
+            half = self.window_frames / 2
+            covers = np.abs(positions[:, None] - centres[near][None, :]) < half  # (frames, windows)
+            covered = covers.any(1)
+            totals = covers.astype(float) @ scores
+            labels[covered] = np.asarray(eligible)[np.argmax(totals[covered], 1)]
         frames = np.asarray(speech[lo:])
         in_stretch = lo > 0 and speech[lo] - speech[lo - 1] <= self.pause_frames
         if in_stretch:
@@ -125,14 +168,7 @@ class OnlineDiarizer(Diarizer):
         self._embed_queued()
         self._assign()
         self._emit(final=True)
-        turns: list[list] = []
-        for frame, label, _ in self.emitted:
-            if turns and turns[-1][2] == label and frame - turns[-1][1] <= self.fill_gap_seconds / FRAME_SECONDS:
-                turns[-1][1] = frame + 1
-            else:
-                turns.append([frame, frame + 1, label])
-        result = [Turn(round(s * FRAME_SECONDS, 3), round(e * FRAME_SECONDS, 3), label) for s, e, label in turns
-                  if (e - s) * FRAME_SECONDS >= self.min_turn_seconds]
+        result = self._frames_to_turns([frame for frame, _, _ in self.emitted], [label for _, label, _ in self.emitted])
         seconds: dict[str, float] = {}
         for _, label, _ in self.emitted:
             seconds[label] = seconds.get(label, 0.0) + FRAME_SECONDS

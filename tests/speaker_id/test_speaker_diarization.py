@@ -9,8 +9,8 @@ import pytest
 
 from core.io import InputError, read_audio, write_audio
 from speaker_id import diarize
-from speaker_id.diarization import (Diarization, Turn, read_rttm, score_diarization, snap_changes_to_pauses, summarise_scores,
-                                    write_rttm)
+from speaker_id.diarization import (Diarization, Diarizer, Turn, mixture_pair, read_rttm, score_diarization,
+                                    snap_changes_to_pauses, summarise_scores, write_rttm)
 from tests.conftest import shared_data_path
 
 
@@ -72,6 +72,67 @@ def test_a_change_of_speaker_near_a_pause_moves_to_the_pause():
     # runs as long as the snap distance stay; no snapping at 0
     np.testing.assert_array_equal(snap_changes_to_pauses(frames, labels, snap_frames=3, pause_frames=3), labels)
     np.testing.assert_array_equal(snap_changes_to_pauses(frames, labels, snap_frames=0, pause_frames=3), labels)
+
+def _voices(rng, centre, count, spread=0.05):
+    """`count` unit embeddings scattered around the unit vector `centre`."""
+    points = centre + spread * rng.standard_normal((count, len(centre)))
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def test_a_cluster_between_two_voices_is_overlap_and_goes_back_to_them():
+    """Voices a and b (orthogonal) and 8 windows of a + b mixed: the mixed windows form a cluster of their own,
+    which `mixture_pair` recognises and `_dissolve_mixtures` hands back to the nearer voice; a third voice c
+    (orthogonal to both) is no mix and stays."""
+    rng = np.random.default_rng(0)
+    a, b, c = np.eye(256)[:3]
+    mixed = (0.6 * a + 0.4 * b) / np.linalg.norm(0.6 * a + 0.4 * b)
+    assert mixture_pair(mixed, np.stack([a, b, c]), 0.85) == (0, 1)
+    assert mixture_pair(c, np.stack([a, b]), 0.85) is None
+    embeddings = np.concatenate([_voices(rng, a, 30), _voices(rng, b, 30), _voices(rng, mixed, 8), _voices(rng, c, 12)])
+    labels = np.r_[[0] * 30, [1] * 30, [2] * 8, [3] * 12]
+    dissolved = Diarizer(mixture_similarity=0.85)._dissolve_mixtures(embeddings, labels)
+    assert len(set(dissolved)) == 3
+    assert set(dissolved[60:68]) == {dissolved[0]}  # 0.6 a + 0.4 b is nearer a
+    assert len(set(dissolved[68:])) == 1 and dissolved[68] not in (dissolved[0], dissolved[30])
+    kept = Diarizer(mixture_similarity=1.01)._dissolve_mixtures(embeddings, labels)  # the rule off
+    assert len(set(kept)) == 4
+
+
+def test_turns_are_padded_into_silence_but_never_into_a_neighbour():
+    """Frames 0-19 speaker A, 20-39 B (no pause between them), a pause, 60-79 A: 30 ms pads at the edges that
+    meet silence (and none before 0), none between A and B."""
+    diarizer = Diarizer(speech_pad_seconds=0.03)
+    diarizer._frames = 100
+    frames = np.r_[np.arange(0, 40), np.arange(60, 80)]
+    turns = diarizer._frames_to_turns(frames, ["A"] * 20 + ["B"] * 20 + ["A"] * 20)
+    frame = 512 / 16000
+    assert [(t.speaker, t.start, t.end) for t in turns] == [
+        ("A", 0.0, round(20 * frame, 3)), ("B", round(20 * frame, 3), round(40 * frame + 0.03, 3)),
+        ("A", round(60 * frame - 0.03, 3), round(80 * frame + 0.03, 3))]
+
+
+def test_online_never_joins_a_window_to_another_enrolled_voice():
+    """Enrolled voices a and b, 0.8 apart in cosine; an online cluster of a's windows. A window of b's voice is
+    0.84 from that cluster (over `join_similarity`), but the registry names it (with the window before it) b:
+    it starts a cluster of its own. Without a registry it joins a's cluster."""
+    from speaker_id.online import OnlineDiarizer
+    from speaker_id.verification import SpeakerRegistry
+
+    rng = np.random.default_rng(1)
+    a = np.eye(256)[0]
+    b = 0.8 * a + 0.6 * np.eye(256)[1]
+    window = (0.9 * b + 0.1 * a) / np.linalg.norm(0.9 * b + 0.1 * a)
+    registry = SpeakerRegistry({"name": "ge2e"}, threshold=0.5)
+    registry.enroll("a", _voices(rng, a, 5, 0.01), 20.0)
+    registry.enroll("b", _voices(rng, b, 5, 0.01), 20.0)
+    for registry_given, cluster in ((registry, 1), (None, 0)):
+        online = OnlineDiarizer(registry_given)
+        online._sums, online._counts = [_voices(rng, a, 6, 0.01).sum(0)], [6]  # a's cluster, named a
+        online._window_embeddings = [window]  # the window before, of b's voice too
+        online._window_starts, online._embeddings = [0], [window]
+        online._assign()
+        assert online._clusters == [cluster]
+
 
 # ----------------------------------------------------------------------------------------- real voices
 ENROLLED = ("vctk_p225", "vcc2016_TM2")

@@ -10,14 +10,16 @@ A speech frame's label is emitted once the stream is `delay_seconds` past it: th
 covering it score highest on average then (clusters of one window and clusters of overlapped speech, as the
 offline pass finds them, do not compete), with a change of speaker near a pause moved to the pause as the
 offline pass does (`snap_changes_to_pauses`; the delay covers the look ahead). Emitted labels are never revised,
-so an unknown speaker's first seconds may be `unknown_N` before their cluster is large enough to be named.
+so an unknown speaker's first seconds may be `unknown_N` before their cluster is large enough to be named, and
+speech heard before the recording's first second of speech (one window) is `too_short`.
 """
 from __future__ import annotations
 
 import numpy as np
 
-from speaker_id.diarization import (FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, Turn, _unit, mixture_pair,
+from speaker_id.diarization import (FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, _unit, mixture_pair,
                                     snap_changes_to_pauses)
+from speaker_id.verification import TOO_SHORT
 
 
 class OnlineDiarizer(Diarizer):
@@ -103,16 +105,17 @@ class OnlineDiarizer(Diarizer):
         return f"unknown_{self._unknown_numbers[cluster]}"
 
     def _emit(self, final: bool) -> list[tuple[float, float, str]]:
-        if not self._centres:
+        if final and not self._centres:  # under half a second of speech in the whole recording: no labels
             return []
         now = self._frames
-        clusters = self._snapped_clusters()
+        clusters = self._snapped_clusters() if self._centres else {}
         out = []
         while self._emitted < len(self._speech_frames):
             frame = self._speech_frames[self._emitted]
             if not final and frame + 1 + self.delay_frames > now:
                 break
-            label = self._label(clusters[self._emitted])
+            # before the first second of speech is heard there is no window to label from; the delay is kept
+            label = self._label(clusters[self._emitted]) if self._centres else TOO_SHORT
             self.emitted.append((frame, label, now * FRAME_SECONDS))
             out.append((frame * FRAME_SECONDS, (frame + 1) * FRAME_SECONDS, label))
             self._emitted += 1

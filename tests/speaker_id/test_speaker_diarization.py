@@ -211,6 +211,7 @@ def test_no_speech_and_a_registry_of_another_encoder_are_named_errors(conversati
 @pytest.mark.real_data
 def test_online_labels_come_within_two_seconds_with_the_offline_names(conversation, tmp_path, capsys):
     from speaker_id.diarize import load_registry
+    from speaker_id.frontend import speech_segments
     from speaker_id.online import OnlineDiarizer
 
     wav, registry, reference = conversation
@@ -225,6 +226,16 @@ def test_online_labels_come_within_two_seconds_with_the_offline_names(conversati
     assert set(ENROLLED) <= {t.speaker for t in result.turns}
     score = score_diarization(reference, result.turns, result.duration, enrolled=ENROLLED)
     assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.8
+    # a recording that starts with 0.6 s of speech and 3 s of silence: no window exists when that speech is
+    # due, and it is labelled too_short within the delay rather than waiting for the next speech
+    first = next(start for start, end in speech_segments(audio))
+    sparse = np.concatenate([audio[first:first + 9600], np.zeros(48000, np.float32), audio[first + 9600:]])
+    online = OnlineDiarizer(load_registry(registry))
+    for start in range(0, len(sparse), 4000):
+        online.push(sparse[start:start + 4000])
+    online.finish("sparse")
+    assert online.latencies().max() <= 2.0
+    assert online.emitted[0][1] == "too_short" and set(ENROLLED) <= {label for _, label, _ in online.emitted}
     # the command: labels printed as they come, the RTTM written at the end
     diarize.main([str(wav), "--registry", str(registry), "-o", str(tmp_path / "online.rttm"), "--online", "--no-plot"])
     printed = [line for line in capsys.readouterr().out.splitlines() if " s: " in line]

@@ -175,6 +175,21 @@ def webcam_fps(checkpoint: Path, frames: int, threads: int) -> dict:
 
 
 DETECTION_SIZES = (30, 45, 64, 96, 128, 192, 256, 384, 480)
+PEOPLE_PER_SIZE = 20  # faces of the gesture photos, with their surroundings, per face side
+
+
+def is_the_face(box, face: tuple[int, int, int, int]) -> bool:
+    """Whether a detected box is a photo's known face (IoU >= 0.3: boxes of different passes frame a face more or
+    less tightly); any other box on a photo of one person is a false face."""
+    from emotion.faces import iou
+
+    return iou(box, face) >= 0.3
+
+
+def _people_faces(people: list, count: int = PEOPLE_PER_SIZE) -> list:
+    """`count` (photo, face box) pairs spread over the photos that hold a face."""
+    faces = [(photo, box) for _, photo, box in people if box is not None]
+    return faces[::max(len(faces) // count, 1)][:count]
 
 
 def miss_reason(detector, picture: np.ndarray, square: tuple[int, int, int, int], kept: list) -> str:
@@ -210,9 +225,12 @@ def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dic
     chosen = test.images[rng.choice(len(test), size=min(faces_per_size, len(test)), replace=False)]
     out: dict = {"min_face": min_face, "faces_per_size": len(chosen)}
     stills = detection_sets.reference_boxes(FaceDetector("mediapipe"))
+    people = detection_sets.people_photos()
+    people_faces = _people_faces(people)
     for name in ("mediapipe", "haar"):
         detector = FaceDetector(name, min_face=min_face)
         recall, recall_fer, recall_fer_iou, recall_stills, reasons, by_onet, seconds, pictures = {}, {}, {}, {}, {}, {}, 0.0, 0
+        recall_people = {}
         for side in DETECTION_SIZES:
             hits = strict = onet = 0
             missed = {"never": 0, "rejected": 0, "box": 0}
@@ -236,18 +254,27 @@ def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dic
                 pictures += 1
                 still_total += 1
                 still_hits += any(iou(b, box) >= 0.5 for b in boxes)
-            recall[str(side)] = (hits + still_hits) / (len(chosen) + still_total)
+            people_hits = 0
+            for picture, box in detection_sets.photos_with_surroundings(people_faces, side, copies=1):
+                start = time.perf_counter()
+                boxes = detector.detect(picture)
+                seconds += time.perf_counter() - start
+                pictures += 1
+                people_hits += any(iou(b, box) >= 0.5 for b in boxes)
+            recall[str(side)] = (hits + still_hits + people_hits) / (len(chosen) + still_total + len(people_faces))
             recall_fer[str(side)] = hits / len(chosen)
             recall_fer_iou[str(side)] = strict / len(chosen)
             recall_stills[str(side)] = still_hits / still_total
+            recall_people[str(side)] = people_hits / len(people_faces)
             if name == "mediapipe":
                 reasons[str(side)], by_onet[str(side)] = missed, onet
             print(f"detection {name} {side} px: FER+ {hits}/{len(chosen)} ({onet} through O-Net; IoU >= 0.5: {strict}; "
                   f"missed {missed}), "
-                  f"stills {still_hits}/{still_total}")
+                  f"stills {still_hits}/{still_total}, people {people_hits}/{len(people_faces)}")
         false_faces, negatives, by_source = 0, 0, {}
+        faceless = ((photo_name, photo) for photo_name, photo, box in people if box is None)
         for source, items in (("no_face", detection_sets.no_face_pictures()), ("torso", detection_sets.torso_crops()),
-                              ("hand", detection_sets.hand_crops())):
+                              ("hand", detection_sets.hand_crops()), ("people_without_face", faceless)):
             count = n = 0
             for picture_name, picture in items:
                 boxes = detector.detect(picture)
@@ -257,9 +284,19 @@ def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dic
                     print(f"false face on {source} {picture_name}: {[(b.detector, round(b.score, 2), b.as_tuple()) for b in boxes]}")
             by_source[source] = {"pictures": n, "false_faces": count}
             false_faces, negatives = false_faces + count, negatives + n
+        other_boxes, with_face = 0, 0  # the photos of people that hold a face: any box that is not that face
+        for photo_name, photo, face in people:
+            if face is not None:
+                others = [b for b in detector.detect(photo) if not is_the_face(b, face)]
+                other_boxes, with_face = other_boxes + len(others), with_face + 1
+                if others:
+                    print(f"false face beside the face on {photo_name}: {[(b.detector, round(b.score, 2), b.as_tuple()) for b in others]}")
         out[name] = {"recall": recall, "recall_fer": recall_fer, "recall_fer_iou": recall_fer_iou,
-                     "recall_stills": recall_stills, "false_faces_per_image": false_faces / max(negatives, 1),
-                     "face_free": by_source, "ms_per_picture": 1000 * seconds / max(pictures, 1)}
+                     "recall_stills": recall_stills, "recall_people": recall_people,
+                     "false_faces_per_image": false_faces / max(negatives, 1),
+                     "face_free": by_source, "people_with_face": {"pictures": with_face, "false_faces": other_boxes},
+                     "false_faces_beside_a_face_per_image": other_boxes / max(with_face, 1),
+                     "ms_per_picture": 1000 * seconds / max(pictures, 1)}
         if reasons:
             out[name]["fer_missed"], out[name]["fer_found_through_onet"] = reasons, by_onet
         detector.close()
@@ -269,53 +306,83 @@ def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dic
 
 
 ONET_CHOICES = (0.3, 0.5, 0.7, 0.9)
+TILE_SURE_CHOICES = (0.7, 0.75, 0.8, 0.85, 0.9)
 
 
 def onet_selection(faces_per_size: int, min_face: int, threads: int) -> dict:
-    """`detection_selection.*`: how O-Net's threshold (`faces.ONET_SCORE`) is chosen, on pictures the test rows
-    never see: FER+ valid faces pasted as the test ones are (another seed), and face-free pictures from the gesture
-    photos' train split and from other frames of the pose videos. One detection per picture keeps every confirmed
-    box (`second_opinion=0`) with O-Net's probability on those kept through it; threshold t keeps the boxes without
-    an O-Net probability and those with one >= t ("none": O-Net never asked). The choice: the lowest t whose false
-    faces per picture stay within the target (<= 0.01)."""
+    """`detection_selection.*`: how the second opinion's two thresholds are chosen, on pictures the test rows never
+    see: FER+ valid faces pasted as the test ones are (another seed), faces of the gesture photos' train split with
+    their surroundings, and pictures with no face or one: torsos from other frames of the pose videos, hands and
+    whole photos of people from the gesture photos' train split (`detection_sets.people_photos_for_selection`).
+    One detection per picture keeps every confirmed box with O-Net's probability (`min_confidence` above any score).
+    1. O-Net's threshold (`faces.ONET_SCORE`), as first chosen: boxes from score 0.7 kept without O-Net, the others
+       when O-Net reaches t; the lowest t whose false faces per picture on the torsos and hands stay <= 0.01.
+    2. The score from which a box found in a tile is kept without a second opinion (`faces.TILE_SURE_SCORE`), with
+       O-Net's threshold in use: the lowest s whose false faces per picture on all the face-free and people
+       pictures stay <= 0.01."""
     import cv2
 
     from emotion import detection_sets
-    from emotion.faces import ONET_SCORE, FaceDetector
+    from emotion.faces import ONET_SCORE, TILE_SURE_SCORE, FaceDetector, iou
 
     cv2.setNumThreads(threads)
     valid = load_ferplus(FERPLUS_ROOT, splits=("valid",))
     rng = np.random.default_rng(1)
     chosen = valid.images[rng.choice(len(valid), size=min(faces_per_size, len(valid)), replace=False)]
-    detector = FaceDetector("mediapipe", min_face=min_face, second_opinion=0.0)
-    choices = ("none", *ONET_CHOICES)
+    detector = FaceDetector("mediapipe", min_face=min_face, second_opinion=0.0, min_confidence=1.01)
+    people = list(detection_sets.people_photos_for_selection(every=6))
+    choices = {**{str(t): (0.7, 0.7, t) for t in ("none", *ONET_CHOICES)},
+               **{f"tile {s}": (0.7, s, ONET_SCORE) for s in TILE_SURE_CHOICES}}
 
     def kept(boxes, choice):
-        return [b for b in boxes if b.onet is None or (choice != "none" and b.onet >= choice)]
+        sure, tile_sure, onet = choices[choice]
+        return [b for b in boxes if b.score >= (tile_sure if b.detector.startswith("mediapipe_tile") else sure)
+                or (onet != "none" and b.onet is not None and b.onet >= onet)]
 
     recall = {choice: {} for choice in choices}
+    recall_people = {choice: {} for choice in choices}
     for side in DETECTION_SIZES:
-        hits = dict.fromkeys(choices, 0)
+        hits, people_hits = dict.fromkeys(choices, 0), dict.fromkeys(choices, 0)
         for picture, square in detection_sets.placed_faces(chosen, side, seed=7):
             boxes = detector.detect(picture)
             for choice in choices:
                 hits[choice] += any(detection_sets.matches_placed_face(b, square) for b in kept(boxes, choice))
+        faces = _people_faces(people)
+        for picture, box in detection_sets.photos_with_surroundings(faces, side, copies=1, seed=7):
+            boxes = detector.detect(picture)
+            for choice in choices:
+                people_hits[choice] += any(iou(b, box) >= 0.5 for b in kept(boxes, choice))
         for choice in choices:
             recall[choice][str(side)] = hits[choice] / len(chosen)
-        print(f"selection {side} px: " + ", ".join(f"O-Net {c}: {hits[c]}/{len(chosen)}" for c in choices))
-    false, pictures = dict.fromkeys(choices, 0), 0
-    for _, picture in (*detection_sets.torso_crops(offset=6), *detection_sets.hand_crops(split="train")):
-        boxes = detector.detect(picture)
-        pictures += 1
-        for choice in choices:
-            false[choice] += len(kept(boxes, choice))
+            recall_people[choice][str(side)] = people_hits[choice] / len(faces)
+        print(f"selection {side} px: " + ", ".join(f"{c}: {hits[c]}/{len(chosen)} + {people_hits[c]}/{len(faces)}"
+                                                   for c in choices))
+    false = {group: dict.fromkeys(choices, 0) for group in ("torso_hand", "people")}
+    pictures = {"torso_hand": 0, "people": 0}
+    for group, items in (("torso_hand", ((None, picture) for _, picture in (*detection_sets.torso_crops(offset=6),
+                                                                             *detection_sets.hand_crops(split="train")))),
+                         ("people", ((face, photo) for _, photo, face in people))):
+        for face, picture in items:
+            boxes = [b for b in detector.detect(picture) if face is None or not is_the_face(b, face)]
+            pictures[group] += 1
+            for choice in choices:
+                false[group][choice] += len(kept(boxes, choice))
     detector.close()
-    rows = {str(c): {"recall_valid": recall[c], "false_faces_per_image": false[c] / max(pictures, 1)} for c in choices}
+    total = sum(pictures.values())
+    rows = {c: {"recall_valid": recall[c], "recall_people": recall_people[c],
+                "false_faces_per_image": false["torso_hand"][c] / max(pictures["torso_hand"], 1),
+                "false_faces_per_image_with_people": (false["torso_hand"][c] + false["people"][c]) / max(total, 1)}
+            for c in choices}
     for c in choices:
-        print(f"selection O-Net {c}: false faces {false[c]}/{pictures}")
-    best = min((c for c in ONET_CHOICES if false[c] / max(pictures, 1) <= 0.01), default=None)
-    return {"choices": rows, "chosen": best, "in_use": ONET_SCORE, "faces_per_size": len(chosen),
-            "face_free_pictures": pictures}
+        print(f"selection {c}: false faces {false['torso_hand'][c]}/{pictures['torso_hand']} torsos and hands, "
+              f"{false['people'][c]}/{pictures['people']} people photos")
+    best = min((t for t in ONET_CHOICES if rows[str(t)]["false_faces_per_image"] <= 0.01), default=None)
+    tile_sure = min((s for s in TILE_SURE_CHOICES if rows[f"tile {s}"]["false_faces_per_image_with_people"] <= 0.01),
+                    default=None)
+    return {"choices": rows, "chosen": best, "in_use": ONET_SCORE, "tile_sure_chosen": tile_sure,
+            "tile_sure_in_use": TILE_SURE_SCORE,
+            "faces_per_size": len(chosen), "people_faces_per_size": len(_people_faces(people)),
+            "face_free_pictures": pictures["torso_hand"], "people_pictures": pictures["people"]}
 
 
 def results_markdown(results: dict) -> str:
@@ -366,7 +433,8 @@ def detection_markdown(results: dict) -> str:
             continue
         result = detection[backend]
         for key, what in (("recall", "recall, all"), ("recall_fer", "recall, FER+ faces"),
-                          ("recall_fer_iou", "recall, FER+ faces, IoU >= 0.5 only"), ("recall_stills", "recall, stills")):
+                          ("recall_fer_iou", "recall, FER+ faces, IoU >= 0.5 only"), ("recall_stills", "recall, stills"),
+                          ("recall_people", "recall, people of the gesture photos")):
             if key in result:
                 rows.append([f"{name}: {what}", *(f"{result[key][str(s)]:.3f}" for s in DETECTION_SIZES),
                              f"{result['false_faces_per_image']:.3f}" if key == "recall" else "",
@@ -379,23 +447,43 @@ def detection_markdown(results: dict) -> str:
         rows.append(["FER+ faces found through O-Net (default)", *(str(onet[str(s)]) for s in DETECTION_SIZES), "", ""])
     table = markdown_table(["face side (px) →", *map(str, DETECTION_SIZES), "false faces / face-free picture",
                             "ms / 640x480 picture"], rows)
+    beside = detection["mediapipe"].get("people_with_face")
+    if beside:
+        table += (f"\n\nOn the {beside['pictures']} photos of people that hold a face, other boxes (false faces beside the "
+                  f"face; default detector): {beside['false_faces']} ({detection['mediapipe']['false_faces_beside_a_face_per_image']:.3f} "
+                  "per photo).")
     selection = results.get("detection_selection")
     if selection:
-        choice_rows = [[f"O-Net >= {c}" if c != "none" else "without O-Net", *(f"{v['recall_valid'][str(s)]:.3f}" for s in DETECTION_SIZES),
-                        f"{v['false_faces_per_image']:.4f}"] for c, v in selection["choices"].items()]
-        table += ("\n\nO-Net's threshold, chosen on other pictures (`--only onet`, measured " + selection.get("measured", "-")
-                  + f"): {selection['faces_per_size']} FER+ **valid** faces per side, {selection['face_free_pictures']} "
-                  "face-free pictures from the gesture photos' train split and other pose-video frames; the lowest "
-                  f"threshold with <= 0.01 false faces per picture: {selection['chosen']} (in use: {selection['in_use']}).\n\n"
-                  + markdown_table(["FER+ valid recall by side →", *map(str, DETECTION_SIZES), "false faces / picture"],
+        def label(choice):
+            if choice.startswith("tile "):
+                return f"tile boxes: no O-Net from score {choice[5:]} (O-Net >= {selection['in_use']} under it)"
+            return "score >= 0.7 only" if choice == "none" else f"score >= 0.7, or O-Net >= {choice}"
+
+        choice_rows = [[label(c), *(f"{v['recall_valid'][str(s)]:.3f}" for s in DETECTION_SIZES),
+                        *((f"{v['recall_people'][str(s)]:.2f}" for s in (30, 128, 480)) if "recall_people" in v else ("",) * 3),
+                        f"{v['false_faces_per_image']:.4f}", f"{v.get('false_faces_per_image_with_people', float('nan')):.4f}"]
+                       for c, v in selection["choices"].items()]
+        table += ("\n\nThe second opinion's thresholds, chosen on other pictures (`--only onet`, measured "
+                  + selection.get("measured", "-") + f"): {selection['faces_per_size']} FER+ **valid** faces and "
+                  f"{selection.get('people_faces_per_size', '-')} faces of the gesture photos' train split per side; "
+                  f"{selection['face_free_pictures']} face-free torsos (other pose-video frames) and hands (train split), "
+                  f"{selection.get('people_pictures', '-')} train-split photos of people. O-Net's threshold: the lowest with "
+                  f"<= 0.01 false faces per torso or hand: {selection['chosen']} (in use: {selection['in_use']}); the score "
+                  "from which a box found in a tile needs no second opinion (other boxes: 0.7): the lowest with <= 0.01 "
+                  f"false faces per picture, people photos included: {selection.get('tile_sure_chosen', '-')} (in use: "
+                  f"{selection.get('tile_sure_in_use', '-')}).\n\n"
+                  + markdown_table(["kept →", *(f"FER+ valid {s}" for s in DETECTION_SIZES), "people 30", "people 128",
+                                    "people 480", "false / torso or hand", "false / picture, people included"],
                                    choice_rows))
     free = detection["mediapipe"]["face_free"]
     return (f"\n**Face detection** (`python -m emotion.bench --only detection`, measured {detection.get('measured', '-')}): "
-            f"{detection['faces_per_size']} FER+ test faces and 5 real stills x 4 places per side, pasted on real no-face "
-            f"photos at 640x480; face-free pictures: " + ", ".join(f"{v['pictures']} {k}" for k, v in free.items())
+            f"{detection['faces_per_size']} FER+ test faces, 5 real stills x 4 places and {PEOPLE_PER_SIZE} people of the "
+            "gesture photos (test split, faces boxed once and checked by eye: `emotion/people_faces.csv`) per side, "
+            f"pasted on real no-face photos at 640x480; face-free pictures: " + ", ".join(f"{v['pictures']} {k}" for k, v in free.items())
             + f"; tiles down to {detection['min_face']} px faces. A FER+ face counts as found with IoU >= 0.5 against its "
             "pasted square or a box inside the square with at least half its side (`detection_sets.matches_placed_face`: "
-            "FER2013's squares hold hair and background around many faces); a still's face with IoU >= 0.5. Missed: "
+            "FER2013's squares hold hair and background around many faces); a still's or a person's face with IoU >= 0.5 "
+            "(`people_without_face`: gesture photos whose person's head is out of the picture). Missed: "
             "never = no MediaPipe box from score 0.5 on, rejected = a box dropped by the checks, box = a kept box that "
             "does not match. Targets: recall >= 0.97 at every side, <= 0.01 false faces.\n\n" + table + "\n")
 

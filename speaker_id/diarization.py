@@ -510,16 +510,19 @@ def snap_changes_to_pauses(speech_frames: np.ndarray, labels: np.ndarray, snap_f
 
 
 def mixture_pair(embedding: np.ndarray, means: np.ndarray, similarity: float) -> tuple[int, int] | None:
-    """The pair of `means` (unit rows) whose weighted mix (weights 0, 0.05, …, 1) comes closest to `embedding`
-    in cosine, when it reaches `similarity`; else None."""
-    best, pair = similarity, None
-    weights = np.linspace(0, 1, 21)[:, None]
-    for a, b in itertools.combinations(range(len(means)), 2):
-        mixes = weights * means[a] + (1 - weights) * means[b]
-        score = float(np.max(mixes @ embedding / np.maximum(np.linalg.norm(mixes, axis=1), 1e-12)))
-        if score >= best:
-            best, pair = score, (a, b)
-    return pair
+    """The pair of `means` (unit rows) whose weighted mix (weights 0, 0.05, …, 1) comes closest to the unit
+    `embedding` in cosine, when it reaches `similarity`; else None. Computed from the means' Gram matrix, so
+    the cost grows with the number of pairs, not with their dimension."""
+    if len(means) < 2:
+        return None
+    projections, gram = means @ embedding, means @ means.T
+    w = np.linspace(0, 1, 21)[:, None, None]
+    mixed = w * projections[:, None] + (1 - w) * projections[None, :]
+    norms = np.sqrt(np.maximum(w ** 2 + (1 - w) ** 2 + 2 * w * (1 - w) * gram, 1e-12))
+    scores = (mixed / norms).max(0)
+    scores[np.tril_indices(len(means))] = -np.inf  # each pair once, never a mean with itself
+    a, b = np.unravel_index(int(np.argmax(scores)), scores.shape)
+    return (int(a), int(b)) if scores[a, b] >= similarity else None
 
 
 def _spectral_clusters(embeddings: np.ndarray, min_clusters: int, max_clusters: int) -> np.ndarray:

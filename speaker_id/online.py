@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from speaker_id.diarization import (FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, _unit, mixture_pair,
-                                    snap_changes_to_pauses)
+from speaker_id.diarization import (FRAME_SECONDS, Diarization, Diarizer, SpeakerCluster, _unit, covering_window_labels,
+                                    mixture_pair, snap_changes_to_pauses)
 from speaker_id.verification import TOO_SHORT
 
 
@@ -35,7 +35,7 @@ class OnlineDiarizer(Diarizer):
         self._sums: list[np.ndarray] = []
         self._counts: list[int] = []
         self._assigned = 0                      # windows given an online cluster so far
-        self._centres: list[float] = []          # speech-stream centre of each assigned window
+        self._starts: list[int] = []             # speech-stream start of each assigned window
         self._clusters: list[int] = []           # its online cluster
         self._window_embeddings: list[np.ndarray] = []  # its embedding
         self._emitted = 0                        # speech frames whose label was emitted
@@ -51,7 +51,6 @@ class OnlineDiarizer(Diarizer):
 
     def _assign(self) -> None:
         order = np.argsort(self._window_starts, kind="stable")
-        width = self.window_frames
         for index in order[self._assigned:] if len(order) > self._assigned else []:
             embedding = self._embeddings[index]
             if self._sums:
@@ -67,7 +66,7 @@ class OnlineDiarizer(Diarizer):
             else:
                 self._sums[best] = self._sums[best] + embedding
                 self._counts[best] += 1
-            self._centres.append(self._window_starts[index] + width / 2)
+            self._starts.append(self._window_starts[index])
             self._clusters.append(best)
             self._window_embeddings.append(embedding)
         self._assigned = len(order)
@@ -105,17 +104,17 @@ class OnlineDiarizer(Diarizer):
         return f"unknown_{self._unknown_numbers[cluster]}"
 
     def _emit(self, final: bool) -> list[tuple[float, float, str]]:
-        if final and not self._centres:  # under half a second of speech in the whole recording: no labels
+        if final and not self._starts:  # under half a second of speech in the whole recording: no labels
             return []
         now = self._frames
-        clusters = self._snapped_clusters() if self._centres else {}
+        clusters = self._snapped_clusters() if self._starts else {}
         out = []
         while self._emitted < len(self._speech_frames):
             frame = self._speech_frames[self._emitted]
             if not final and frame + 1 + self.delay_frames > now:
                 break
             # before the first second of speech is heard there is no window to label from; the delay is kept
-            label = self._label(clusters[self._emitted]) if self._centres else TOO_SHORT
+            label = self._label(clusters[self._emitted]) if self._starts else TOO_SHORT
             self.emitted.append((frame, label, now * FRAME_SECONDS))
             out.append((frame * FRAME_SECONDS, (frame + 1) * FRAME_SECONDS, label))
             self._emitted += 1
@@ -129,7 +128,7 @@ class OnlineDiarizer(Diarizer):
         return out
 
     def _snapped_clusters(self) -> dict[int, int]:
-        """The cluster of each speech frame not yet emitted (its nearest window's), with changes near a pause moved
+        """The cluster of each speech frame not yet emitted (`covering_window_labels`), with changes near a pause moved
         to the pause as offline (`snap_changes_to_pauses`); a stretch's end is known here because a label is
         emitted `delay_seconds` (more than `snap_seconds` + `pause_seconds`) after its frame. Looks back at most
         `snap_frames` into the stretch of the first frame: where the stretch began earlier, a one-frame sentinel
@@ -140,23 +139,18 @@ class OnlineDiarizer(Diarizer):
         lo = self._emitted
         while lo > 0 and self._emitted - lo < self.snap_frames and speech[lo] - speech[lo - 1] <= self.pause_frames:
             lo -= 1
-        centres = np.asarray(self._centres)
-        near = np.flatnonzero(centres >= lo - self.window_frames)  # the windows around these frames
-        near = near if len(near) else np.arange(len(centres))
-        positions = np.arange(lo, len(speech)) + 0.5
-        labels = np.asarray(self._clusters)[near[np.abs(positions[:, None] - centres[near][None, :]).argmin(1)]]
+        width = self.window_frames
+        starts = np.asarray(self._starts)
+        near = np.flatnonzero(starts + width / 2 >= lo - width)  # the windows around these frames
+        near = near if len(near) else np.arange(len(starts))
         # as offline: each frame takes the cluster that the windows covering it score highest on average;
         # clusters of one window (mostly windows across a change of speaker) and clusters of overlapped speech
         # (`_mixed`) do not compete
         eligible = [i for i, count in enumerate(self._counts) if count >= 2 and not self._mixed(i)]
-        if eligible:
-            means = np.stack([_unit(self._sums[i]) for i in eligible])
-            scores = np.stack([self._window_embeddings[i] for i in near]) @ means.T  # (windows, clusters)
-            half = self.window_frames / 2
-            covers = np.abs(positions[:, None] - centres[near][None, :]) < half  # (frames, windows)
-            covered = covers.any(1)
-            totals = covers.astype(float) @ scores
-            labels[covered] = np.asarray(eligible)[np.argmax(totals[covered], 1)]
+        scores = (np.stack([self._window_embeddings[i] for i in near]) @ np.stack([_unit(self._sums[i]) for i in eligible]).T
+                  if eligible else np.zeros((len(near), 0)))
+        labels = covering_window_labels(starts[near], scores, np.asarray(self._clusters)[near], np.asarray(eligible, int),
+                                        lo, len(speech) - lo, width)
         frames = np.asarray(speech[lo:])
         in_stretch = lo > 0 and speech[lo] - speech[lo - 1] <= self.pause_frames
         if in_stretch:

@@ -186,6 +186,21 @@ def is_the_face(box, face: tuple[int, int, int, int]) -> bool:
     return iou(box, face) >= 0.3
 
 
+def _found_faces(detector, pictures_and_boxes) -> tuple[int, int, float]:
+    """(known faces found with IoU >= 0.5, pictures, seconds spent detecting) over (picture, face box) pairs."""
+    from emotion.faces import iou
+
+    found = count = 0
+    seconds = 0.0
+    for picture, box in pictures_and_boxes:
+        start = time.perf_counter()
+        boxes = detector.detect(picture)
+        seconds += time.perf_counter() - start
+        count += 1
+        found += any(iou(b, box) >= 0.5 for b in boxes)
+    return found, count, seconds
+
+
 def _people_faces(people: list, count: int = PEOPLE_PER_SIZE) -> list:
     """`count` (photo, face box) pairs spread over the photos that hold a face."""
     faces = [(photo, box) for _, photo, box in people if box is not None]
@@ -246,31 +261,20 @@ def detection_benchmark(faces_per_size: int, min_face: int, threads: int) -> dic
                 strict += any(iou(b, square) >= 0.5 for b in boxes)
                 if not found and name == "mediapipe":
                     missed[miss_reason(detector, picture, square, boxes)] += 1
-            still_hits = still_total = 0
-            for picture, box in detection_sets.photos_with_surroundings(stills, side, copies=4):
-                start = time.perf_counter()
-                boxes = detector.detect(picture)
-                seconds += time.perf_counter() - start
-                pictures += 1
-                still_total += 1
-                still_hits += any(iou(b, box) >= 0.5 for b in boxes)
-            people_hits = 0
-            for picture, box in detection_sets.photos_with_surroundings(people_faces, side, copies=1):
-                start = time.perf_counter()
-                boxes = detector.detect(picture)
-                seconds += time.perf_counter() - start
-                pictures += 1
-                people_hits += any(iou(b, box) >= 0.5 for b in boxes)
-            recall[str(side)] = (hits + still_hits + people_hits) / (len(chosen) + still_total + len(people_faces))
+            still_hits, still_total, took = _found_faces(detector, detection_sets.photos_with_surroundings(stills, side, copies=4))
+            people_hits, people_total, took_people = _found_faces(
+                detector, detection_sets.photos_with_surroundings(people_faces, side, copies=1))
+            seconds, pictures = seconds + took + took_people, pictures + still_total + people_total
+            recall[str(side)] = (hits + still_hits + people_hits) / (len(chosen) + still_total + people_total)
             recall_fer[str(side)] = hits / len(chosen)
             recall_fer_iou[str(side)] = strict / len(chosen)
             recall_stills[str(side)] = still_hits / still_total
-            recall_people[str(side)] = people_hits / len(people_faces)
+            recall_people[str(side)] = people_hits / people_total
             if name == "mediapipe":
                 reasons[str(side)], by_onet[str(side)] = missed, onet
             print(f"detection {name} {side} px: FER+ {hits}/{len(chosen)} ({onet} through O-Net; IoU >= 0.5: {strict}; "
                   f"missed {missed}), "
-                  f"stills {still_hits}/{still_total}, people {people_hits}/{len(people_faces)}")
+                  f"stills {still_hits}/{still_total}, people {people_hits}/{people_total}")
         false_faces, negatives, by_source = 0, 0, {}
         faceless = ((photo_name, photo) for photo_name, photo, box in people if box is None)
         for source, items in (("no_face", detection_sets.no_face_pictures()), ("torso", detection_sets.torso_crops()),
@@ -331,6 +335,7 @@ def onet_selection(faces_per_size: int, min_face: int, threads: int) -> dict:
     chosen = valid.images[rng.choice(len(valid), size=min(faces_per_size, len(valid)), replace=False)]
     detector = FaceDetector("mediapipe", min_face=min_face, second_opinion=0.0, min_confidence=1.01)
     people = list(detection_sets.people_photos_for_selection(every=6))
+    faces = _people_faces(people)
     choices = {**{str(t): (0.7, 0.7, t) for t in ("none", *ONET_CHOICES)},
                **{f"tile {s}": (0.7, s, ONET_SCORE) for s in TILE_SURE_CHOICES}}
 
@@ -347,7 +352,6 @@ def onet_selection(faces_per_size: int, min_face: int, threads: int) -> dict:
             boxes = detector.detect(picture)
             for choice in choices:
                 hits[choice] += any(detection_sets.matches_placed_face(b, square) for b in kept(boxes, choice))
-        faces = _people_faces(people)
         for picture, box in detection_sets.photos_with_surroundings(faces, side, copies=1, seed=7):
             boxes = detector.detect(picture)
             for choice in choices:
@@ -381,7 +385,7 @@ def onet_selection(faces_per_size: int, min_face: int, threads: int) -> dict:
                     default=None)
     return {"choices": rows, "chosen": best, "in_use": ONET_SCORE, "tile_sure_chosen": tile_sure,
             "tile_sure_in_use": TILE_SURE_SCORE,
-            "faces_per_size": len(chosen), "people_faces_per_size": len(_people_faces(people)),
+            "faces_per_size": len(chosen), "people_faces_per_size": len(faces),
             "face_free_pictures": pictures["torso_hand"], "people_pictures": pictures["people"]}
 
 

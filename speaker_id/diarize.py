@@ -3,6 +3,7 @@
     python -m speaker_id.diarize meeting.wav --registry people.json -o turns.rttm
     python -m speaker_id.diarize call.flac -o turns.rttm --num-speakers 2          # no registry: unknown_1, unknown_2
     python -m speaker_id.diarize a.wav b.wav --registry people.json -o turns.rttm --csv turns.csv --plot turns.png
+    python -m speaker_id.diarize --microphone --registry people.json -o live.rttm     # online, until Ctrl+C
 
 Writes the turns as RTTM (`SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>`, the format
 diarization scorers read), a CSV of the turns with their scores (beside the RTTM unless `--csv`), and a
@@ -15,6 +16,9 @@ of speakers unknown unless `--num-speakers` (or bounded by `--min-speakers` / `-
 cluster is named from the registry (enrolled with `python -m speaker_id.enroll enroll`) when its score
 reaches the registry's calibrated threshold and leads the runner-up by `--margin`, else `unknown_1`,
 `unknown_2`, … Overlapped speech gets one speaker per moment (the dominant voice); the other is missed.
+
+`--online` labels while reading (speaker_id/online.py); `--microphone` reads the microphone with sounddevice
+(PortAudio) instead of files, online, for `--seconds` or until Ctrl+C, then writes the same outputs.
 
 A recording with no speech (silence, music, noise) is skipped with the reason; with several recordings the
 others are still written and the exit status is 1.
@@ -35,8 +39,8 @@ DEFAULTS = dict(window_seconds=1.0, step_seconds=0.25, cluster_threshold=0.35, m
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("recordings", nargs="+", type=InputArgument("audio", as_path=False),
-                        help="audio files (WAV, FLAC, OGG, MP3, AIFF; any rate and channel count)")
+    parser.add_argument("recordings", nargs="*", type=InputArgument("audio", as_path=False),
+                        help="audio files (WAV, FLAC, OGG, MP3, AIFF; any rate and channel count); none with --microphone")
     parser.add_argument("-o", "--output", type=OutputFile((".rttm",)), required=True, help="RTTM file of the turns to write")
     parser.add_argument("--registry", type=Path,
                         help="speaker registry (GE2E) from `speaker_id.enroll enroll`, to name the speakers; "
@@ -70,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
                         help="with --online, seconds of audio after a moment before its label is emitted "
                              "(default %(default)s; with 0.25 s reads the delay stays under 2 s once the first second of "
                              "speech is heard: the first label needs one embedding window)")
+    parser.add_argument("--microphone", action="store_true",
+                        help="diarize what the microphone hears (sounddevice; implies --online): labels printed as they "
+                             "come, the outputs written when --seconds have been heard or at Ctrl+C")
+    parser.add_argument("--device", help="with --microphone, the input device (index or name; default: the system's)")
+    parser.add_argument("--seconds", type=float, help="with --microphone, stop after this many seconds (default: Ctrl+C)")
     parser.add_argument("--threads", type=int, default=2, help="CPU threads for PyTorch (default %(default)s)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -82,6 +91,10 @@ def _check_arguments(args: argparse.Namespace) -> None:
             raise InputError("<arguments>", f"--{name.replace('_', '-')} must be at least 1, not {value}")
     if args.max_speakers and args.min_speakers > args.max_speakers:
         raise InputError("<arguments>", f"--min-speakers {args.min_speakers} is above --max-speakers {args.max_speakers}")
+    if args.microphone == bool(args.recordings):
+        raise InputError("<arguments>", "give recordings or --microphone (not both)")
+    if args.seconds is not None and (not args.microphone or args.seconds <= 0):
+        raise InputError("<arguments>", "--seconds is for --microphone and must be positive")
     if args.window <= 0.3 or args.step <= 0 or args.step > args.window:
         raise InputError("<arguments>", "--window must be over 0.3 s and --step between 0 and --window")
 
@@ -112,8 +125,53 @@ def turn_rows(diarization, path) -> list[dict]:
     return rows
 
 
+def _sounddevice():
+    try:
+        import sounddevice
+    except (ImportError, OSError) as error:  # the wheel needs the PortAudio library, which Linux wheels leave out
+        raise InputError("<microphone>", f"sounddevice cannot be used ({error}); install PortAudio (Debian/Ubuntu: "
+                                         "apt install libportaudio2) or diarize a recorded file") from None
+    return sounddevice
+
+
+def diarize_microphone(diarizer, device: str | None = None, seconds: float | None = None,
+                       block_seconds: float = 0.25):
+    """What the microphone hears, pushed to `diarizer` in `block_seconds` reads, for `seconds` or until Ctrl+C."""
+    from speaker_id.frontend import SAMPLE_RATE
+
+    sounddevice = _sounddevice()
+    block = int(block_seconds * SAMPLE_RATE)
+    device = int(device) if device is not None and device.isdigit() else device
+    diarizer.reset()
+    heard, overflows = 0, 0
+    try:
+        with sounddevice.InputStream(samplerate=SAMPLE_RATE, channels=1, dtype="float32", blocksize=block,
+                                     device=device) as stream:
+            print(f"listening ({'Ctrl+C to stop' if seconds is None else f'{seconds:g} s'})", flush=True)
+            while seconds is None or heard < seconds * SAMPLE_RATE:
+                samples, overflowed = stream.read(block)
+                overflows += bool(overflowed)
+                diarizer.push(samples[:, 0])
+                heard += len(samples)
+    except KeyboardInterrupt:
+        pass
+    except sounddevice.PortAudioError as error:
+        raise InputError("<microphone>", f"cannot be read: {error}") from None
+    if overflows:
+        print(f"warning: the microphone's buffer overflowed {overflows} time(s): audio was lost (a slow machine? "
+              "try --threads or a larger --step)", flush=True)
+    return diarizer.finish("microphone")
+
+
 def _print_label(start: float, end: float, label: str, emitted_at: float) -> None:
     print(f"{emitted_at:8.2f} s: {start:.2f}-{end:.2f} {label}", flush=True)
+
+
+def _report(path: Path, diarization) -> None:
+    speakers = ", ".join(f"{c.label} {c.speech_seconds:.1f} s" for c in sorted(diarization.clusters, key=lambda c: -c.speech_seconds))
+    note = " (one speaker only)" if diarization.note == "one_speaker" else ""
+    print(f"{path}: {len(diarization.clusters)} speaker(s){note}: {speakers}; {len(diarization.turns)} turns, "
+          f"{diarization.speech_seconds:.1f} s of speech in {diarization.duration:.1f} s")
 
 
 def main(argv: list[str] | None = None):
@@ -124,6 +182,8 @@ def main(argv: list[str] | None = None):
     for path in (csv_path, plot_path):
         if path is not None:
             check_output(path)
+    if args.microphone:
+        _sounddevice()  # no PortAudio: said before the models load
     registry = load_registry(args.registry) if args.registry else None
     if registry is not None and args.threshold is not None:
         registry.set_threshold(args.threshold)
@@ -134,7 +194,7 @@ def main(argv: list[str] | None = None):
 
     _vad_model()  # loads Silero (whose import sets torch threads) before the thread count is set
     torch.set_num_threads(args.threads)
-    if args.online:
+    if args.online or args.microphone:
         from speaker_id.online import OnlineDiarizer
 
         diarizer = OnlineDiarizer(registry, delay_seconds=args.delay, window_seconds=args.window, step_seconds=args.step,
@@ -145,6 +205,12 @@ def main(argv: list[str] | None = None):
                             min_speakers=args.min_speakers, max_speakers=args.max_speakers, margin=args.margin,
                             clustering=args.clustering)
     results, failures, uris = [], [], set()
+    if args.microphone:
+        diarization = diarize_microphone(diarizer, args.device, args.seconds)
+        if not diarization.turns:
+            raise InputError("<microphone>", f"no speech heard in {diarization.duration:.1f} s; nothing to diarize")
+        results.append((Path("microphone"), diarization))
+        _report(results[-1][0], diarization)
     for recording in args.recordings:
         path = Path(recording)
         try:
@@ -161,10 +227,7 @@ def main(argv: list[str] | None = None):
             continue
         uris.add(uri)
         results.append((path, diarization))
-        speakers = ", ".join(f"{c.label} {c.speech_seconds:.1f} s" for c in sorted(diarization.clusters, key=lambda c: -c.speech_seconds))
-        note = " (one speaker only)" if diarization.note == "one_speaker" else ""
-        print(f"{path}: {len(diarization.clusters)} speaker(s){note}: {speakers}; {len(diarization.turns)} turns, "
-              f"{diarization.speech_seconds:.1f} s of speech in {diarization.duration:.1f} s")
+        _report(path, diarization)
     if not results:
         first = failures[0]
         raise first if len(failures) == 1 else InputError(first.path, f"{first.reason} (and {len(failures) - 1} more "

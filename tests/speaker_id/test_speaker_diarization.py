@@ -98,6 +98,32 @@ def test_a_cluster_between_two_voices_is_overlap_and_goes_back_to_them():
     assert len(set(kept)) == 4
 
 
+def test_a_short_cluster_the_registry_names_is_kept_and_an_unnamed_one_joins_its_neighbour():
+    """Voices a and b (30 windows each) and 3 windows of enrolled voice c (0.75 s of steps, under
+    `min_cluster_seconds`): the registry names c, so its windows stay a cluster; with c not enrolled, or with
+    fewer windows than `keep_named_windows`, they join the nearest larger cluster."""
+    from speaker_id.verification import SpeakerRegistry
+
+    rng = np.random.default_rng(2)
+    a, b, c = np.eye(256)[:3]
+    embeddings = np.concatenate([_voices(rng, a, 30), _voices(rng, b, 30), _voices(rng, (c + 0.3 * a) / np.hypot(1, 0.3), 3)])
+    labels = np.r_[[0] * 30, [1] * 30, [2] * 3]
+
+    def registry_of(voices):
+        registry = SpeakerRegistry({"name": "ge2e"}, threshold=0.5)
+        for name, voice in voices.items():
+            registry.enroll(name, _voices(rng, voice, 5, 0.01), 20.0)
+        return registry
+
+    kept = Diarizer(registry_of({"a": a, "b": b, "c": c}))._absorb_small(embeddings, labels)
+    assert len(set(kept)) == 3 and len(set(kept[60:])) == 1 and kept[60] not in (kept[0], kept[30])
+    too_few = Diarizer(registry_of({"a": a, "b": b, "c": c}), keep_named_windows=4)
+    not_enrolled = Diarizer(registry_of({"a": a, "b": b}))
+    for diarizer in (too_few, not_enrolled, Diarizer()):
+        absorbed = diarizer._absorb_small(embeddings, labels)
+        assert len(set(absorbed)) == 2 and set(absorbed[60:]) == {absorbed[0]}  # c's windows lean towards a
+
+
 def test_turns_are_padded_into_silence_but_never_into_a_neighbour():
     """Frames 0-19 speaker A, 20-39 B (no pause between them), a pause, 60-79 A: 30 ms pads at the edges that
     meet silence (and none before 0), none between A and B."""
@@ -241,3 +267,61 @@ def test_online_labels_come_within_two_seconds_with_the_offline_names(conversati
     printed = [line for line in capsys.readouterr().out.splitlines() if " s: " in line]
     assert printed and any(name in line for line in printed for name in ENROLLED)
     assert (tmp_path / "online.rttm").stat().st_size > 0
+
+
+class _FakeMicrophone:
+    """sounddevice.InputStream's reading interface over a recording: blocks of (frames, 1) float32, then
+    silence; `interrupt_after` blocks raise KeyboardInterrupt, as Ctrl+C would."""
+    audio: np.ndarray = np.zeros(0, np.float32)
+    interrupt_after: int | None = None
+
+    def __init__(self, samplerate, channels, dtype, blocksize, device):
+        assert (samplerate, channels, dtype) == (16000, 1, "float32")
+        self.position, self.reads = 0, 0
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def read(self, frames):
+        if self.interrupt_after is not None and self.reads == self.interrupt_after:
+            raise KeyboardInterrupt
+        self.reads += 1
+        block = np.zeros((frames, 1), np.float32)
+        piece = self.audio[self.position:self.position + frames]
+        block[:len(piece), 0] = piece
+        self.position += frames
+        return block, False
+
+
+@pytest.mark.real_data
+def test_the_microphone_is_diarized_online_until_its_seconds_or_ctrl_c(conversation, tmp_path, monkeypatch, capsys):
+    import types
+
+    wav, registry, reference = conversation
+    _FakeMicrophone.audio = read_audio(wav, 16000)
+    seconds = len(_FakeMicrophone.audio) / 16000
+    monkeypatch.setitem(sys.modules, "sounddevice", types.SimpleNamespace(InputStream=_FakeMicrophone, PortAudioError=OSError))
+    out = tmp_path / "live.rttm"
+    result = diarize.main(["--microphone", "--seconds", f"{seconds:.2f}", "--registry", str(registry), "-o", str(out)])[0]
+    printed = capsys.readouterr().out
+    assert "listening" in printed and any(f" {name}" in line for line in printed.splitlines() if " s: " in line for name in ENROLLED)
+    hypothesis = read_rttm(out)["microphone"]
+    assert abs(result.duration - seconds) < 0.3 and set(ENROLLED) <= {t.speaker for t in hypothesis}
+    score = score_diarization(reference, hypothesis, result.duration, enrolled=ENROLLED)
+    assert score["named_correct_seconds"] / score["enrolled_seconds"] > 0.8
+    # Ctrl+C after 8 s: what was heard is written
+    monkeypatch.setattr(_FakeMicrophone, "interrupt_after", 32)
+    result = diarize.main(["--microphone", "--registry", str(registry), "-o", str(out), "--no-plot"])[0]
+    assert result.duration == pytest.approx(8.0, abs=0.05) and ENROLLED[0] in {t.speaker for t in read_rttm(out)["microphone"]}
+    # recordings and --microphone together, --seconds without it: usage errors; no PortAudio: a clear error
+    with pytest.raises(InputError, match="recordings or --microphone"):
+        diarize.main([str(wav), "--microphone", "-o", str(out)])
+    with pytest.raises(InputError, match="--seconds is for --microphone"):
+        diarize.main([str(wav), "--seconds", "3", "-o", str(out)])
+    monkeypatch.setitem(sys.modules, "sounddevice", None)
+    with pytest.raises(InputError, match="<microphone>: sounddevice cannot be used .*PortAudio"):
+        diarize.main(["--microphone", "-o", str(tmp_path / "none.rttm")])
+    assert not (tmp_path / "none.rttm").exists()

@@ -17,6 +17,9 @@ _OFFLINE_FLAGS = {
     "NO_ALBUMENTATIONS_UPDATE": "1",
     "TF_CPP_MIN_LOG_LEVEL": "2",
     "GLOG_minloglevel": "2",
+    # OpenCV's FFmpeg backend prints FFmpeg's own errors ("moov atom not found" for a truncated mp4) beside the
+    # readers' one line naming the file and why; AV_LOG_QUIET
+    "OPENCV_FFMPEG_LOGLEVEL": "-8",
 }
 
 _CACHE_DIRS = {

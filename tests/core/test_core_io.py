@@ -138,6 +138,23 @@ def test_truncated_video_is_reported_with_name_and_both_lengths(tmp_path, capsys
     assert check.as_dict()["truncated"] is True
 
 
+def test_ffmpeg_prints_nothing_of_its_own_on_a_cut_mp4(tmp_path):
+    """A fresh process that imports `core` first (as every command does): OpenCV's FFmpeg backend opens an mp4
+    cut before its index without FFmpeg's own "moov atom not found" on stderr; the caller's message is the one."""
+    import subprocess
+    import sys
+
+    whole, cut = tmp_path / "whole.mp4", tmp_path / "cut.mp4"
+    with AtomicVideoWriter(whole, fps=10, size=(32, 32)) as writer:  # OpenCV writes the index (moov) last
+        for _ in range(10):
+            writer.write(np.zeros((32, 32, 3), np.uint8))
+    data = whole.read_bytes()
+    cut.write_bytes(data[:data.index(b"moov") - 4])  # everything before the index box
+    script = f"import core, cv2; print(cv2.VideoCapture({str(cut)!r}).isOpened())"
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert run.stdout.strip() == "False" and run.stderr == ""
+
+
 def test_one_frame_short_header_is_not_truncation(tmp_path, capsys):
     # AVI headers are often one frame longer than what decodes (the dancer video: 1,572 vs 1,571)
     video = tmp_path / "v.mp4"

@@ -92,7 +92,7 @@ def _check_arguments(args: argparse.Namespace) -> None:
     if args.max_speakers and args.min_speakers > args.max_speakers:
         raise InputError("<arguments>", f"--min-speakers {args.min_speakers} is above --max-speakers {args.max_speakers}")
     if args.microphone == bool(args.recordings):
-        raise InputError("<arguments>", "give recordings or --microphone (not both)")
+        raise InputError("<arguments>", "give recordings or --microphone, one of the two")
     if args.seconds is not None and (not args.microphone or args.seconds <= 0):
         raise InputError("<arguments>", "--seconds is for --microphone and must be positive")
     if args.window <= 0.3 or args.step <= 0 or args.step > args.window:

@@ -108,13 +108,20 @@ class OnlineDiarizer(Diarizer):
             return []
         now = self._frames
         clusters = self._snapped_clusters() if self._starts else {}
+        labels: dict[int, str] = {}  # each cluster's label, scored against the registry once per emission
         out = []
         while self._emitted < len(self._speech_frames):
             frame = self._speech_frames[self._emitted]
             if not final and frame + 1 + self.delay_frames > now:
                 break
             # before the first second of speech is heard there is no window to label from; the delay is kept
-            label = self._label(clusters[self._emitted]) if self._starts else TOO_SHORT
+            if self._starts:
+                cluster = clusters[self._emitted]
+                if cluster not in labels:
+                    labels[cluster] = self._label(cluster)
+                label = labels[cluster]
+            else:
+                label = TOO_SHORT
             self.emitted.append((frame, label, now * FRAME_SECONDS))
             out.append((frame * FRAME_SECONDS, (frame + 1) * FRAME_SECONDS, label))
             self._emitted += 1
